@@ -1,0 +1,58 @@
+# Conveyor: `make demo` brings the platform up with demo data; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.synced
+NODE_STAMP := node_modules/.installed
+export UV_PYTHON := 3.11
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+
+.PHONY: help install demo test test-python test-api lint bench-ingest clean
+
+help:
+	@echo "make demo   - install, start the whole platform with demo data (foreground; Ctrl-C stops it)"
+	@echo "make test   - install, start the stores if stopped, run pytest and the Postman collection"
+	@echo "make lint   - ruff"
+
+# uv comes from PyPI when it is missing; the virtualenv is rebuilt when the lock changes.
+$(STAMP): uv.lock pyproject.toml
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check uv
+	python3 -m uv sync --frozen
+	@touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
+
+demo: install
+	@scripts/ensure_services.sh
+	$(PY) -m conveyor.cli.main demo
+
+test: install
+	@scripts/ensure_services.sh
+	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory test-api
+
+# pytest exits 5 when it collected nothing: that is a failure here, as is any other non-zero.
+test-python:
+	@set +e; $(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The Postman collection against a live stack started for the run (free ports, throwaway stores).
+test-api:
+	$(PY) -m conveyor.cli.main stack --exec scripts/run_newman.sh
+
+lint:
+	$(PY) -m ruff check .
+
+bench-ingest: install
+	@scripts/ensure_services.sh
+	$(PY) -m conveyor.cli.main bench ingest --rows 100000
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache

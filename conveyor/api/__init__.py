@@ -1,0 +1,1 @@
+"""FastAPI building blocks every Conveyor HTTP service shares."""

@@ -1,0 +1,7 @@
+"""HTTP clients for Conveyor's services; every component and the CLI use these."""
+
+from conveyor.clients.base import APIError, APIUnavailable
+from conveyor.clients.ml_data import MLDataClient
+from conveyor.clients.queue_manager import QueueManagerClient
+
+__all__ = ["APIError", "APIUnavailable", "MLDataClient", "QueueManagerClient"]

@@ -1,0 +1,63 @@
+"""Async HTTP client base: token, timeouts, and errors that tell a fault from bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class APIError(Exception):
+    """The service answered with a 4xx: the request itself is wrong (retrying will not help)."""
+
+    def __init__(self, status_code: int, detail: Any, url: str) -> None:
+        self.status_code = status_code
+        self.detail = detail
+        self.url = url
+        super().__init__(f"{status_code} from {url}: {detail}")
+
+
+class APIUnavailable(Exception):
+    """The service could not be reached or answered 5xx: a passing fault, retry later."""
+
+
+class BaseClient:
+    def __init__(
+        self, base_url: str, token: str | None = None, timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise APIUnavailable(f"{method} {self.base_url}{path}: {exc!r}") from exc
+        if response.status_code >= 500:
+            raise APIUnavailable(
+                f"{method} {self.base_url}{path}: {response.status_code} {response.text[:300]}"
+            )
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise APIError(response.status_code, detail, f"{method} {path}")
+        return response
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.request(method, path, **kwargs)
+        return response.json() if response.content else None

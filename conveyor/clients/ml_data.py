@@ -1,0 +1,54 @@
+"""Client of ml_data_api: tables per dataset, bulk rows, labels and queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor.clients.base import BaseClient
+from conveyor.schemas.data import Counts, InsertResult, LabelsResult, RowsPage
+from conveyor.schemas.datasets import DatasetSchema
+
+P = "/ml_data_api"
+
+
+class MLDataClient(BaseClient):
+    async def register_dataset(self, schema: DatasetSchema) -> dict[str, Any]:
+        return await self.json("PUT", f"{P}/datasets/{schema.name}", json=schema.model_dump(mode="json"))
+
+    async def insert_rows(
+        self, dataset: str, split: str, rows: list[dict[str, Any]]
+    ) -> InsertResult:
+        body = {"rows": rows}
+        return InsertResult(
+            **await self.json("POST", f"{P}/datasets/{dataset}/{split}/rows", json=body)
+        )
+
+    async def upload_csv(self, dataset: str, split: str, content: bytes) -> InsertResult:
+        files = {"file": ("rows.csv", content, "text/csv")}
+        return InsertResult(
+            **await self.json("POST", f"{P}/datasets/{dataset}/{split}/csv", files=files)
+        )
+
+    async def post_labels(
+        self, dataset: str, labels: list[dict[str, Any]], append_to_training: bool = False
+    ) -> LabelsResult:
+        body = {"labels": labels, "append_to_training": append_to_training}
+        return LabelsResult(
+            **await self.json("POST", f"{P}/datasets/{dataset}/labels", json=body)
+        )
+
+    async def rows(self, dataset: str, split: str, **params: Any) -> RowsPage:
+        query = {k: v for k, v in params.items() if v is not None}
+        return RowsPage(
+            **await self.json("GET", f"{P}/datasets/{dataset}/{split}/rows", params=query)
+        )
+
+    async def rows_csv(self, dataset: str, split: str, **params: Any) -> bytes:
+        query = {k: v for k, v in params.items() if v is not None} | {"format": "csv"}
+        response = await self.request(
+            "GET", f"{P}/datasets/{dataset}/{split}/rows", params=query
+        )
+        return response.content
+
+    async def counts(self, dataset: str) -> Counts:
+        return Counts(**await self.json("GET", f"{P}/datasets/{dataset}/counts"))

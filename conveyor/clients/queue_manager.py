@@ -1,0 +1,129 @@
+"""Client of queue_manager: datasets, algorithms, services and jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from conveyor.clients.base import APIError, BaseClient
+from conveyor.schemas.algorithms import Algorithm, StageUpdate
+from conveyor.schemas.datasets import Dataset, DatasetSchema
+from conveyor.schemas.jobs import (
+    Job,
+    JobCreate,
+    JobsBulkCreate,
+    JobsBulkCreated,
+    JobsBulkUpdate,
+    JobsBulkUpdated,
+    JobStats,
+    JobUpdate,
+    JobUpdateItem,
+)
+from conveyor.schemas.services import Service, ServiceCreate, ServiceUpdate
+
+P = "/queue_manager"
+
+
+class QueueManagerClient(BaseClient):
+    # datasets
+    async def create_dataset(self, schema: DatasetSchema) -> Dataset:
+        return Dataset(**await self.json("POST", f"{P}/datasets", json=schema.model_dump(mode="json")))
+
+    async def get_dataset(self, name: str) -> Dataset:
+        return Dataset(**await self.json("GET", f"{P}/datasets/{name}"))
+
+    async def list_datasets(self) -> list[Dataset]:
+        return [Dataset(**d) for d in await self.json("GET", f"{P}/datasets")]
+
+    async def ensure_dataset(self, schema: DatasetSchema) -> Dataset:
+        try:
+            return await self.get_dataset(schema.name)
+        except APIError as exc:
+            if exc.status_code != 404:
+                raise
+        return await self.create_dataset(schema)
+
+    async def delete_dataset(self, name: str) -> None:
+        await self.request("DELETE", f"{P}/datasets/{name}")
+
+    # algorithms
+    async def upload_algorithm(
+        self,
+        *,
+        name: str,
+        dataset: str,
+        model: bytes,
+        filename: str = "model.pkl",
+        config: bytes | None = None,
+        config_filename: str = "config.pkl",
+        framework: str = "",
+        description: str = "",
+        metrics: dict[str, Any] | None = None,
+        stage: str = "staging",
+    ) -> Algorithm:
+        files: dict[str, tuple[str, bytes, str]] = {
+            "file": (filename, model, "application/octet-stream")
+        }
+        if config is not None:
+            files["config_file"] = (config_filename, config, "application/octet-stream")
+        data = {
+            "name": name, "dataset": dataset, "framework": framework,
+            "description": description, "metrics": json.dumps(metrics or {}), "stage": stage,
+        }
+        return Algorithm(**await self.json("POST", f"{P}/algorithms", data=data, files=files))
+
+    async def list_algorithms(self, **filters: Any) -> list[Algorithm]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return [Algorithm(**a) for a in await self.json("GET", f"{P}/algorithms", params=params)]
+
+    async def get_algorithm(self, name: str, version: int | str) -> Algorithm:
+        return Algorithm(**await self.json("GET", f"{P}/algorithms/{name}/{version}"))
+
+    async def download_algorithm(self, name: str, version: int | str) -> bytes:
+        response = await self.request("GET", f"{P}/algorithms/{name}/{version}/file")
+        expected = response.headers.get("x-checksum-sha256")
+        if expected and hashlib.sha256(response.content).hexdigest() != expected:
+            raise APIError(502, "model file checksum mismatch in transit", f"{name}/{version}")
+        return response.content
+
+    async def set_stage(self, name: str, version: int, update: StageUpdate) -> Algorithm:
+        body = update.model_dump(mode="json")
+        return Algorithm(
+            **await self.json("PATCH", f"{P}/algorithms/{name}/{version}/stage", json=body)
+        )
+
+    # services
+    async def create_service(self, service: ServiceCreate) -> Service:
+        return Service(
+            **await self.json("POST", f"{P}/services", json=service.model_dump(mode="json"))
+        )
+
+    async def get_service(self, name: str) -> Service:
+        return Service(**await self.json("GET", f"{P}/services/{name}"))
+
+    async def list_services(self) -> list[Service]:
+        return [Service(**s) for s in await self.json("GET", f"{P}/services")]
+
+    async def update_service(self, name: str, update: ServiceUpdate) -> Service:
+        body = update.model_dump(mode="json", exclude_unset=True)
+        return Service(**await self.json("PATCH", f"{P}/services/{name}", json=body))
+
+    # jobs
+    async def create_jobs(self, jobs: list[JobCreate]) -> JobsBulkCreated:
+        body = JobsBulkCreate(jobs=jobs).model_dump(mode="json")
+        return JobsBulkCreated(**await self.json("POST", f"{P}/jobs/bulk", json=body))
+
+    async def update_jobs(self, updates: list[JobUpdateItem]) -> JobsBulkUpdated:
+        body = JobsBulkUpdate(updates=updates).model_dump(mode="json")
+        return JobsBulkUpdated(**await self.json("PATCH", f"{P}/jobs/bulk", json=body))
+
+    async def update_job(self, job_id: str, update: JobUpdate) -> Job:
+        body = update.model_dump(mode="json", exclude_unset=True)
+        return Job(**await self.json("PATCH", f"{P}/jobs/{job_id}", json=body))
+
+    async def job_stats(self, service: str | None = None, window_minutes: int = 60) -> JobStats:
+        params: dict[str, Any] = {"window_minutes": window_minutes}
+        if service:
+            params["service"] = service
+        return JobStats(**await self.json("GET", f"{P}/jobs/stats", params=params))

@@ -1,0 +1,1 @@
+"""Pydantic models shared by the services and their clients (one definition each)."""

@@ -1,0 +1,61 @@
+"""Rows, labels and counts of the ML data store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# Columns that production rows carry beside the dataset's own.
+PRODUCTION_COLUMNS = (
+    "record_id", "prediction", "model_name", "model_version", "job_id", "service",
+)
+
+
+class RowsInsert(BaseModel):
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=200_000)
+
+
+class InsertResult(BaseModel):
+    inserted: int
+    duplicates: int = Field(default=0, description="production rows already stored (same record_id)")
+
+
+class Label(BaseModel):
+    record_id: str = Field(min_length=1, max_length=200)
+    label: Any
+
+
+class LabelsPost(BaseModel):
+    labels: list[Label] = Field(min_length=1, max_length=200_000)
+    append_to_training: bool = False
+
+
+class LabelsResult(BaseModel):
+    updated: int
+    unknown: list[str] = Field(default_factory=list, description="record_ids with no production row")
+    appended_to_training: int = 0
+
+
+class Counts(BaseModel):
+    training: int
+    testing: int
+    production: int
+    labeled: int
+
+
+class RowsPage(BaseModel):
+    dataset: str
+    split: str
+    total: int
+    limit: int
+    offset: int
+    rows: list[dict[str, Any]]
+
+
+class LegacyInsert(BaseModel):
+    """The reference system's body: a table name and rows."""
+
+    table_name: str = Field(description="'<dataset>_<split>', or a dataset name with `split`")
+    data: list[dict[str, Any]] = Field(min_length=1)
+    split: str | None = None

@@ -1,0 +1,113 @@
+"""Jobs: one per processed message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class JobStatus(StrEnum):
+    created = "created"
+    processing = "processing"
+    finished = "finished"
+    failed = "failed"
+
+
+TERMINAL = frozenset({JobStatus.finished, JobStatus.failed})
+
+
+class JobMetadata(BaseModel):
+    start: datetime | None = None
+    end: datetime | None = None
+    elapsed: float | None = Field(default=None, description="seconds")
+    routing_key: str | None = None
+    worker_id: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class StatusEntry(BaseModel):
+    status: JobStatus
+    at: datetime
+
+
+class JobCreate(BaseModel):
+    record_id: str = Field(min_length=1, max_length=200)
+    service: str
+    algorithm_name: str | None = None
+    algorithm_version: int | None = None
+    payload: Any = None
+    status: JobStatus = JobStatus.created
+    result: Any = None
+    error: str | None = None
+    metadata: JobMetadata = Field(default_factory=JobMetadata)
+
+
+class Job(JobCreate):
+    id: str
+    history: list[StatusEntry]
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobCreated(Job):
+    """A job as answered by a create: `existing` tells a redelivery from a new record."""
+
+    existing: bool = False
+
+
+class JobsBulkCreate(BaseModel):
+    jobs: list[JobCreate] = Field(min_length=1, max_length=10_000)
+
+
+class JobsBulkCreated(BaseModel):
+    jobs: list[JobCreated]
+
+
+class JobUpdate(BaseModel):
+    status: JobStatus
+    result: Any = None
+    error: str | None = None
+    metadata: JobMetadata | None = None
+
+
+class JobUpdateItem(JobUpdate):
+    id: str
+
+
+class JobsBulkUpdate(BaseModel):
+    updates: list[JobUpdateItem] = Field(min_length=1, max_length=10_000)
+
+
+class JobsBulkUpdated(BaseModel):
+    matched: int
+    modified: int
+    missing: list[str] = Field(default_factory=list)
+
+
+class JobPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    jobs: list[Job]
+
+
+class ThroughputPoint(BaseModel):
+    minute: datetime
+    count: int
+
+
+class LatencyPercentiles(BaseModel):
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class JobStats(BaseModel):
+    service: str | None
+    window_minutes: int
+    counts: dict[str, int]
+    throughput_per_minute: list[ThroughputPoint]
+    latency_seconds: LatencyPercentiles

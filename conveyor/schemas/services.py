@@ -1,0 +1,62 @@
+"""Services: which model a worker applies to which queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from conveyor.schemas.algorithms import AlgorithmRef
+from conveyor.schemas.names import ResourceName
+
+
+class ServiceBase(BaseModel):
+    dataset: str
+    queue: ResourceName
+    algorithm: AlgorithmRef | None = None
+    challenger: AlgorithmRef | None = None
+    challenger_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    enabled: bool = True
+    payload_key: str = Field(
+        default="data", description="key of the positional message form {key: [v1, v2, ...]}"
+    )
+    description: str = ""
+
+
+class ServiceCreate(ServiceBase):
+    name: ResourceName
+
+
+class ServiceUpdate(BaseModel):
+    """Partial update: only the fields sent change."""
+
+    dataset: str | None = None
+    queue: ResourceName | None = None
+    algorithm: AlgorithmRef | None = None
+    challenger: AlgorithmRef | None = None
+    challenger_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    enabled: bool | None = None
+    payload_key: str | None = None
+    description: str | None = None
+
+
+class Service(ServiceCreate):
+    assignment_revision: int = Field(
+        default=0, description="grows by one at every change of algorithm or challenger"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssignmentEvent(BaseModel):
+    """Published on the events exchange whenever a service's assignment changes."""
+
+    event: str = "assignment_changed"
+    service: str
+    queue: str
+    algorithm: AlgorithmRef | None
+    challenger: AlgorithmRef | None
+    challenger_share: float
+    enabled: bool
+    assignment_revision: int
+    at: datetime

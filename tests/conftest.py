@@ -1,0 +1,57 @@
+"""Fixtures that start what a test needs on real services.
+
+- a secantusdb server process on a free port (one per session, a fresh database per test)
+- a fresh PostgreSQL database per session, dropped after
+- unique RabbitMQ names per test
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from conveyor import devstack
+
+API_TOKEN = "test-token"
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture(scope="session")
+def api_token() -> str:
+    return API_TOKEN
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def secantus_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    port = devstack.free_port()
+    storage = tmp_path_factory.mktemp("secantus")
+    proc = devstack.start_secantus(port, storage, log_file=storage.parent / "secantus.log")
+    yield port
+    devstack.stop_process(proc)
+
+
+@pytest.fixture
+def mongo_uri(secantus_port: int) -> str:
+    """A database of its own for each test, on the session's server."""
+    return devstack.mongo_uri(secantus_port, f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    name = devstack.create_database()
+    yield devstack.database_url(name)
+    devstack.drop_database(name)
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name no other test uses: for queues, services, datasets."""
+    return f"t_{uuid.uuid4().hex[:12]}"
