@@ -1,0 +1,80 @@
+"""RabbitMQ topology and events, declared the same way by every component.
+
+A service's queue is a durable quorum queue with a dead-letter exchange and queue of its
+own: `<queue>.dlx` (direct) routes to `<queue>.dead`. Every declaration of a queue must
+carry the same arguments, so they are built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
+
+from conveyor.settings import amqp_url, events_exchange
+
+# A message redelivered this many times (a worker crashing on it) is dead-lettered.
+DELIVERY_LIMIT = 20
+
+
+def dead_letter_exchange_name(queue: str) -> str:
+    return f"{queue}.dlx"
+
+
+def dead_letter_queue_name(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def service_queue_arguments(queue: str) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": dead_letter_exchange_name(queue),
+        "x-dead-letter-routing-key": queue,
+        "x-delivery-limit": DELIVERY_LIMIT,
+    }
+
+
+async def connect(url: str | None = None) -> AbstractRobustConnection:
+    return await aio_pika.connect_robust(url or amqp_url())
+
+
+async def declare_service_queue(
+    channel: AbstractChannel, queue: str
+) -> tuple[AbstractQueue, AbstractExchange, AbstractQueue]:
+    """The service queue, its dead-letter exchange and its dead-letter queue."""
+    dlx = await channel.declare_exchange(
+        dead_letter_exchange_name(queue), aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    dead = await channel.declare_queue(
+        dead_letter_queue_name(queue), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dead.bind(dlx, routing_key=queue)
+    main = await channel.declare_queue(
+        queue, durable=True, arguments=service_queue_arguments(queue)
+    )
+    return main, dlx, dead
+
+
+async def declare_events_exchange(
+    channel: AbstractChannel, name: str | None = None
+) -> AbstractExchange:
+    return await channel.declare_exchange(
+        name or events_exchange(), aio_pika.ExchangeType.TOPIC, durable=True
+    )
+
+
+async def publish_event(
+    exchange: AbstractExchange, routing_key: str, body: dict[str, Any]
+) -> None:
+    """Events are small JSON documents; routing keys look like `service.<name>.assignment`."""
+    message = aio_pika.Message(
+        json.dumps(body, default=str).encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=datetime.now(UTC),
+        type=str(body.get("event", "")),
+    )
+    await exchange.publish(message, routing_key=routing_key)
