@@ -1,0 +1,122 @@
+"""`conveyor demo`: the whole platform on this machine with demo data, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import time
+from types import FrameType
+
+from conveyor import devstack, localenv
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.stack import Stack, StackConfig
+
+log = logging.getLogger("conveyor.demo")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="start the platform with demo data (Ctrl-C stops it)")
+    p.add_argument("--rows", type=int, default=6000, help="demo rows for training + testing")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=run)
+
+
+def _config() -> StackConfig:
+    previous = localenv.read()
+    token = os.environ.get("API_TOKEN") or previous.get("API_TOKEN") or secrets.token_urlsafe(24)
+    return StackConfig(
+        state_dir=devstack.STATE_DIR,
+        qm_port=int(os.environ.get("QUEUE_MANAGER_PORT", 8001)),
+        ml_port=int(os.environ.get("ML_DATA_API_PORT", 8004)),
+        mongodb_uri=os.environ.get("MONGODB_URI") or None,
+        mongo_port=int(os.environ.get("DEMO_MONGO_PORT", 27017)),
+        database=os.environ.get("DEMO_DATABASE", "conveyor_demo"),
+        api_token=token,
+    )
+
+
+def _check_ports_free(config: StackConfig) -> None:
+    ports = {"queue_manager": config.qm_port, "ml_data_api": config.ml_port}
+    if config.mongodb_uri is None:
+        ports["secantusdb"] = config.mongo_port
+    busy = [f"{name} :{port}" for name, port in ports.items() if devstack.port_open("127.0.0.1", port)]
+    if busy:
+        raise SystemExit(
+            f"ports in use ({', '.join(busy)}): is a demo already running? "
+            "Stop it, or set QUEUE_MANAGER_PORT / ML_DATA_API_PORT / DEMO_MONGO_PORT."
+        )
+
+
+async def seed(stack: Stack, rows: int, seed_value: int) -> dict[str, int]:
+    """Register the demo dataset and load its training and testing rows once."""
+    from conveyor.demo_dataset import DEMO_DATASET, demo_splits
+
+    token = stack.config.api_token
+    async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
+        await qm.ensure_dataset(DEMO_DATASET)
+        counts = await ml.counts(DEMO_DATASET.name)
+        training, testing = demo_splits(rows=rows, seed=seed_value)
+        for split, frame in (("training", training), ("testing", testing)):
+            if getattr(counts, split) == 0:
+                records = frame.assign(
+                    date_time=frame["date_time"].map(lambda t: t.isoformat())
+                ).to_dict(orient="records")
+                for start in range(0, len(records), 5000):
+                    await ml.insert_rows(DEMO_DATASET.name, split, records[start : start + 5000])
+        return (await ml.counts(DEMO_DATASET.name)).model_dump()
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _config()
+    _check_ports_free(config)
+    stack = Stack(config)
+    stopping = False
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        log.info("received %s, stopping", signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start()
+        counts = asyncio.run(seed(stack, args.rows, args.seed))
+        values = {
+            "API_TOKEN": config.api_token,
+            "QUEUE_MANAGER_URL": stack.qm_url,
+            "ML_DATA_API_URL": stack.ml_url,
+            "MONGODB_URI": stack.mongodb_uri,
+            "DATABASE_URL": stack.database_url,
+        }
+        localenv.write(values)
+        print(_banner(stack, counts), flush=True)
+        while not stopping:
+            dead = stack.failed()
+            if dead:
+                for component in dead:
+                    log.error("%s stopped unexpectedly:\n%s", component.name, stack.log_tail(component.name))
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        stack.stop()
+        log.info("demo stopped")
+
+
+def _banner(stack: Stack, counts: dict[str, int]) -> str:
+    return "\n".join([
+        "",
+        "Conveyor demo is running (Ctrl-C stops it).",
+        f"  queue_manager  {stack.qm_url}/docs",
+        f"  ml_data_api    {stack.ml_url}/docs",
+        f"  API token      {stack.config.api_token}",
+        f"  demo data      product_quality: {counts}",
+        f"  settings       {localenv.DEMO_ENV} (source it to use the CLI against the demo)",
+        f"  logs           {stack.logs}",
+        "",
+    ])

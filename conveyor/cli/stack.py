@@ -1,0 +1,31 @@
+"""`conveyor stack --exec CMD`: run a command against a throwaway stack, then tear it down."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+
+from conveyor.stack import Stack, StackConfig, export_env
+
+log = logging.getLogger("conveyor.stack")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stack",
+        help="start a throwaway stack (free ports, fresh stores), run a command, stop it",
+    )
+    p.add_argument("--exec", dest="command", required=True, help="shell command to run")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = Stack(StackConfig.throwaway())
+    with stack:
+        log.info("stack up: queue_manager %s, ml_data_api %s", stack.qm_url, stack.ml_url)
+        rc = subprocess.call(args.command, shell=True, env=export_env(stack))
+        for component in stack.failed():
+            log.error("%s died during the run:\n%s", component.name, stack.log_tail(component.name))
+            rc = rc or 1
+    return rc

@@ -1,0 +1,63 @@
+"""`conveyor status`: each component's health, the job counts by status and the row counts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import httpx
+
+from conveyor import localenv
+from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="health of each component, job and row counts")
+    p.add_argument("--dataset", default="product_quality")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def components() -> dict[str, str]:
+    return {
+        "queue_manager": localenv.lookup("QUEUE_MANAGER_URL", "http://127.0.0.1:8001"),
+        "ml_data_api": localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004"),
+    }
+
+
+async def collect(dataset: str) -> dict:
+    report: dict = {"components": {}, "jobs": None, "rows": None}
+    async with httpx.AsyncClient(timeout=3) as http:
+        for name, url in components().items():
+            try:
+                ready = await http.get(f"{url}/ready")
+                report["components"][name] = {"url": url, "status": ready.json().get("status")}
+            except httpx.HTTPError as exc:
+                report["components"][name] = {"url": url, "status": f"down ({type(exc).__name__})"}
+    token = localenv.lookup("API_TOKEN")
+    urls = components()
+    async with QueueManagerClient(urls["queue_manager"], token, timeout=5) as qm:
+        try:
+            report["jobs"] = (await qm.job_stats(window_minutes=60)).counts
+        except (APIError, APIUnavailable) as exc:
+            report["jobs"] = str(exc)
+    async with MLDataClient(urls["ml_data_api"], token, timeout=5) as ml:
+        try:
+            report["rows"] = (await ml.counts(dataset)).model_dump()
+        except (APIError, APIUnavailable) as exc:
+            report["rows"] = str(exc)
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    report = asyncio.run(collect(args.dataset))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for name, info in report["components"].items():
+            print(f"{name:<16} {info['status']:<12} {info['url']}")
+        print(f"jobs (last 60 min) {report['jobs']}")
+        print(f"rows {args.dataset}: {report['rows']}")
+    healthy = all(i["status"] == "ready" for i in report["components"].values())
+    return 0 if healthy else 1

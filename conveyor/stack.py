@@ -1,0 +1,175 @@
+"""A local Conveyor stack: the stores it needs and the services, as child processes.
+
+One place knows how to bring the platform up on this machine; `conveyor demo`,
+`conveyor stack --exec` (the Postman run in CI) and the benchmarks all use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from conveyor import devstack
+
+log = logging.getLogger("conveyor.stack")
+
+
+@dataclass
+class StackConfig:
+    """Where the stack listens and keeps its data."""
+
+    state_dir: Path
+    qm_port: int = 8001
+    ml_port: int = 8004
+    mongodb_uri: str | None = None  # None: start secantusdb under state_dir
+    mongo_port: int = 27017
+    database: str = "conveyor"
+    api_token: str = ""
+    ephemeral: bool = False  # throwaway stores, removed on stop
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def throwaway(cls) -> StackConfig:
+        return cls(
+            state_dir=Path(tempfile.mkdtemp(prefix="conveyor-stack-")),
+            qm_port=devstack.free_port(),
+            ml_port=devstack.free_port(),
+            mongo_port=devstack.free_port(),
+            database=f"conveyor_stack_{secrets.token_hex(5)}",
+            api_token=secrets.token_urlsafe(24),
+            ephemeral=True,
+        )
+
+
+@dataclass
+class Component:
+    name: str
+    proc: subprocess.Popen
+    health_url: str | None = None
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.components: list[Component] = []
+        self.logs = config.state_dir / "logs"
+        self.mongodb_uri = config.mongodb_uri or devstack.mongo_uri(
+            config.mongo_port, config.database
+        )
+        self.database_url = devstack.database_url(config.database)
+
+    # -- addresses every child and every caller shares
+    @property
+    def qm_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.qm_port}"
+
+    @property
+    def ml_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ml_port}"
+
+    def env(self) -> dict[str, str]:
+        c = self.config
+        return {
+            "API_TOKEN": c.api_token,
+            "MONGODB_URI": self.mongodb_uri,
+            "DATABASE_URL": self.database_url,
+            "QUEUE_MANAGER_URL": self.qm_url,
+            "ML_DATA_API_URL": self.ml_url,
+            "QUEUE_MANAGER_PORT": str(c.qm_port),
+            "ML_DATA_API_PORT": str(c.ml_port),
+            "QUEUE_MANAGER_HOST": "127.0.0.1",
+            "ML_DATA_API_HOST": "127.0.0.1",
+            "PYCARET_LOG_DIR": str(self.logs),
+            **c.extra_env,
+        }
+
+    # -- lifecycle
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_stores()
+            self.start_python("queue_manager", health=f"{self.qm_url}/health")
+            self.start_python("ml_data_api", health=f"{self.ml_url}/health")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_stores(self) -> None:
+        if self.config.mongodb_uri is None:
+            storage = self.config.state_dir / "mongo"
+            proc = devstack.start_secantus(
+                self.config.mongo_port, storage, log_file=self.logs / "secantus.log"
+            )
+            self.components.append(Component("secantusdb", proc))
+            log.info("secantusdb on 127.0.0.1:%s (data in %s)", self.config.mongo_port, storage)
+        devstack.create_database(self.config.database, exist_ok=True)
+
+    def start_python(
+        self, module: str, health: str | None = None, env: dict[str, str] | None = None,
+        args: list[str] | None = None, name: str | None = None,
+    ) -> Component:
+        name = name or module
+        proc = devstack.python_module_process(
+            module, {**self.env(), **(env or {})}, log_file=self.logs / f"{name}.log", args=args
+        )
+        component = Component(name, proc, health)
+        self.components.append(component)
+        if health:
+            self.wait_healthy(component)
+        log.info("%s started (pid %s)", name, proc.pid)
+        return component
+
+    def wait_healthy(self, component: Component, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if component.proc.poll() is not None:
+                tail = self.log_tail(component.name)
+                raise RuntimeError(
+                    f"{component.name} exited with {component.proc.returncode}:\n{tail}"
+                )
+            try:
+                if httpx.get(component.health_url, timeout=1).status_code == 200:  # type: ignore[arg-type]
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{component.name} not healthy after {timeout:.0f}s")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.logs / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def failed(self) -> list[Component]:
+        return [c for c in self.components if c.proc.poll() is not None]
+
+    def stop(self) -> None:
+        for component in reversed(self.components):
+            devstack.stop_process(component.proc)
+        self.components.clear()
+        if self.config.ephemeral:
+            try:
+                devstack.drop_database(self.config.database)
+            except Exception as exc:  # the store may be gone; nothing left to clean then
+                log.warning("could not drop %s: %s", self.config.database, exc)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def export_env(stack: Stack) -> dict[str, str]:
+    """The environment a command run against the stack sees."""
+    return {**os.environ, **stack.env(), "QM_URL": stack.qm_url, "ML_URL": stack.ml_url}

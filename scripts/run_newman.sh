@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs postman_collection.json against a live stack. Expects QM_URL, ML_URL and API_TOKEN
+# (conveyor stack --exec sets them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p artifacts
+exec node_modules/.bin/newman run postman_collection.json \
+  --env-var "qm_url=${QM_URL}" --env-var "ml_url=${ML_URL}" --env-var "token=${API_TOKEN}" \
+  --env-var "run_id=$(date +%s)$RANDOM" \
+  -r cli,junit --reporter-junit-export artifacts/newman.xml \
+  --disable-unicode --color off --working-dir . "$@"
