@@ -1,0 +1,103 @@
+"""Everything survives a restart of the services and of the stores."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor import devstack
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.services import ServiceCreate
+from conveyor.stack import Stack, StackConfig
+
+SCHEMA = DatasetSchema(
+    name="restart_ds", task="regression",
+    features=[{"name": "a"}, {"name": "b", "type": "int"}], target="y",
+)
+
+
+def _config(tmp_path: Path, database: str) -> StackConfig:
+    return StackConfig(
+        state_dir=tmp_path, qm_port=devstack.free_port(), ml_port=devstack.free_port(),
+        mongo_port=devstack.free_port(), database=database, api_token="restart-token",
+    )
+
+
+async def _populate(stack: Stack) -> bytes:
+    model = pickle.dumps({"weights": list(range(100))})
+    token = stack.config.api_token
+    async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
+        await qm.create_dataset(SCHEMA)
+        await qm.upload_algorithm(name="restart_model", dataset=SCHEMA.name, model=model)
+        await qm.create_service(ServiceCreate(
+            name="restart_service", dataset=SCHEMA.name, queue="restart_q",
+            algorithm={"name": "restart_model", "version": 1},
+        ))
+        rows = [{"date_time": f"2020-0{m}-01T00:00:00+00:00", "a": 1.5 * m, "b": m, "y": 2.0 * m}
+                for m in range(1, 10)]
+        await ml.insert_rows(SCHEMA.name, "training", rows)
+        production = [{**r, "record_id": f"r{i}", "prediction": 1.0} for i, r in enumerate(rows)]
+        await ml.insert_rows(SCHEMA.name, "production", production)
+        await ml.post_labels(SCHEMA.name, [{"record_id": "r1", "label": 3.0}])
+    return model
+
+
+async def _check(stack: Stack, model: bytes) -> None:
+    token = stack.config.api_token
+    async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
+        assert (await qm.get_dataset(SCHEMA.name)).feature_names == ["a", "b"]
+        assert await qm.download_algorithm("restart_model", 1) == model
+        service = await qm.get_service("restart_service")
+        assert service.algorithm is not None and service.algorithm.version == 1
+        counts = await ml.counts(SCHEMA.name)
+        assert (counts.training, counts.production, counts.labeled) == (9, 9, 1)
+
+
+def test_services_and_secantus_restart_keep_everything(tmp_path: Path) -> None:
+    database = devstack.create_database()
+    try:
+        with Stack(_config(tmp_path, database)) as stack:
+            model = asyncio.run(_populate(stack))
+        # Everything stopped, the MongoDB-compatible store included; start it all again.
+        with Stack(_config(tmp_path, database)) as stack:
+            asyncio.run(_check(stack, model))
+    finally:
+        devstack.drop_database(database)
+
+
+def _wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} not ready after {timeout}s")
+
+
+@pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs a local PostgreSQL cluster")
+def test_postgresql_restart_under_a_running_ml_data_api(tmp_path: Path) -> None:
+    database = devstack.create_database()
+    try:
+        with Stack(_config(tmp_path, database)) as stack:
+            model = asyncio.run(_populate(stack))
+            version = next(Path("/etc/postgresql").iterdir()).name
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+                check=True, timeout=120,
+            )
+            devstack.wait_for_port("127.0.0.1", 5432, timeout=60)
+            _wait_ready(stack.ml_url)
+            asyncio.run(_check(stack, model))
+    finally:
+        devstack.drop_database(database)
