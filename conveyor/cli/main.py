@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "conveyor.cli.stack",
     "conveyor.cli.demo",
     "conveyor.cli.status",
+    "conveyor.cli.train",
 )
 
 
