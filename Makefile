@@ -34,6 +34,7 @@ demo: install
 	$(PY) -m conveyor.cli.main demo
 
 test: install
+	@scripts/install_system_tools.sh
 	@scripts/ensure_services.sh
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-api
