@@ -1,0 +1,1 @@
+"""monitoring_api: data quality, drift and model performance with Evidently."""

@@ -1,0 +1,183 @@
+"""Evidently reports over a reference and a current window, as JSON summaries or HTML.
+
+Pure functions over DataFrames: the HTTP layer fetches and samples the windows, this
+module only computes. Evidently 0.7's classic presets live under `evidently.legacy`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class ReportKind(StrEnum):
+    data_quality = "data_quality"
+    data_drift = "data_drift"
+    target_drift = "target_drift"
+    regression_performance = "regression_performance"
+    classification_performance = "classification_performance"
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The two frames to compare and what their columns mean."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    numerical: list[str]
+    categorical: list[str] = field(default_factory=list)
+    target: str | None = None
+    prediction: str | None = None
+    classification: bool = False
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+
+def sample(frame: pd.DataFrame, cap: int, seed: int = 0) -> pd.DataFrame:
+    """At most `cap` rows, drawn without replacement; the order of time is kept."""
+    if cap <= 0 or len(frame) <= cap:
+        return frame
+    return frame.sample(n=cap, random_state=seed).sort_index()
+
+
+def _column_mapping(w: Windows):  # type: ignore[no-untyped-def]
+    from evidently.legacy.pipeline.column_mapping import ColumnMapping
+
+    return ColumnMapping(
+        target=w.target,
+        prediction=w.prediction,
+        numerical_features=w.numerical,
+        categorical_features=w.categorical,
+        task="classification" if w.classification else "regression",
+    )
+
+
+def _metrics(kind: ReportKind, w: Windows, html: bool) -> list[Any]:
+    from evidently.legacy import metric_preset as presets
+    from evidently.legacy import metrics as m
+
+    if kind is ReportKind.data_quality:
+        return [presets.DataQualityPreset(columns=w.features)]
+    if kind is ReportKind.data_drift:
+        return [presets.DataDriftPreset(columns=w.features)] if html else [
+            m.DataDriftTable(columns=w.features)
+        ]
+    if kind is ReportKind.target_drift:
+        columns = [c for c in (w.target, w.prediction) if c]
+        if html:
+            return [presets.TargetDriftPreset()]
+        return [m.ColumnDriftMetric(column_name=c) for c in columns]
+    if kind is ReportKind.regression_performance:
+        return [presets.RegressionPreset()] if html else [m.RegressionQualityMetric()]
+    if kind is ReportKind.classification_performance:
+        return [presets.ClassificationPreset()] if html else [m.ClassificationQualityMetric()]
+    raise ValueError(f"unknown report kind {kind}")
+
+
+def run_report(kind: ReportKind, w: Windows, html: bool = False):  # type: ignore[no-untyped-def]
+    from evidently.legacy.report import Report
+
+    report = Report(metrics=_metrics(kind, w, html))
+    columns = [*w.features, *(c for c in (w.target, w.prediction) if c)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report.run(
+            reference_data=w.reference[columns], current_data=w.current[columns],
+            column_mapping=_column_mapping(w),
+        )
+    return report
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or numpy scalars."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _drift_entry(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "detected": bool(result["drift_detected"]),
+        "score": result["drift_score"],
+        "stattest": result["stattest_name"],
+        "threshold": result["stattest_threshold"],
+        "column_type": result.get("column_type"),
+    }
+
+
+def summarize(kind: ReportKind, report: Any) -> dict[str, Any]:
+    """The parts of Evidently's result a machine acts on, in a stable shape."""
+    results = [metric["result"] for metric in report.as_dict()["metrics"]]
+    if kind is ReportKind.data_drift:
+        table = results[0]
+        return _clean({
+            "dataset_drift": table["dataset_drift"],
+            "share_of_drifted_columns": table["share_of_drifted_columns"],
+            "number_of_drifted_columns": table["number_of_drifted_columns"],
+            "number_of_columns": table["number_of_columns"],
+            "columns": {
+                name: _drift_entry(entry) for name, entry in table["drift_by_columns"].items()
+            },
+        })
+    if kind is ReportKind.target_drift:
+        return _clean({"columns": {r["column_name"]: _drift_entry(r) for r in results}})
+    if kind is ReportKind.regression_performance:
+        quality = results[0]
+        return _clean({
+            window: _regression_numbers(quality[window])
+            for window in ("current", "reference") if quality.get(window)
+        })
+    if kind is ReportKind.classification_performance:
+        quality = results[0]
+        return _clean({
+            window: {k: v for k, v in quality[window].items() if not isinstance(v, dict | list)}
+            for window in ("current", "reference") if quality.get(window)
+        })
+    if kind is ReportKind.data_quality:
+        summary = results[0]
+        columns = {}
+        for result in results[1:]:
+            if "column_name" in result:
+                columns[result["column_name"]] = {
+                    window: {
+                        k: v for k, v in (result.get(f"{window}_characteristics") or {}).items()
+                        if not isinstance(v, dict | list)
+                    }
+                    for window in ("current", "reference")
+                }
+        return _clean({
+            "dataset": {w: summary.get(w) for w in ("current", "reference")},
+            "columns": columns,
+        })
+    raise ValueError(f"unknown report kind {kind}")
+
+
+def _regression_numbers(window: dict[str, Any]) -> dict[str, Any]:
+    mae = window["mean_abs_error"]
+    rmse = window["rmse"]
+    return {
+        "mae": mae, "rmse": rmse, "r2": window["r2_score"], "mean_error": window["mean_error"],
+        "mape": window["mean_abs_perc_error"], "error_std": window["error_std"],
+    }
+
+
+def json_report(kind: ReportKind, w: Windows) -> dict[str, Any]:
+    return summarize(kind, run_report(kind, w, html=False))
+
+
+def html_report(kind: ReportKind, w: Windows) -> str:
+    return run_report(kind, w, html=True).get_html()

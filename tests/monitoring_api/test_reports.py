@@ -1,0 +1,86 @@
+"""The Evidently engine on known data: it flags what drifted and nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_api.reports import ReportKind, Windows, html_report, json_report, sample
+
+FEATURES = [f"s{i}" for i in range(6)]
+REAL = Path(__file__).resolve().parents[3] / "shared/data/production_quality/pq_sensors_quality_5837.csv"
+
+
+def _frame(rows: int, seed: int, shift: dict[str, float] | None = None) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(100, 10, size=(rows, len(FEATURES))), columns=FEATURES)
+    for column, amount in (shift or {}).items():
+        frame[column] += amount
+    frame["y"] = frame[FEATURES].sum(axis=1) / 10 + rng.normal(0, 1, rows)
+    frame["prediction"] = frame[FEATURES].sum(axis=1) / 10
+    return frame
+
+
+def _windows(reference: pd.DataFrame, current: pd.DataFrame) -> Windows:
+    return Windows(reference, current, numerical=FEATURES, target="y", prediction="prediction")
+
+
+def test_drift_flags_the_shifted_columns_only() -> None:
+    result = json_report(
+        ReportKind.data_drift, _windows(_frame(3000, 1), _frame(2000, 2, {"s1": 8, "s4": -8}))
+    )
+    flagged = {name for name, column in result["columns"].items() if column["detected"]}
+    assert flagged == {"s1", "s4"}
+    assert result["number_of_drifted_columns"] == 2
+    assert result["share_of_drifted_columns"] == pytest.approx(2 / 6)
+    entry = result["columns"]["s1"]
+    assert entry["stattest"] and entry["threshold"] is not None and entry["score"] is not None
+
+
+def test_no_drift_between_samples_of_one_distribution() -> None:
+    result = json_report(ReportKind.data_drift, _windows(_frame(3000, 1), _frame(2000, 2)))
+    assert not any(column["detected"] for column in result["columns"].values())
+    assert result["dataset_drift"] is False
+
+
+def test_regression_numbers_equal_a_direct_computation() -> None:
+    current = _frame(1500, 3)
+    result = json_report(ReportKind.regression_performance, _windows(_frame(1000, 4), current))
+    error = current["prediction"] - current["y"]
+    direct_r2 = 1 - (error**2).sum() / ((current["y"] - current["y"].mean()) ** 2).sum()
+    assert result["current"]["mae"] == pytest.approx(error.abs().mean())
+    assert result["current"]["rmse"] == pytest.approx(np.sqrt((error**2).mean()))
+    assert result["current"]["r2"] == pytest.approx(direct_r2)
+
+
+def test_target_drift_names_target_and_prediction() -> None:
+    shifted = _frame(2000, 5, {name: 5 for name in FEATURES})
+    result = json_report(ReportKind.target_drift, _windows(_frame(2000, 6), shifted))
+    assert set(result["columns"]) == {"y", "prediction"}
+    assert all(column["detected"] for column in result["columns"].values())
+
+
+def test_html_is_evidentlys_report() -> None:
+    html = html_report(ReportKind.data_drift, _windows(_frame(300, 1), _frame(300, 2)))
+    assert html.lstrip().lower().startswith("<html") or "<!doctype html>" in html.lower()[:200]
+    assert "evidently" in html.lower()
+
+
+def test_sample_caps_and_keeps_time_order() -> None:
+    frame = _frame(1000, 7)
+    sampled = sample(frame, 100, seed=1)
+    assert len(sampled) == 100 and sampled.index.is_monotonic_increasing
+    assert sample(frame, 5000) is frame
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="shared roasting-machine data not beside the repository")
+def test_real_rows_against_themselves_show_no_drift() -> None:
+    real = pd.read_csv(REAL)
+    sensors = [c for c in real.columns if c.startswith(("T_data", "H_data", "AH_data"))]
+    w = Windows(real, real.copy(), numerical=sensors)
+    result = json_report(ReportKind.data_drift, w)
+    assert result["number_of_drifted_columns"] == 0
+    assert all(column["score"] is not None for column in result["columns"].values())
