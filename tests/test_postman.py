@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.routing import APIRoute
 
 ROOT = Path(__file__).resolve().parent.parent
 # service package -> the collection variable holding its base URL
@@ -76,12 +75,13 @@ def test_every_route_is_in_the_collection(package: str, collection: dict) -> Non
     app = importlib.import_module(f"{package}.main").create_app()
     have = _collection_routes(collection)
     variable = SERVICES[package]
+    # The OpenAPI document lists every route; /metrics is left out of it on purpose.
+    routes = {path: set(ops) for path, ops in app.openapi()["paths"].items()}
+    routes["/metrics"] = {"get"}
     missing = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", r"[^/]+", route.path) + "/?$")
-        for method in route.methods - {"HEAD", "OPTIONS"}:
+    for path, methods in routes.items():
+        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", r"[^/]+", path) + "/?$")
+        for method in (m.upper() for m in methods):
             if not any(v == variable and m == method and pattern.match(p) for v, m, p in have):
-                missing.append(f"{method} {route.path}")
+                missing.append(f"{method} {path}")
     assert not missing, f"not in postman_collection.json: {missing}"

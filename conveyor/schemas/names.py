@@ -43,7 +43,7 @@ def _column_name(value: str) -> str:
     return value
 
 
-def _resource_name(value: str) -> str:
+def check_resource_name(value: str) -> str:
     if not _QUEUE.match(value) or len(value) > 200:
         raise ValueError(
             f"name {value!r} is not allowed: use letters, digits, '_', '-', '.', ':' "
@@ -54,4 +54,4 @@ def _resource_name(value: str) -> str:
 
 DatasetName = Annotated[str, AfterValidator(_dataset_name)]
 ColumnName = Annotated[str, AfterValidator(_column_name)]
-ResourceName = Annotated[str, AfterValidator(_resource_name)]
+ResourceName = Annotated[str, AfterValidator(check_resource_name)]

@@ -1,0 +1,1 @@
+"""queue_manager: the registry (datasets, algorithms, services) and the jobs log."""

@@ -1,0 +1,80 @@
+"""Publishes assignment events; a broker outage never fails the HTTP request.
+
+Workers also poll `assignment_revision`, so an event lost while the broker was down
+only delays a swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+
+from conveyor.amqp import declare_events_exchange, publish_event
+from conveyor.schemas.services import AssignmentEvent
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher:
+    def __init__(self, amqp_url: str, exchange: str) -> None:
+        self.amqp_url = amqp_url
+        self.exchange_name = exchange
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._connector: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if not await self._try_connect():
+            self._connector = asyncio.create_task(self._connect_until_done())
+
+    async def _try_connect(self) -> bool:
+        try:
+            self._connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
+            channel = await self._connection.channel()
+            self._exchange = await declare_events_exchange(channel, self.exchange_name)
+            log.info("events go to exchange %s", self.exchange_name)
+            return True
+        except Exception as exc:  # broker down at start: keep trying, serve meanwhile
+            log.warning("broker unreachable: %s", exc)
+            return False
+
+    async def _connect_until_done(self) -> None:
+        delay = 1.0
+        while not await self._try_connect():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+    @property
+    def connected(self) -> bool:
+        return self._exchange is not None and self._connection is not None and not self._connection.is_closed
+
+    async def publish(self, event: AssignmentEvent) -> bool:
+        if not self.connected:
+            log.warning("event for %s not published: broker not connected", event.service)
+            return False
+        try:
+            await asyncio.wait_for(
+                publish_event(
+                    self._exchange,  # type: ignore[arg-type]
+                    f"service.{event.service}.assignment",
+                    event.model_dump(mode="json"),
+                ),
+                timeout=5,
+            )
+            return True
+        except Exception as exc:
+            log.warning("event for %s not published: %s", event.service, exc)
+            return False
+
+    async def close(self) -> None:
+        if self._connector:
+            self._connector.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await self._connector
+        if self._connection:
+            with suppress(Exception):
+                await self._connection.close()

@@ -1,0 +1,214 @@
+"""The jobs log on plain pymongo: the worker writes a whole batch in one call.
+
+A job is unique per (service, record_id), so a redelivered message finds its job instead
+of making a second one; finished and failed are terminal.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from bson import ObjectId
+from bson.errors import InvalidId
+from mongoengine.connection import get_db
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from conveyor.api.errors import NotFound
+from conveyor.schemas.jobs import TERMINAL, JobCreate, JobStatus, JobUpdate, JobUpdateItem
+
+DUPLICATE_KEY = 11000
+STATS_SCAN_LIMIT = 500_000
+
+
+def collection() -> Collection:
+    return get_db()["jobs"]
+
+
+def ensure_indexes() -> None:
+    jobs = collection()
+    jobs.create_index([("service", ASCENDING), ("record_id", ASCENDING)], unique=True)
+    jobs.create_index([("service", ASCENDING), ("created_at", DESCENDING)])
+    jobs.create_index([("created_at", DESCENDING)])
+    jobs.create_index([("status", ASCENDING)])
+
+
+def to_api(doc: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in doc.items() if k != "_id"}
+    out["id"] = str(doc["_id"])
+    return out
+
+
+def object_id(job_id: str) -> ObjectId:
+    try:
+        return ObjectId(job_id)
+    except (InvalidId, TypeError) as exc:
+        raise NotFound(f"job {job_id!r} not found (not a job id)") from exc
+
+
+def _new_doc(job: JobCreate, at: datetime) -> dict[str, Any]:
+    doc = job.model_dump(mode="python")
+    doc["_id"] = ObjectId()
+    doc["status"] = job.status.value
+    doc["history"] = [{"status": job.status.value, "at": at}]
+    doc["created_at"] = at
+    doc["updated_at"] = at
+    if doc["metadata"].get("start") is None:
+        doc["metadata"]["start"] = at
+    return doc
+
+
+def create_many(jobs: list[JobCreate]) -> list[dict[str, Any]]:
+    """Insert new jobs; a (service, record_id) already known answers its existing job."""
+    at = datetime.now(UTC)
+    docs = [_new_doc(job, at) for job in jobs]
+    # Within one batch a record may repeat: the first occurrence wins.
+    first: dict[tuple[str, str], int] = {}
+    for i, doc in enumerate(docs):
+        first.setdefault((doc["service"], doc["record_id"]), i)
+    unique = [docs[i] for i in sorted(first.values())]
+    duplicates: set[tuple[str, str]] = set()
+    try:
+        collection().insert_many(unique, ordered=False)
+    except BulkWriteError as exc:
+        for error in exc.details.get("writeErrors", []):
+            if error.get("code") != DUPLICATE_KEY:
+                raise
+            doc = unique[error["index"]]
+            duplicates.add((doc["service"], doc["record_id"]))
+    existing: dict[tuple[str, str], dict[str, Any]] = {}
+    if duplicates:
+        by_service: dict[str, list[str]] = {}
+        for service, record_id in duplicates:
+            by_service.setdefault(service, []).append(record_id)
+        for service, record_ids in by_service.items():
+            for doc in collection().find({"service": service, "record_id": {"$in": record_ids}}):
+                existing[(service, doc["record_id"])] = doc
+    answer = []
+    for doc in docs:
+        key = (doc["service"], doc["record_id"])
+        stored = existing.get(key) or docs[first[key]]
+        was_there = key in existing or docs[first[key]] is not doc
+        answer.append({**to_api(stored), "existing": was_there})
+    return answer
+
+
+def create_one(job: JobCreate) -> dict[str, Any]:
+    try:
+        doc = _new_doc(job, datetime.now(UTC))
+        collection().insert_one(doc)
+        return {**to_api(doc), "existing": False}
+    except DuplicateKeyError:
+        doc = collection().find_one({"service": job.service, "record_id": job.record_id})
+        return {**to_api(doc), "existing": True}
+
+
+def _update_op(update: JobUpdate, at: datetime) -> dict[str, Any]:
+    fields: dict[str, Any] = {"status": update.status.value, "updated_at": at}
+    if update.result is not None:
+        fields["result"] = update.result
+    if update.error is not None:
+        fields["error"] = update.error
+    if update.metadata is not None:
+        for key, value in update.metadata.model_dump(mode="python", exclude_none=True).items():
+            if key == "extra" and not value:
+                continue
+            fields[f"metadata.{key}"] = value
+    if update.status in TERMINAL and "metadata.end" not in fields:
+        fields["metadata.end"] = at
+    return {"$set": fields, "$push": {"history": {"status": update.status.value, "at": at}}}
+
+
+def _open(job_id: ObjectId) -> dict[str, Any]:
+    # Terminal states stay terminal: a late or repeated update does not reopen a job.
+    return {"_id": job_id, "status": {"$nin": [s.value for s in TERMINAL]}}
+
+
+def update_many(updates: list[JobUpdateItem]) -> dict[str, Any]:
+    at = datetime.now(UTC)
+    ids = [object_id(u.id) for u in updates]
+    ops = [UpdateOne(_open(i), _update_op(u, at)) for i, u in zip(ids, updates, strict=True)]
+    result = collection().bulk_write(ops, ordered=False)
+    missing: list[str] = []
+    if result.matched_count < len(ops):
+        found = {d["_id"] for d in collection().find({"_id": {"$in": ids}}, {"_id": 1})}
+        missing = [str(i) for i in ids if i not in found]
+    return {"matched": result.matched_count, "modified": result.modified_count, "missing": missing}
+
+
+def update_one(job_id: str, update: JobUpdate) -> dict[str, Any]:
+    oid = object_id(job_id)
+    collection().update_one(_open(oid), _update_op(update, datetime.now(UTC)))
+    return get(job_id)
+
+
+def get(job_id: str) -> dict[str, Any]:
+    doc = collection().find_one({"_id": object_id(job_id)})
+    if doc is None:
+        raise NotFound(f"job {job_id!r} not found")
+    return to_api(doc)
+
+
+def query(
+    *, service: str | None, status: JobStatus | None, record_id: str | None,
+    since: datetime | None, until: datetime | None, limit: int, offset: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    flt: dict[str, Any] = {}
+    if service:
+        flt["service"] = service
+    if status:
+        flt["status"] = status.value
+    if record_id:
+        flt["record_id"] = record_id
+    if since or until:
+        flt["created_at"] = {
+            **({"$gte": since} if since else {}), **({"$lt": until} if until else {})
+        }
+    jobs = collection()
+    total = jobs.count_documents(flt)
+    cursor = jobs.find(flt).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+    return total, [to_api(d) for d in cursor.skip(offset).limit(limit)]
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def stats(service: str | None, window_minutes: int) -> dict[str, Any]:
+    since = datetime.now(UTC) - timedelta(minutes=window_minutes)
+    flt: dict[str, Any] = {"created_at": {"$gte": since}}
+    if service:
+        flt["service"] = service
+    counts = {s.value: 0 for s in JobStatus}
+    for row in collection().aggregate([
+        {"$match": flt}, {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+    ]):
+        counts[row["_id"]] = row["n"]
+    finished = collection().find(
+        {**flt, "status": JobStatus.finished.value},
+        {"updated_at": 1, "metadata.elapsed": 1, "_id": 0},
+    ).limit(STATS_SCAN_LIMIT)
+    per_minute: dict[datetime, int] = {}
+    elapsed: list[float] = []
+    for doc in finished:
+        minute = doc["updated_at"].replace(second=0, microsecond=0, tzinfo=UTC)
+        per_minute[minute] = per_minute.get(minute, 0) + 1
+        value = (doc.get("metadata") or {}).get("elapsed")
+        if value is not None:
+            elapsed.append(float(value))
+    values = np.asarray(elapsed)
+    return {
+        "service": service,
+        "window_minutes": window_minutes,
+        "counts": counts,
+        "throughput_per_minute": [
+            {"minute": m, "count": n} for m, n in sorted(per_minute.items())
+        ],
+        "latency_seconds": {
+            "p50": _percentile(values, 50), "p95": _percentile(values, 95),
+            "p99": _percentile(values, 99),
+        },
+    }

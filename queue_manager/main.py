@@ -1,0 +1,94 @@
+"""The composition root of queue_manager."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import mongoengine
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from mongoengine.connection import get_db
+
+from conveyor.api.app import create_service_app
+from queue_manager import jobs_store
+from queue_manager.events import EventPublisher
+from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc
+from queue_manager.routes import algorithms, datasets, jobs, legacy, root, services
+from queue_manager.settings import Settings, load_settings
+
+UPLOAD_PATH = "/queue_manager/algorithms"
+# Room for the form fields around the files of a multipart upload.
+MULTIPART_SLACK = 1024 * 1024
+
+
+def _connect(settings: Settings) -> None:
+    mongoengine.disconnect()
+    mongoengine.connect(
+        host=settings.mongodb_uri, tz_aware=True, uuidRepresentation="standard",
+        serverSelectionTimeoutMS=5000,
+    )
+
+
+def _ensure_indexes() -> None:
+    for document in (DatasetDoc, AlgorithmDoc, ServiceDoc):
+        document.ensure_indexes()
+    jobs_store.ensure_indexes()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _connect(settings)
+        try:
+            await run_in_threadpool(_ensure_indexes)
+        except Exception as exc:  # the store may come up later; /ready says so meanwhile
+            import logging
+
+            logging.getLogger(__name__).warning("indexes not ensured yet: %s", exc)
+        await app.state.events.start()
+        yield
+        await app.state.events.close()
+        mongoengine.disconnect()
+
+    async def mongo_ready() -> None:
+        await run_in_threadpool(lambda: get_db().command("ping"))
+
+    async def broker_ready() -> None:
+        if not app.state.events.connected:
+            raise ConnectionError("not connected to the broker (events are not being published)")
+
+    app = create_service_app(
+        service="queue_manager",
+        title="Conveyor queue_manager",
+        description="Registry of datasets, algorithms and services, and the jobs log.",
+        api_token=settings.api_token,
+        ready_checks={"mongodb": mongo_ready, "broker": broker_ready},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.events = EventPublisher(settings.amqp_url, settings.events_exchange)
+
+    @app.middleware("http")
+    async def refuse_oversized_uploads(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # Refuse before the body is read when the client announces its size.
+        length = request.headers.get("content-length")
+        if (
+            request.method == "POST" and request.url.path.rstrip("/") == UPLOAD_PATH
+            and length and length.isdigit()
+            and int(length) > settings.max_upload_bytes + MULTIPART_SLACK
+        ):
+            limit_mb = settings.max_upload_bytes / 1024 / 1024
+            return JSONResponse(
+                {"detail": f"upload of {int(length)} bytes is larger than the limit of "
+                           f"{limit_mb:g} MB (MAX_UPLOAD_MB)"},
+                status_code=413,
+            )
+        return await call_next(request)
+
+    for module in (root, datasets, algorithms, services, jobs, legacy):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,76 @@
+"""MongoDB documents of the registry and the jobs log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import mongoengine as me
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatasetDoc(me.Document):
+    name = me.StringField(required=True, unique=True)
+    schema = me.DictField(required=True)  # conveyor.schemas.datasets.DatasetSchema as JSON
+    created_at = me.DateTimeField(default=now)
+    created_by = me.StringField(default="")
+    meta = {"collection": "datasets"}
+
+
+class StoredFileDoc(me.EmbeddedDocument):
+    file = me.FileField(collection_name="model_files")
+    filename = me.StringField(required=True)
+    size = me.IntField(required=True)
+    sha256 = me.StringField(required=True)
+
+
+class StageChangeDoc(me.EmbeddedDocument):
+    stage = me.StringField(required=True)
+    at = me.DateTimeField(default=now)
+    by = me.StringField(default="")
+    reason = me.StringField(default="")
+
+
+class AlgorithmDoc(me.Document):
+    name = me.StringField(required=True)
+    version = me.IntField(required=True)
+    dataset = me.StringField(required=True)
+    framework = me.StringField(default="")
+    description = me.StringField(default="")
+    metrics = me.DictField()
+    stage = me.StringField(required=True)
+    stage_history = me.EmbeddedDocumentListField(StageChangeDoc)
+    model_file = me.EmbeddedDocumentField(StoredFileDoc, required=True)
+    config_file = me.EmbeddedDocumentField(StoredFileDoc)
+    created_at = me.DateTimeField(default=now)
+    created_by = me.StringField(default="")
+    meta = {
+        "collection": "algorithms",
+        "indexes": [{"fields": ["name", "version"], "unique": True}, "dataset"],
+    }
+
+
+class CounterDoc(me.Document):
+    """Per-name version counters, incremented atomically."""
+
+    key = me.StringField(primary_key=True)
+    seq = me.IntField(default=0)
+    meta = {"collection": "counters"}
+
+
+class ServiceDoc(me.Document):
+    name = me.StringField(required=True, unique=True)
+    dataset = me.StringField(required=True)
+    queue = me.StringField(required=True)
+    algorithm = me.DictField(null=True)  # {"name", "version"} or None
+    challenger = me.DictField(null=True)
+    challenger_share = me.FloatField(default=0.0)
+    enabled = me.BooleanField(default=True)
+    payload_key = me.StringField(default="data")
+    description = me.StringField(default="")
+    assignment_revision = me.IntField(default=0)
+    created_at = me.DateTimeField(default=now)
+    updated_at = me.DateTimeField(default=now)
+    meta = {"collection": "services", "indexes": ["dataset"]}

@@ -1,0 +1,151 @@
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from pydantic import BaseModel
+
+from conveyor.api.auth import TokenDep
+from conveyor.api.errors import NotFound, PayloadTooLarge, Unprocessable
+from conveyor.schemas.algorithms import Algorithm, Stage, StageUpdate
+from conveyor.schemas.names import check_resource_name
+from queue_manager import registry
+from queue_manager.deps import SettingsDep
+from queue_manager.models import AlgorithmDoc
+
+router = APIRouter(prefix="/queue_manager/algorithms", tags=["algorithms"])
+CHUNK = 1024 * 1024
+
+
+class AlgorithmPatch(BaseModel):
+    description: str | None = None
+    metrics: dict[str, Any] | None = None
+
+
+async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
+    parts, size = [], 0
+    while chunk := await upload.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"{what} is larger than the limit of {limit / 1024 / 1024:g} MB (MAX_UPLOAD_MB)"
+            )
+        parts.append(chunk)
+    if size == 0:
+        raise Unprocessable(f"{what} is empty")
+    return b"".join(parts)
+
+
+def _metrics(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise Unprocessable(f"metrics must be a JSON object, e.g. {{\"MAE\": 0.1}}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise Unprocessable('metrics must be a JSON object, e.g. {"MAE": 0.1}')
+    return value
+
+
+@router.post("", response_model=Algorithm, status_code=201)
+async def upload_algorithm(
+    _: TokenDep,
+    settings: SettingsDep,
+    name: Annotated[str, Form()],
+    dataset: Annotated[str, Form()],
+    file: Annotated[UploadFile, File(description="joblib or pickle of an object with .predict")],
+    config_file: Annotated[UploadFile | None, File(description="optional configuration")] = None,
+    framework: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    metrics: Annotated[str, Form(description="JSON object")] = "{}",
+    stage: Annotated[Stage, Form()] = Stage.staging,
+) -> dict:
+    try:
+        check_resource_name(name)
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from exc
+    limit = settings.max_upload_bytes
+    model = await _read_limited(file, limit, "the model file")
+    config = await _read_limited(config_file, limit, "the config file") if config_file else None
+    doc = registry.create_algorithm(
+        name=name, dataset=dataset, model=model, filename=file.filename or "model.pkl",
+        config=config, config_filename=config_file.filename if config_file else None,
+        framework=framework, description=description, metrics=_metrics(metrics), stage=stage,
+    )
+    return registry.algorithm_to_api(doc)
+
+
+@router.get("", response_model=list[Algorithm])
+def list_algorithms(
+    name: str | None = None, dataset: str | None = None, stage: Stage | None = None
+) -> list[dict]:
+    query = AlgorithmDoc.objects
+    if name:
+        query = query.filter(name=name)
+    if dataset:
+        query = query.filter(dataset=dataset)
+    if stage:
+        query = query.filter(stage=stage.value)
+    return [registry.algorithm_to_api(d) for d in query.order_by("name", "version")]
+
+
+@router.get("/{name}", response_model=list[Algorithm])
+def list_versions(name: str) -> list[dict]:
+    docs = AlgorithmDoc.objects(name=name).order_by("version")
+    if not docs:
+        raise NotFound(f"no algorithm named {name!r}")
+    return [registry.algorithm_to_api(d) for d in docs]
+
+
+@router.get("/{name}/{version}", response_model=Algorithm)
+def get_algorithm(name: str, version: str) -> dict:
+    return registry.algorithm_to_api(registry.get_algorithm(name, version))
+
+
+@router.get("/{name}/{version}/file", response_class=Response)
+def download_model(name: str, version: str) -> Response:
+    doc = registry.get_algorithm(name, version)
+    content = registry.read_verified(doc.model_file, "model file")
+    return Response(
+        content, media_type="application/octet-stream",
+        headers={
+            "X-Checksum-Sha256": doc.model_file.sha256,
+            "X-Algorithm-Version": str(doc.version),
+            "Content-Disposition": f'attachment; filename="{doc.model_file.filename}"',
+        },
+    )
+
+
+@router.get("/{name}/{version}/config", response_class=Response)
+def download_config(name: str, version: str) -> Response:
+    doc = registry.get_algorithm(name, version)
+    if doc.config_file is None:
+        raise NotFound(f"algorithm {name!r} version {doc.version} has no config file")
+    content = registry.read_verified(doc.config_file, "config file")
+    return Response(
+        content, media_type="application/octet-stream",
+        headers={
+            "X-Checksum-Sha256": doc.config_file.sha256,
+            "Content-Disposition": f'attachment; filename="{doc.config_file.filename}"',
+        },
+    )
+
+
+@router.patch("/{name}/{version}/stage", response_model=Algorithm)
+def change_stage(name: str, version: str, body: StageUpdate, _: TokenDep) -> dict:
+    return registry.algorithm_to_api(registry.change_stage(name, version, body))
+
+
+@router.patch("/{name}/{version}", response_model=Algorithm)
+def patch_algorithm(name: str, version: str, body: AlgorithmPatch, _: TokenDep) -> dict:
+    doc = registry.get_algorithm(name, version)
+    if body.description is not None:
+        doc.description = body.description
+    if body.metrics is not None:
+        doc.metrics = body.metrics
+    doc.save()
+    return registry.algorithm_to_api(doc)
+
+
+@router.delete("/{name}/{version}", status_code=204)
+def delete_algorithm(name: str, version: str, _: TokenDep) -> Response:
+    registry.delete_algorithm(name, version)
+    return Response(status_code=204)

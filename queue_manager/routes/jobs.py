@@ -1,0 +1,72 @@
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from conveyor.api.auth import TokenDep
+from conveyor.schemas.jobs import (
+    Job,
+    JobCreate,
+    JobCreated,
+    JobPage,
+    JobsBulkCreate,
+    JobsBulkCreated,
+    JobsBulkUpdate,
+    JobsBulkUpdated,
+    JobStats,
+    JobStatus,
+    JobUpdate,
+)
+from queue_manager import jobs_store
+
+router = APIRouter(prefix="/queue_manager/jobs", tags=["jobs"])
+
+
+@router.post("", response_model=JobCreated, status_code=201)
+def create_job(body: JobCreate, _: TokenDep) -> dict:
+    return jobs_store.create_one(body)
+
+
+@router.post("/bulk", response_model=JobsBulkCreated, status_code=201)
+def create_jobs(body: JobsBulkCreate, _: TokenDep) -> dict:
+    return {"jobs": jobs_store.create_many(body.jobs)}
+
+
+@router.patch("/bulk", response_model=JobsBulkUpdated)
+def update_jobs(body: JobsBulkUpdate, _: TokenDep) -> dict:
+    return jobs_store.update_many(body.updates)
+
+
+@router.get("/stats", response_model=JobStats)
+def job_stats(
+    service: str | None = None,
+    window_minutes: Annotated[int, Query(ge=1, le=60 * 24 * 31)] = 60,
+) -> dict:
+    return jobs_store.stats(service, window_minutes)
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    service: str | None = None,
+    status: JobStatus | None = None,
+    record_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    total, jobs = jobs_store.query(
+        service=service, status=status, record_id=record_id, since=since, until=until,
+        limit=limit, offset=offset,
+    )
+    return {"total": total, "limit": limit, "offset": offset, "jobs": jobs}
+
+
+@router.get("/{job_id}", response_model=Job)
+def get_job(job_id: str) -> dict:
+    return jobs_store.get(job_id)
+
+
+@router.patch("/{job_id}", response_model=Job)
+def update_job(job_id: str, body: JobUpdate, _: TokenDep) -> dict:
+    return jobs_store.update_one(job_id, body)
