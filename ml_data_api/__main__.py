@@ -1,0 +1,12 @@
+"""`python -m ml_data_api`"""
+
+import logging
+
+import uvicorn
+
+from ml_data_api.main import create_app
+from ml_data_api.settings import load_settings
+
+settings = load_settings()
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

@@ -1,0 +1,64 @@
+"""A small pool of psycopg2 connections that survives a database restart."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+from psycopg2.extensions import connection as Connection
+from psycopg2.pool import ThreadedConnectionPool
+
+from conveyor.api.errors import Unavailable
+
+BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class Database:
+    def __init__(self, url: str, size: int) -> None:
+        self.url = url
+        self.size = size
+        self._pool: ThreadedConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    def _get_pool(self) -> ThreadedConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadedConnectionPool(1, self.size, self.url, connect_timeout=5)
+            return self._pool
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        try:
+            pool = self._get_pool()
+            conn = pool.getconn()
+        except BROKEN as exc:
+            raise Unavailable(f"database unreachable: {exc}".strip()) from exc
+        broken = False
+        try:
+            if conn.closed:
+                raise psycopg2.InterfaceError("connection closed")
+            yield conn
+            conn.commit()
+        except BROKEN as exc:
+            broken = True
+            raise Unavailable(f"database unreachable: {exc}".strip()) from exc
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        finally:
+            # A connection that saw the server go away is dropped, not reused.
+            pool.putconn(conn, close=broken or bool(conn.closed))
+
+    def ping(self) -> None:
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.closeall()
+                self._pool = None
