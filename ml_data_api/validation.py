@@ -93,8 +93,7 @@ def validate(frame: pd.DataFrame, schema: DatasetSchema, split: Split) -> pd.Dat
         ids = out["record_id"]
         _first_bad(frame["record_id"].isna() | (ids.astype(str).str.len() == 0), frame["record_id"],
                    "record_id", "a non-empty id")
-    if split is Split.production:
-        for feature in schema.features:
-            column = frame[feature.name]
-            _first_bad(column.isna(), column, feature.name, "a value (production rows are complete)")
+    # A missing value would silently become a NULL feature: every row must be complete.
+    for name in [f.name for f in schema.features] + ([] if split is Split.production else [schema.target]):
+        _first_bad(frame[name].isna(), frame[name], name, "a value (missing or null)")
     return out.reset_index(drop=True)

@@ -16,7 +16,7 @@ class Registered(DatasetSchema):
 
 
 @router.put("/{name}", response_model=Registered)
-def register_dataset(name: str, body: DatasetSchema, catalog: CatalogDep, response: Response, _: TokenDep) -> dict:
+def register_dataset(_: TokenDep, name: str, body: DatasetSchema, catalog: CatalogDep, response: Response) -> dict:
     if body.name != name:
         raise Unprocessable(f"the body names dataset {body.name!r} but the URL names {name!r}")
     schema, created = catalog.register(body)
@@ -39,7 +39,7 @@ class Deleted(BaseModel):
 
 
 @router.delete("/{name}", response_model=Deleted)
-def delete_dataset(schema: SchemaDep, catalog: CatalogDep, _: TokenDep) -> Deleted:
+def delete_dataset(_: TokenDep, schema: SchemaDep, catalog: CatalogDep) -> Deleted:
     catalog.forget(schema.name)
     return Deleted(deleted=schema.name)
 

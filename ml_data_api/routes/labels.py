@@ -9,7 +9,7 @@ router = APIRouter(prefix="/ml_data_api/datasets", tags=["labels"])
 
 
 @router.post("/{name}/labels", response_model=LabelsResult)
-def post_labels(body: LabelsPost, schema: SchemaDep, db: DbDep, catalog: CatalogDep, _: TokenDep) -> dict:
+def post_labels(_: TokenDep, body: LabelsPost, schema: SchemaDep, db: DbDep, catalog: CatalogDep) -> dict:
     return labels.apply(
         db, schema, [label.model_dump() for label in body.labels], body.append_to_training,
         catalog.timescale(schema.name),

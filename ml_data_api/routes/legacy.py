@@ -29,6 +29,6 @@ def _target(body: LegacyInsert) -> tuple[str, Split]:
 
 
 @router.post("/insert_data/", response_model=InsertResult)
-def insert_data(body: LegacyInsert, db: DbDep, catalog: CatalogDep, _: TokenDep) -> InsertResult:
+def insert_data(_: TokenDep, body: LegacyInsert, db: DbDep, catalog: CatalogDep) -> InsertResult:
     dataset, split = _target(body)
     return write_rows(db, catalog, catalog.get(dataset), split, body.data)

@@ -36,16 +36,17 @@ def write_rows(
 
 @router.post("/{name}/{split}/rows", response_model=InsertResult)
 def insert_rows(
-    body: RowsInsert, schema: SchemaDep, split: SplitDep, db: DbDep, catalog: CatalogDep, _: TokenDep
+    _: TokenDep, body: RowsInsert, schema: SchemaDep, split: SplitDep, db: DbDep, catalog: CatalogDep
 ) -> InsertResult:
     return write_rows(db, catalog, schema, split, body.rows)
 
 
 @router.post("/{name}/{split}/csv", response_model=InsertResult)
 async def upload_csv(
+    _: TokenDep,
     request: Request,
     file: Annotated[UploadFile, File(description="CSV with a header row")],
-    schema: SchemaDep, split: SplitDep, db: DbDep, catalog: CatalogDep, settings: SettingsDep, _: TokenDep,
+    schema: SchemaDep, split: SplitDep, db: DbDep, catalog: CatalogDep, settings: SettingsDep,
 ) -> InsertResult:
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:

@@ -26,8 +26,9 @@ def row(i: int, month: int = 1, **extra: object) -> dict:
 
 
 def prod(i: int, month: int = 1, **extra: object) -> dict:
-    r = row(i, month, record_id=f"rec-{i}", prediction=401.0 + i, model_name="m", model_version=1,
-            job_id=f"job-{i}", service="svc", **extra)
+    defaults = {"record_id": f"rec-{i}", "prediction": 401.0 + i, "model_name": "m", "model_version": 1,
+                "job_id": f"job-{i}", "service": "svc"}
+    r = row(i, month, **{**defaults, **extra})
     del r["quality"]
     return r
 

@@ -1,0 +1,54 @@
+"""An unknown dataset is looked up in queue_manager (here a tiny real HTTP server)."""
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+
+from conveyor import devstack
+from ml_data_api.main import create_app
+from ml_data_api.settings import Settings
+from tests.ml_data_api.conftest import row, schema
+
+
+@pytest.fixture
+def fake_queue_manager(unique_name: str) -> Iterator[str]:
+    app = FastAPI()
+
+    @app.get("/queue_manager/datasets/{name}")
+    def get(name: str) -> dict:
+        if name != unique_name:
+            raise HTTPException(404, "not found")
+        return {**schema(name), "created_at": "2021-01-01T00:00:00Z"}
+
+    port = devstack.free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+def test_schema_comes_from_queue_manager(
+    pg_url: str, api_token: str, unique_name: str, fake_queue_manager: str
+) -> None:
+    settings = Settings(database_url=pg_url, api_token=api_token, queue_manager_url=fake_queue_manager)
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {api_token}"}) as c:
+        inserted = c.post(f"/ml_data_api/datasets/{unique_name}/training/rows", json={"rows": [row(1)]})
+        assert inserted.json() == {"inserted": 1, "duplicates": 0}
+        missing = c.get("/ml_data_api/datasets/unknown_everywhere/counts")
+        assert missing.status_code == 404 and "queue_manager" in missing.json()["detail"]
+
+
+def test_queue_manager_down_is_503(pg_url: str, api_token: str) -> None:
+    settings = Settings(database_url=pg_url, api_token=api_token, queue_manager_url="http://127.0.0.1:1")
+    with TestClient(create_app(settings)) as c:
+        response = c.get("/ml_data_api/datasets/whatever/counts")
+        assert response.status_code == 503 and "unreachable" in response.json()["detail"]
