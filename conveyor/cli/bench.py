@@ -1,0 +1,27 @@
+"""`conveyor bench <what>`: benchmarks that print their figures as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+# name -> module in conveyor.benchmarks with add_arguments(parser) and run(args) -> dict
+BENCHMARKS = {
+    "ingest": "conveyor.benchmarks.ingest",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="run a benchmark and print its figures")
+    kinds = p.add_subparsers(dest="benchmark", required=True)
+    for name, module_name in BENCHMARKS.items():
+        module = importlib.import_module(module_name)
+        parser = kinds.add_parser(name, help=module.__doc__.strip().splitlines()[0])
+        module.add_arguments(parser)
+        parser.set_defaults(func=lambda args, m=module: _run(m, args))
+
+
+def _run(module, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    print(json.dumps(module.run(args), indent=2))
+    return 0

@@ -1,0 +1,38 @@
+"""The demo dataset: the reference system's 11 roasting-machine features predicting quality."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from conveyor import datagen
+from conveyor.schemas.datasets import DatasetSchema
+
+DEMO_FEATURES = [
+    "H_data", "T_data_1_1", "T_data_1_2", "T_data_1_3", "T_data_2_3", "T_data_3_1",
+    "T_data_3_2", "T_data_3_3", "T_data_5_1", "T_data_5_2", "T_data_5_3",
+]
+DEMO_DATASET = DatasetSchema(
+    name="product_quality",
+    task="regression",
+    features=[{"name": name, "type": "float"} for name in DEMO_FEATURES],
+    target="quality",
+    timestamp_column="date_time",
+    description="Roasting machine: 11 sensor readings predict the product quality (demo data).",
+)
+DEMO_SERVICE = "service_product_quality_A"
+DEMO_QUEUE = "gits_product_quality_A"
+DEMO_START = "2015-01-04 00:00"
+COLUMNS = ["date_time", *DEMO_FEATURES, "quality"]
+
+
+def demo_splits(rows: int = 6000, seed: int = 42, test_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training rows first in time, testing rows after them."""
+    frame = datagen.generate(rows, seed=seed, start=DEMO_START)[COLUMNS]
+    cut = int(round(rows * (1 - test_share)))
+    return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
+
+
+def demo_stream(rows: int, seed: int = 7, after_rows: int = 6000) -> pd.DataFrame:
+    """Rows that continue in time after the training and testing period (all 17 sensors)."""
+    start = pd.Timestamp(DEMO_START) + pd.Timedelta(hours=after_rows)
+    return datagen.generate(rows, seed=seed, start=start)
