@@ -1,0 +1,73 @@
+"""`conveyor load` and `conveyor generate-data` against a live ml_data_api process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor.benchmarks.ingest import own_ml_data_api
+from conveyor.demo_dataset import DEMO_DATASET
+
+
+@pytest.fixture(scope="module")
+def ml_api() -> Iterator[tuple[str, str]]:
+    with own_ml_data_api() as (url, token):
+        schema = DEMO_DATASET.model_dump(mode="json")
+        httpx.put(f"{url}/ml_data_api/datasets/{DEMO_DATASET.name}", json=schema,
+                  headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        yield url, token
+
+
+def conveyor(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conveyor.cli.main", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_generate_then_load(tmp_path: Path, ml_api: tuple[str, str]) -> None:
+    url, token = ml_api
+    csv = tmp_path / "rows.csv"
+    made = conveyor("generate-data", "--rows", "1200", "--seed", "2", "--out", str(csv))
+    assert made.returncode == 0 and "wrote 1200 rows" in made.stdout
+    loaded = conveyor("load", "--dataset", "product_quality", "--split", "training", "--file", str(csv),
+                      "--url", url, "--token", token, "--batch-size", "500")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "loaded 1200 rows" in loaded.stdout and "T_data_4_1" in loaded.stdout  # dropped columns are named
+    counts = httpx.get(f"{url}/ml_data_api/datasets/product_quality/counts").json()
+    assert counts["training"] == 1200
+
+
+def test_bad_value_exits_1_with_the_api_message(tmp_path: Path, ml_api: tuple[str, str]) -> None:
+    url, token = ml_api
+    csv = tmp_path / "bad.csv"
+    conveyor("generate-data", "--rows", "5", "--out", str(csv))
+    text = csv.read_text().splitlines()
+    fields = text[2].split(",")
+    fields[1] = "hot"
+    csv.write_text("\n".join([text[0], text[1], ",".join(fields)]) + "\n")
+    result = conveyor("load", "--dataset", "product_quality", "--split", "testing", "--file", str(csv),
+                      "--url", url, "--token", token)
+    assert result.returncode == 1 and "'hot'" in result.stdout
+
+
+def test_unreachable_api_exits_2(tmp_path: Path) -> None:
+    csv = tmp_path / "rows.csv"
+    conveyor("generate-data", "--rows", "5", "--out", str(csv))
+    result = conveyor("load", "--dataset", "product_quality", "--split", "testing", "--file", str(csv),
+                      "--url", "http://127.0.0.1:1", "--token", "t")
+    assert result.returncode == 2 and "http://127.0.0.1:1" in result.stdout
+
+
+def test_bench_ingest_prints_positive_rates() -> None:
+    result = conveyor("bench", "ingest", "--rows", "2000", "--batch-size", "1000")
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    assert figures["rows"] == 2000
+    for key in ("training_json", "production_json", "testing_csv"):
+        assert figures[key]["rows_per_second"] > 0
+    assert figures["stored"] == {"training": 2000, "testing": 2000, "production": 2000, "labeled": 0}
