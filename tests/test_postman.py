@@ -70,7 +70,7 @@ def _collection_routes(collection: dict) -> set[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("package", list(SERVICES))
 def test_every_route_is_in_the_collection(package: str, collection: dict) -> None:
-    if not (ROOT / package).is_dir():
+    if not (ROOT / package / "main.py").exists():
         pytest.skip(f"{package} is not built yet")
     app = importlib.import_module(f"{package}.main").create_app()
     have = _collection_routes(collection)
