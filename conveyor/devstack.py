@@ -19,7 +19,8 @@ import psycopg2
 from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".conveyor"
+# Where a local stack keeps its data, logs and demo.env.
+STATE_DIR = Path(os.environ.get("CONVEYOR_STATE_DIR") or ROOT / ".conveyor")
 
 
 def free_port() -> int:

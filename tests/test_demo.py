@@ -1,0 +1,72 @@
+"""`conveyor demo`: up with demo data, stopped by SIGTERM, data kept for the next start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from conveyor import devstack, localenv
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "conveyor.cli.main", "demo", "--rows", "1000"],
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=devstack.ROOT)
+
+
+def _wait_for_banner(proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "demo is running" in log.read_text(errors="replace"):
+            return
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    raise AssertionError(f"no banner after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
+    database = f"conveyor_demo_test_{os.getpid()}"
+    qm_port, ml_port = devstack.free_port(), devstack.free_port()
+    env = {
+        **os.environ, "CONVEYOR_STATE_DIR": str(tmp_path), "QUEUE_MANAGER_PORT": str(qm_port),
+        "ML_DATA_API_PORT": str(ml_port), "DEMO_MONGO_PORT": str(devstack.free_port()),
+        "DEMO_DATABASE": database,
+    }
+    env.pop("API_TOKEN", None)
+    env.pop("MONGODB_URI", None)
+    log = tmp_path / "demo.log"
+    try:
+        proc = _start(env, log)
+        _wait_for_banner(proc, log)
+        written = localenv.read(tmp_path / "demo.env")
+        assert written["QUEUE_MANAGER_URL"] == f"http://127.0.0.1:{qm_port}"
+        assert len(written["API_TOKEN"]) >= 20 and written["API_TOKEN"] in log.read_text()
+        assert httpx.get(f"http://127.0.0.1:{qm_port}/").json() == {"message": "This is the queue manager."}
+        counts = httpx.get(f"http://127.0.0.1:{ml_port}/ml_data_api/datasets/product_quality/counts").json()
+        assert (counts["training"], counts["testing"]) == (800, 200)
+        assert _stop(proc) == 0
+        assert not devstack.port_open("127.0.0.1", qm_port) and not devstack.port_open("127.0.0.1", ml_port)
+
+        log = tmp_path / "demo-again.log"
+        proc = _start(env, log)
+        _wait_for_banner(proc, log)
+        assert localenv.read(tmp_path / "demo.env")["API_TOKEN"] == written["API_TOKEN"], "the token is kept"
+        counts = httpx.get(f"http://127.0.0.1:{ml_port}/ml_data_api/datasets/product_quality/counts").json()
+        assert (counts["training"], counts["testing"]) == (800, 200), "rows are kept, not loaded twice"
+        datasets = httpx.get(f"http://127.0.0.1:{qm_port}/queue_manager/datasets").json()
+        assert [d["name"] for d in datasets] == ["product_quality"]
+        assert _stop(proc) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        devstack.drop_database(database)
