@@ -1,0 +1,180 @@
+"""A throwaway stack for the worker tests, and helpers to drive a service end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import aio_pika
+import httpx
+import joblib
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from conveyor import devstack
+from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name
+from conveyor.stack import Component, Stack, StackConfig
+
+FEATURES = ["a", "b", "c"]
+
+
+def model_bytes(offset: float = 0.0) -> bytes:
+    """y = a + 2b - c (+ offset): easy to check a prediction by hand."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = x[:, 0] + 2 * x[:, 1] - x[:, 2] + offset
+    import pandas as pd
+
+    model = make_pipeline(StandardScaler(), LinearRegression()).fit(pd.DataFrame(x, columns=FEATURES), y)
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.throwaway()
+    config.state_dir = tmp_path_factory.mktemp("stack")
+    with Stack(config) as s:
+        yield s
+
+
+@dataclass
+class Service:
+    stack: Stack
+    name: str
+    dataset: str
+    queue: str
+    workers: list[Component]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.stack.config.api_token}"}
+
+    def start_worker(self, name: str, **env: str) -> Component:
+        component = self.stack.start_python("worker", name=f"{self.name}-{name}", env={
+            "SERVICE_NAME": self.name, "WORKER_ID": name, "WORKER_METRICS_PORT": "0",
+            "MODEL_CACHE_DIR": str(self.stack.config.state_dir / "models"), "VERSION_CHECK_SECONDS": "2",
+            "RETRY_MAX_SECONDS": "1", **env,
+        })
+        self.workers.append(component)
+        return component
+
+    def upload(self, offset: float = 0.0) -> int:
+        response = httpx.post(
+            f"{self.stack.qm_url}/queue_manager/algorithms", headers=self.headers,
+            data={"name": f"{self.name}_model", "dataset": self.dataset, "framework": "scikit-learn"},
+            files={"file": ("model.joblib", model_bytes(offset))},
+        )
+        response.raise_for_status()
+        return int(response.json()["version"])
+
+    def assign(self, version: int) -> None:
+        httpx.patch(f"{self.stack.qm_url}/queue_manager/services/{self.name}", headers=self.headers,
+                    json={"algorithm": {"name": f"{self.name}_model", "version": version}}).raise_for_status()
+
+    def counts(self) -> dict[str, int]:
+        return httpx.get(f"{self.stack.ml_url}/ml_data_api/datasets/{self.dataset}/counts").json()
+
+    def rows(self) -> list[dict]:
+        out: list[dict] = []
+        while True:
+            page = httpx.get(f"{self.stack.ml_url}/ml_data_api/datasets/{self.dataset}/production/rows",
+                             params={"limit": 10000, "offset": len(out)}).json()
+            out += page["rows"]
+            if len(out) >= page["total"]:
+                return out
+
+    def jobs(self, status: str | None = None) -> list[dict]:
+        out: list[dict] = []
+        params = {"service": self.name, "limit": 1000, **({"status": status} if status else {})}
+        while True:
+            page = httpx.get(f"{self.stack.qm_url}/queue_manager/jobs", params={**params, "offset": len(out)}).json()
+            out += page["jobs"]
+            if len(out) >= page["total"]:
+                return out
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            for worker in self.workers:
+                assert worker.proc.poll() is None or worker.proc.returncode in (0, -9), \
+                    self.stack.log_tail(worker.name)
+            time.sleep(0.2)
+        logs = "\n".join(self.stack.log_tail(w.name, 15) for w in self.workers)
+        raise AssertionError(f"timed out waiting for {what}; counts {self.counts()}\n{logs}")
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            devstack.stop_process(worker.proc)
+
+
+@pytest.fixture
+def service(stack: Stack) -> Iterator[Service]:
+    suffix = uuid.uuid4().hex[:8]
+    svc = Service(stack, f"svc_{suffix}", f"ds_{suffix}", f"q_{suffix}", [])
+    httpx.post(f"{stack.qm_url}/queue_manager/datasets", headers=svc.headers, json={
+        "name": svc.dataset, "task": "regression", "features": [{"name": f} for f in FEATURES], "target": "y",
+    }).raise_for_status()
+    version = svc.upload()
+    httpx.post(f"{stack.qm_url}/queue_manager/services", headers=svc.headers, json={
+        "name": svc.name, "dataset": svc.dataset, "queue": svc.queue,
+        "algorithm": {"name": f"{svc.name}_model", "version": version},
+    }).raise_for_status()
+    yield svc
+    svc.stop_workers()
+    asyncio.run(_delete_queues(stack, svc.queue))
+
+
+async def _delete_queues(stack: Stack, queue: str) -> None:
+    connection = await aio_pika.connect_robust(stack.env().get("AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel()
+        for name in (queue, dead_letter_queue_name(queue)):
+            await channel.queue_delete(name)
+        await channel.exchange_delete(dead_letter_exchange_name(queue))
+
+
+def named(i: int, prefix: str = "r") -> dict:
+    return {"record_id": f"{prefix}-{i}", "timestamp": "2024-01-01T00:00:00+00:00",
+            "features": {"a": float(i), "b": 1.0, "c": 0.5}}
+
+
+async def publish(queue: str, bodies: list[bytes | dict], message_ids: list[str | None] | None = None) -> None:
+    connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        from conveyor.amqp import declare_service_queue
+
+        await declare_service_queue(channel, queue)
+        for i, body in enumerate(bodies):
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+            message_id = (message_ids[i] if message_ids else None) or (
+                body.get("record_id") if isinstance(body, dict) else None)
+            await channel.default_exchange.publish(
+                aio_pika.Message(raw, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                 headers={"x-published-at": time.time()}),
+                routing_key=queue,
+            )
+
+
+async def dead_letters(queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
+    out = []
+    async with connection:
+        channel = await connection.channel()
+        dead = await channel.declare_queue(dead_letter_queue_name(queue), durable=True,
+                                           arguments={"x-queue-type": "quorum"})
+        while (message := await dead.get(fail=False, no_ack=True)) is not None:
+            out.append(message)
+    return out

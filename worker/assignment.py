@@ -1,0 +1,67 @@
+"""Learn of a new model assignment: an event on the broker, or a periodic revision check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+
+from aio_pika.abc import AbstractChannel
+
+from conveyor.amqp import declare_events_exchange
+from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.schemas.services import Service
+
+log = logging.getLogger(__name__)
+
+
+class AssignmentWatcher:
+    """Calls `on_change(service)` when the service's assignment revision moves on."""
+
+    def __init__(
+        self, qm: QueueManagerClient, service: Service, on_change: Callable[[Service], Awaitable[None]],
+        interval: float,
+    ) -> None:
+        self.qm = qm
+        self.revision = service.assignment_revision
+        self.name = service.name
+        self.on_change = on_change
+        self.interval = interval
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, channel: AbstractChannel, exchange_name: str) -> None:
+        exchange = await declare_events_exchange(channel, exchange_name)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key=f"service.{self.name}.assignment")
+        await queue.consume(self._on_event, no_ack=True)
+        self._tasks.append(asyncio.create_task(self._poll()))
+
+    async def _on_event(self, message) -> None:  # type: ignore[no-untyped-def]
+        try:
+            revision = int(json.loads(message.body).get("assignment_revision", 0))
+        except (ValueError, TypeError, AttributeError):
+            return
+        if revision > self.revision:
+            await self.check()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            with suppress(APIError, APIUnavailable):
+                await self.check()
+
+    async def check(self) -> None:
+        service = await self.qm.get_service(self.name)
+        if service.assignment_revision > self.revision:
+            self.revision = service.assignment_revision
+            log.info("service %s assignment revision %d: %s", self.name, service.assignment_revision,
+                     service.algorithm)
+            await self.on_change(service)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

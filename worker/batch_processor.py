@@ -1,0 +1,190 @@
+"""One batch: validate, record jobs, predict once, store rows, finish jobs, then acknowledge.
+
+Every step that talks to another service is one bulk call, retried through passing faults;
+the messages are acknowledged only when their rows and jobs are stored, so a crash at any
+point means redelivery, and redelivery is harmless (jobs and rows are unique per record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import numpy as np
+import pandas as pd
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.schemas.datasets import DatasetSchema, FeatureType
+from conveyor.schemas.jobs import JobCreate, JobMetadata, JobStatus, JobUpdateItem
+from worker.messages import InvalidMessage, Record, parse, record_id_of
+from worker.metrics import WorkerMetrics
+from worker.model_store import LoadedModel
+from worker.retry import with_retry
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+RAW_PAYLOAD_LIMIT = 2000
+
+
+@dataclass
+class Item:
+    message: AbstractIncomingMessage
+    record: Record | None = None
+    error: str | None = None
+    job_id: str | None = None
+    prediction: Any = None
+    skip: bool = False  # already finished by an earlier delivery
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class BatchProcessor:
+    def __init__(
+        self, settings: Settings, qm: QueueManagerClient, ml: MLDataClient, schema: DatasetSchema,
+        payload_key: str, dead_letters: AbstractExchange, queue: str, metrics: WorkerMetrics, stop: asyncio.Event,
+    ) -> None:
+        self.s = settings
+        self.qm = qm
+        self.ml = ml
+        self.schema = schema
+        self.payload_key = payload_key
+        self.dead_letters = dead_letters
+        self.queue = queue
+        self.metrics = metrics
+        self.stop = stop
+
+    async def _retry(self, step: str, call):  # type: ignore[no-untyped-def]
+        return await with_retry(
+            step, call, stop=self.stop, initial=self.s.retry_initial_seconds, maximum=self.s.retry_max_seconds,
+            on_retry=lambda name: self.metrics.retries.labels(name).inc(),
+        )
+
+    def _parse(self, message: AbstractIncomingMessage) -> Item:
+        item = Item(message)
+        try:
+            item.record = parse(
+                message.body, self.schema, self.payload_key, message_id=message.message_id,
+                timestamp=message.timestamp, headers=dict(message.headers or {}),
+            )
+        except InvalidMessage as exc:
+            item.error = str(exc)
+        return item
+
+    def _job(self, item: Item, model: LoadedModel, started: datetime) -> JobCreate:
+        metadata = JobMetadata(start=started, routing_key=item.message.routing_key, worker_id=self.s.worker_id)
+        if item.record is None:
+            return JobCreate(
+                record_id=record_id_of(item.message.body, item.message.message_id), service=self.s.service_name,
+                algorithm_name=model.name, algorithm_version=model.version,
+                payload=item.message.body[:RAW_PAYLOAD_LIMIT].decode("utf-8", errors="replace"),
+                status=JobStatus.failed, error=item.error, metadata=metadata,
+            )
+        metadata.extra = item.record.notes
+        return JobCreate(
+            record_id=item.record.record_id, service=self.s.service_name, algorithm_name=model.name,
+            algorithm_version=model.version, payload=item.record.payload, status=JobStatus.processing,
+            metadata=metadata,
+        )
+
+    def _predict(self, model: LoadedModel, items: list[Item]) -> None:
+        frame = pd.DataFrame([i.record.features for i in items], columns=self.schema.feature_names)  # type: ignore[union-attr]
+        started = time.perf_counter()
+        try:
+            predictions = list(model.model.predict(frame))
+        except Exception as exc:  # a model bug on some rows: find them one by one
+            log.warning("batch predict failed (%s); predicting row by row", exc)
+            predictions = []
+            for index in range(len(frame)):
+                try:
+                    predictions.append(model.model.predict(frame.iloc[[index]])[0])
+                except Exception as row_exc:
+                    items[index].error = f"the model failed on this record: {type(row_exc).__name__}: {row_exc}"
+                    predictions.append(None)
+        self.metrics.predict_seconds.observe(time.perf_counter() - started)
+        for item, value in zip(items, predictions, strict=True):
+            if item.error is None:
+                item.prediction = self._typed(_plain(value))
+
+    def _typed(self, value: Any) -> Any:
+        if self.schema.target_type is FeatureType.float:
+            return float(value)
+        if self.schema.target_type is FeatureType.int:
+            return int(value)
+        if self.schema.target_type is FeatureType.bool:
+            return bool(value)
+        return str(value)
+
+    def _row(self, item: Item, model: LoadedModel) -> dict[str, Any]:
+        record = item.record
+        return {
+            self.schema.timestamp_column: record.timestamp.isoformat(),  # type: ignore[union-attr]
+            **record.features,  # type: ignore[union-attr]
+            "record_id": record.record_id, "prediction": item.prediction,  # type: ignore[union-attr]
+            "model_name": model.name, "model_version": model.version, "job_id": item.job_id,
+            "service": self.s.service_name,
+        }
+
+    async def _dead_letter(self, item: Item) -> None:
+        message = item.message
+        headers = {**(message.headers or {}), "x-death-reason": item.error or "", "x-conveyor-worker": self.s.worker_id,
+                   "x-conveyor-service": self.s.service_name}
+        await self.dead_letters.publish(
+            aio_pika.Message(
+                message.body, headers=headers, message_id=message.message_id, timestamp=message.timestamp,
+                content_type=message.content_type, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self.queue,
+        )
+        self.metrics.dead_lettered.inc()
+
+    async def process(self, messages: list[AbstractIncomingMessage], model: LoadedModel) -> None:
+        started_at = datetime.now(UTC)
+        clock = time.perf_counter()
+        self.metrics.batch_size.observe(len(messages))
+        items = [self._parse(m) for m in messages]
+        jobs = [self._job(i, model, started_at) for i in items]
+        created = await self._retry("create jobs", lambda: self.qm.create_jobs(jobs))
+        for item, job in zip(items, created.jobs, strict=True):
+            item.job_id = job.id
+            if job.existing and job.status in (JobStatus.finished, JobStatus.failed):
+                item.skip = True
+                # A crash may have come between failing the job and dead-lettering the
+                # message: dead-letter it again rather than risk never doing it.
+                if job.status is JobStatus.failed:
+                    item.error = item.error or job.error or "failed on an earlier delivery"
+        todo = [i for i in items if i.record is not None and not i.skip]
+        if todo:
+            await asyncio.to_thread(self._predict, model, todo)
+        stored = [i for i in todo if i.error is None]
+        if stored:
+            rows = [self._row(i, model) for i in stored]
+            await self._retry("store predictions", lambda: self.ml.insert_rows(self.schema.name, "production", rows))
+        ended = datetime.now(UTC)
+        elapsed = (ended - started_at).total_seconds()
+        updates = [
+            JobUpdateItem(id=i.job_id, status=JobStatus.finished if i.error is None else JobStatus.failed,  # type: ignore[arg-type]
+                          result=i.prediction, error=i.error,
+                          metadata=JobMetadata(end=ended, elapsed=elapsed))
+            for i in todo
+        ]
+        if updates:
+            await self._retry("finish jobs", lambda: self.qm.update_jobs(updates))
+        for item in items:
+            if item.error is not None:
+                await self._dead_letter(item)
+        now = time.time()
+        for item in items:
+            await item.message.ack()
+            outcome = "failed" if item.error else ("duplicate" if item.skip else "finished")
+            self.metrics.messages.labels(outcome).inc()
+            if outcome == "finished" and item.record and item.record.published_at:
+                self.metrics.end_to_end.observe(max(0.0, now - item.record.published_at))
+        self.metrics.batch_seconds.observe(time.perf_counter() - clock)

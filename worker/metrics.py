@@ -1,0 +1,32 @@
+"""Prometheus metrics of a worker, served on a port of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("worker_messages_total", "Messages handled, by outcome", ["outcome"], registry=r)
+        self.dead_lettered = Counter("worker_dead_lettered_total", "Messages sent to the dead-letter queue",
+                                     registry=r)
+        self.retries = Counter("worker_retries_total", "Retries of a step after a passing fault", ["step"],
+                               registry=r)
+        self.batch_size = Histogram("worker_batch_size", "Messages per batch", registry=r,
+                                    buckets=(1, 5, 10, 25, 50, 100, 200, 500, 1000))
+        self.predict_seconds = Histogram("worker_predict_seconds", "Model predict latency per batch",
+                                         registry=r, buckets=LATENCY_BUCKETS)
+        self.batch_seconds = Histogram("worker_batch_seconds", "Whole batch latency", registry=r,
+                                       buckets=LATENCY_BUCKETS)
+        self.end_to_end = Histogram("worker_end_to_end_seconds", "Publish to stored latency", registry=r,
+                                    buckets=LATENCY_BUCKETS)
+        self.model_version = Gauge("worker_model_version", "Model version in use", ["model"], registry=r)
+
+    def serve(self, port: int) -> int:
+        """Start the /metrics server; answer the port (a free one when 0 is asked)."""
+        server, _ = start_http_server(port, addr="0.0.0.0", registry=self.registry)
+        return int(server.server_port)
