@@ -1,0 +1,1 @@
+"""data_source: streams rows of a CSV to a service's queue; also the traffic generator."""
