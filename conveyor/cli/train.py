@@ -1,0 +1,88 @@
+"""`conveyor train`: train a model on a dataset's stored rows, upload it, optionally assign it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import pandas as pd
+
+from conveyor import localenv
+from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.services import ServiceUpdate
+
+PAGE = 10_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a PyCaret model on stored rows and upload it")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--name", default=None, help="algorithm name (default: <dataset>_model)")
+    p.add_argument("--include", default=None, help="PyCaret model ids to compare, e.g. lr,ridge,dt")
+    p.add_argument("--budget-seconds", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--assign", default=None, metavar="SERVICE", help="assign the new model to this service")
+    p.add_argument("--stage", choices=["staging", "production"], default="staging")
+    p.add_argument("--qm-url", default=None)
+    p.add_argument("--ml-url", default=None)
+    p.add_argument("--token", default=None)
+    p.set_defaults(func=run)
+
+
+async def all_rows(ml: MLDataClient, dataset: str, split: str) -> pd.DataFrame:
+    rows: list[dict] = []
+    while True:
+        page = await ml.rows(dataset, split, limit=PAGE, offset=len(rows))
+        rows += page.rows
+        if len(rows) >= page.total or not page.rows:
+            return pd.DataFrame.from_records(rows)
+
+
+async def train(args: argparse.Namespace, qm_url: str, ml_url: str, token: str) -> str:
+    from conveyor.training import dump_model, train_model
+
+    async with QueueManagerClient(qm_url, token, timeout=120) as qm, MLDataClient(ml_url, token, timeout=120) as ml:
+        dataset = await qm.get_dataset(args.dataset)
+        schema = DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
+        training = await all_rows(ml, schema.name, "training")
+        testing = await all_rows(ml, schema.name, "testing")
+        if training.empty:
+            raise ValueError(f"dataset {schema.name!r} has no training rows: load some with `conveyor load`")
+        if testing.empty:
+            raise ValueError(f"dataset {schema.name!r} has no testing rows to score the model on")
+        include = [i.strip() for i in args.include.split(",")] if args.include else None
+        trained = await asyncio.to_thread(train_model, training, testing, schema, include, args.budget_seconds,
+                                          args.seed)
+        name = args.name or f"{schema.name}_model"
+        algorithm = await qm.upload_algorithm(
+            name=name, dataset=schema.name, model=dump_model(trained.pipeline), filename=f"{name}.joblib",
+            config=trained.config, config_filename=f"{name}_config.joblib", framework=trained.framework,
+            description=f"PyCaret {trained.model_id} on {len(training)} training rows",
+            metrics=trained.metrics, stage=args.stage,
+        )
+        line = (f"trained {trained.model_name} ({trained.model_id}) in {trained.seconds:.1f}s; "
+                f"uploaded {algorithm.name} v{algorithm.version}")
+        if args.assign:
+            await qm.update_service(args.assign, ServiceUpdate(algorithm={"name": name, "version": algorithm.version}))
+            line += f"; assigned to {args.assign}"
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in trained.metrics.items() if isinstance(v, float))
+        return f"{line}\nholdout ({len(testing)} testing rows): {scores}"
+
+
+def run(args: argparse.Namespace) -> int:
+    qm_url = args.qm_url or localenv.lookup("QUEUE_MANAGER_URL", "http://127.0.0.1:8001")
+    ml_url = args.ml_url or localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004")
+    token = args.token or localenv.lookup("API_TOKEN", "dev-token")
+    try:
+        print(asyncio.run(train(args, qm_url, ml_url, token)))
+    except APIError as exc:
+        print(f"error: {exc.detail} ({exc.status_code} from {exc.url})")
+        return 1
+    except APIUnavailable as exc:
+        print(f"error: a service is not reachable: {exc}")
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0

@@ -1,0 +1,100 @@
+"""Train with PyCaret: compare a few candidates, refit the best on all training rows.
+
+PyCaret is imported inside the function: it takes seconds, and nothing else needs it.
+The holdout is never shown to PyCaret, so new and previous models are scored on the
+same unseen rows by `evaluate`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from conveyor.schemas.datasets import DatasetSchema, Task
+from conveyor.training.artifacts import dump_model
+from conveyor.training.frame import frame_from_rows
+from conveyor.training.metrics import evaluate
+
+log = logging.getLogger(__name__)
+DEFAULT_INCLUDE = {Task.regression: ["lr", "ridge", "dt"], Task.classification: ["lr", "ridge", "dt"]}
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class TrainedModel:
+    pipeline: Any
+    model_id: str
+    model_name: str
+    metrics: dict[str, Any]
+    config: bytes
+    framework: str
+    seconds: float
+
+
+def _experiment(task: Task):  # type: ignore[no-untyped-def]
+    if task is Task.regression:
+        from pycaret.regression import RegressionExperiment
+
+        return RegressionExperiment()
+    from pycaret.classification import ClassificationExperiment
+
+    return ClassificationExperiment()
+
+
+def valid_model_ids(task: Task) -> list[str]:
+    experiment = _experiment(task)
+    return sorted(experiment._all_models.keys()) if hasattr(experiment, "_all_models") else []
+
+
+def train_model(
+    training: pd.DataFrame | list[dict], holdout: pd.DataFrame | list[dict], schema: DatasetSchema,
+    include: list[str] | None = None, budget_seconds: float | None = None, seed: int = 0,
+    progress: Progress | None = None,
+) -> TrainedModel:
+    started = time.perf_counter()
+    report = progress or (lambda stage, pct: None)
+    x, y = frame_from_rows(training, schema)
+    if len(x) == 0 or y is None:
+        raise ValueError("there are no labelled training rows to train on")
+    include = include or DEFAULT_INCLUDE[schema.task]
+    report("setup", 5)
+    import pycaret
+
+    experiment = _experiment(schema.task)
+    data = x.assign(**{schema.target: y.to_numpy()})
+    experiment.setup(
+        data=data, target=schema.target, session_id=seed, n_jobs=1, verbose=False, html=False,
+        log_experiment=False, system_log=logging.getLogger("conveyor.pycaret"), fold=3,
+    )
+    known = set(experiment.models().index)
+    unknown = sorted(set(include) - known)
+    if unknown:
+        raise ValueError(f"unknown PyCaret model id(s) {unknown}; valid ids: {sorted(known)}")
+    report("compare_models", 20)
+    best = experiment.compare_models(
+        include=include, n_select=1, verbose=False,
+        budget_time=(budget_seconds / 60) if budget_seconds else None,
+    )
+    report("finalize_model", 80)
+    final = experiment.finalize_model(best)
+    classes = experiment.models(internal=True)["Class"]
+    model_id = next((i for i in include if isinstance(best, classes[i])), include[0])
+    model_name = type(best).__name__
+    report("evaluate", 90)
+    metrics = evaluate(final, holdout, schema, model_name=model_name)
+    config = {
+        "setup": {"target": schema.target, "session_id": seed, "fold": 3, "n_jobs": 1},
+        "include": include, "model_id": model_id, "model_params": best.get_params(),
+        "features": schema.feature_names, "training_rows": len(x),
+        "versions": {"pycaret": pycaret.__version__, "sklearn": __import__("sklearn").__version__},
+    }
+    report("done", 100)
+    return TrainedModel(
+        pipeline=final, model_id=model_id, model_name=model_name, metrics=metrics, config=dump_model(config),
+        framework=f"pycaret {pycaret.__version__}", seconds=time.perf_counter() - started,
+    )
