@@ -12,7 +12,8 @@ import time
 from types import FrameType
 
 from conveyor import devstack, localenv
-from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.clients import APIError, MLDataClient, QueueManagerClient
+from conveyor.schemas.services import ServiceCreate
 from conveyor.stack import Stack, StackConfig
 
 log = logging.getLogger("conveyor.demo")
@@ -22,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="start the platform with demo data (Ctrl-C stops it)")
     p.add_argument("--rows", type=int, default=6000, help="demo rows for training + testing")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--rate", type=float, default=float(os.environ.get("DEMO_RATE", 10)),
+                   help="records per second the data source streams")
+    p.add_argument("--workers", type=int, default=2, help="worker replicas")
     p.set_defaults(func=run)
 
 
@@ -52,12 +56,18 @@ def _check_ports_free(config: StackConfig) -> None:
 
 
 async def seed(stack: Stack, rows: int, seed_value: int) -> dict[str, int]:
-    """Register the demo dataset and load its training and testing rows once."""
-    from conveyor.demo_dataset import DEMO_DATASET, demo_splits
+    """Register the demo dataset and service, and load training and testing rows once."""
+    from conveyor.demo_dataset import DEMO_DATASET, DEMO_QUEUE, DEMO_SERVICE, demo_splits
 
     token = stack.config.api_token
     async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
         await qm.ensure_dataset(DEMO_DATASET)
+        try:
+            await qm.get_service(DEMO_SERVICE)
+        except APIError as exc:
+            if exc.status_code != 404:
+                raise
+            await qm.create_service(ServiceCreate(name=DEMO_SERVICE, dataset=DEMO_DATASET.name, queue=DEMO_QUEUE))
         counts = await ml.counts(DEMO_DATASET.name)
         training, testing = demo_splits(rows=rows, seed=seed_value)
         for split, frame in (("training", training), ("testing", testing)):
@@ -93,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
             "MONGODB_URI": stack.mongodb_uri,
             "DATABASE_URL": stack.database_url,
         }
+        model = asyncio.run(ensure_model(stack))
+        worker_metrics = start_pipeline(stack, args)
+        values["WORKER_METRICS"] = ",".join(worker_metrics)
         localenv.write(values)
-        print(_banner(stack, counts), flush=True)
+        print(_banner(stack, counts, model, worker_metrics, args.rate), flush=True)
         while not stopping:
             dead = stack.failed()
             if dead:
@@ -108,7 +121,46 @@ def run(args: argparse.Namespace) -> int:
         log.info("demo stopped")
 
 
-def _banner(stack: Stack, counts: dict[str, int]) -> str:
+async def ensure_model(stack: Stack) -> str:
+    """Train and assign a first model when the demo service has none."""
+    from conveyor.demo_dataset import DEMO_DATASET, DEMO_SERVICE
+
+    async with QueueManagerClient(stack.qm_url, stack.config.api_token) as qm:
+        service = await qm.get_service(DEMO_SERVICE)
+    if service.algorithm is None:
+        log.info("training a first model for %s (PyCaret, about half a minute)", DEMO_SERVICE)
+        trainer = stack.start_python("conveyor.cli.main", name="train", args=[
+            "train", "--dataset", DEMO_DATASET.name, "--assign", DEMO_SERVICE, "--stage", "production"])
+        if trainer.proc.wait() != 0:
+            raise RuntimeError(f"training the first model failed:\n{stack.log_tail('train')}")
+        stack.components.remove(trainer)
+        async with QueueManagerClient(stack.qm_url, stack.config.api_token) as qm:
+            service = await qm.get_service(DEMO_SERVICE)
+    return f"{service.algorithm.name} v{service.algorithm.version}"  # type: ignore[union-attr]
+
+
+def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
+    """Worker replicas and the streaming data source; answers the workers' metrics URLs."""
+    from conveyor.demo_dataset import DEMO_FEATURES, DEMO_QUEUE, DEMO_SERVICE
+
+    urls = []
+    base_port = int(os.environ.get("DEMO_WORKER_METRICS_PORT", 9101))
+    for i in range(args.workers):
+        port = base_port + i
+        stack.start_python("worker", name=f"worker-{i + 1}", env={
+            "SERVICE_NAME": DEMO_SERVICE, "WORKER_ID": f"worker-{i + 1}", "WORKER_METRICS_PORT": str(port),
+            "MODEL_CACHE_DIR": str(stack.config.state_dir / "models"),
+        })
+        urls.append(f"http://127.0.0.1:{port}/metrics")
+    stack.start_python("data_source", name="data_source", args=[
+        "--queue", DEMO_QUEUE, "--features", ",".join(DEMO_FEATURES), "--loop", "--rate", str(args.rate),
+    ], env={"CONVEYOR_STATE_DIR": str(stack.config.state_dir)})
+    return urls
+
+
+def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str], rate: float) -> str:
+    from conveyor.demo_dataset import DEMO_QUEUE, DEMO_SERVICE
+
     return "\n".join([
         "",
         "Conveyor demo is running (Ctrl-C stops it).",
@@ -116,6 +168,9 @@ def _banner(stack: Stack, counts: dict[str, int]) -> str:
         f"  ml_data_api    {stack.ml_url}/docs",
         f"  API token      {stack.config.api_token}",
         f"  demo data      product_quality: {counts}",
+        f"  service        {DEMO_SERVICE} on queue {DEMO_QUEUE}, model {model}",
+        f"  workers        {len(workers)} replicas, metrics at {', '.join(workers)}",
+        f"  data source    streaming {rate:g} records/s (watch: conveyor status)",
         f"  settings       {localenv.DEMO_ENV} (source it to use the CLI against the demo)",
         f"  logs           {stack.logs}",
         "",

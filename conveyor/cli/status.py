@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor import localenv
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
@@ -35,6 +36,8 @@ async def collect(dataset: str) -> dict:
                 report["components"][name] = {"url": url, "status": ready.json().get("status")}
             except httpx.HTTPError as exc:
                 report["components"][name] = {"url": url, "status": f"down ({type(exc).__name__})"}
+        for i, url in enumerate(u for u in localenv.lookup("WORKER_METRICS").split(",") if u):
+            report["components"][f"worker-{i + 1}"] = await _worker(http, url)
     token = localenv.lookup("API_TOKEN")
     urls = components()
     async with QueueManagerClient(urls["queue_manager"], token, timeout=5) as qm:
@@ -50,13 +53,30 @@ async def collect(dataset: str) -> dict:
     return report
 
 
+async def _worker(http: httpx.AsyncClient, url: str) -> dict:
+    """A worker's health from its Prometheus metrics: model in use and messages handled."""
+    try:
+        text = (await http.get(url)).text
+    except httpx.HTTPError as exc:
+        return {"url": url, "status": f"down ({type(exc).__name__})"}
+    model, handled = "", {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "worker_model_version" and sample.value:
+                model = f"{sample.labels['model']} v{int(sample.value)}"
+            if sample.name == "worker_messages_total":
+                handled[sample.labels["outcome"]] = int(sample.value)
+    return {"url": url, "status": "ready", "model": model, "messages": handled}
+
+
 def run(args: argparse.Namespace) -> int:
     report = asyncio.run(collect(args.dataset))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for name, info in report["components"].items():
-            print(f"{name:<16} {info['status']:<12} {info['url']}")
+            extra = f"  {info['model']} {info['messages']}" if "model" in info else ""
+            print(f"{name:<16} {info['status']:<12} {info['url']}{extra}")
         print(f"jobs (last 60 min) {report['jobs']}")
         print(f"rows {args.dataset}: {report['rows']}")
     healthy = all(i["status"] == "ready" for i in report["components"].values())
