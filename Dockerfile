@@ -21,6 +21,8 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY conveyor ./conveyor
 COPY queue_manager ./queue_manager
 COPY ml_data_api ./ml_data_api
+COPY worker ./worker
+COPY data_source ./data_source
 RUN uv sync --frozen --no-dev
 
 RUN useradd --create-home --uid 1000 conveyor && mkdir -p /data && chown conveyor /data

@@ -40,7 +40,7 @@ def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
     env = {
         **os.environ, "CONVEYOR_STATE_DIR": str(tmp_path), "QUEUE_MANAGER_PORT": str(qm_port),
         "ML_DATA_API_PORT": str(ml_port), "DEMO_MONGO_PORT": str(devstack.free_port()),
-        "DEMO_DATABASE": database,
+        "DEMO_DATABASE": database, "DEMO_WORKER_METRICS_PORT": str(devstack.free_port()), "DEMO_RATE": "50",
     }
     env.pop("API_TOKEN", None)
     env.pop("MONGODB_URI", None)
@@ -54,6 +54,14 @@ def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{qm_port}/").json() == {"message": "This is the queue manager."}
         counts = httpx.get(f"http://127.0.0.1:{ml_port}/ml_data_api/datasets/product_quality/counts").json()
         assert (counts["training"], counts["testing"]) == (800, 200)
+        # Records stream from the data source through the workers into production rows.
+        ml_counts = f"http://127.0.0.1:{ml_port}/ml_data_api/datasets/product_quality/counts"
+        deadline = time.monotonic() + 60
+        while httpx.get(ml_counts).json()["production"] < 50 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert httpx.get(ml_counts).json()["production"] >= 50, log.read_text()[-3000:]
+        stats = httpx.get(f"http://127.0.0.1:{qm_port}/queue_manager/jobs/stats").json()
+        assert stats["counts"]["finished"] >= 50
         assert _stop(proc) == 0
         assert not devstack.port_open("127.0.0.1", qm_port) and not devstack.port_open("127.0.0.1", ml_port)
 
@@ -63,6 +71,7 @@ def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
         assert localenv.read(tmp_path / "demo.env")["API_TOKEN"] == written["API_TOKEN"], "the token is kept"
         counts = httpx.get(f"http://127.0.0.1:{ml_port}/ml_data_api/datasets/product_quality/counts").json()
         assert (counts["training"], counts["testing"]) == (800, 200), "rows are kept, not loaded twice"
+        assert "train started" not in log.read_text(), "the assigned model is kept, not trained again"
         datasets = httpx.get(f"http://127.0.0.1:{qm_port}/queue_manager/datasets").json()
         assert [d["name"] for d in datasets] == ["product_quality"]
         assert _stop(proc) == 0
