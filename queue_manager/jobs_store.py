@@ -33,7 +33,8 @@ def ensure_indexes() -> None:
     jobs.create_index([("service", ASCENDING), ("record_id", ASCENDING)], unique=True)
     jobs.create_index([("service", ASCENDING), ("created_at", DESCENDING)])
     jobs.create_index([("created_at", DESCENDING)])
-    jobs.create_index([("status", ASCENDING)])
+    # No index on status alone: every status change would rewrite it, and queries by
+    # status always come with a time window or a service.
 
 
 def to_api(doc: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +62,13 @@ def _new_doc(job: JobCreate, at: datetime) -> dict[str, Any]:
     return doc
 
 
+REF_FIELDS = ("record_id", "service", "status", "error")
+
+
+def _ref(doc: dict[str, Any], existing: bool) -> dict[str, Any]:
+    return {"id": str(doc["_id"]), **{k: doc.get(k) for k in REF_FIELDS}, "existing": existing}
+
+
 def create_many(jobs: list[JobCreate]) -> list[dict[str, Any]]:
     """Insert new jobs; a (service, record_id) already known answers its existing job."""
     at = datetime.now(UTC)
@@ -85,14 +93,15 @@ def create_many(jobs: list[JobCreate]) -> list[dict[str, Any]]:
         for service, record_id in duplicates:
             by_service.setdefault(service, []).append(record_id)
         for service, record_ids in by_service.items():
-            for doc in collection().find({"service": service, "record_id": {"$in": record_ids}}):
+            query = {"service": service, "record_id": {"$in": record_ids}}
+            for doc in collection().find(query, {k: 1 for k in REF_FIELDS}):
                 existing[(service, doc["record_id"])] = doc
     answer = []
     for doc in docs:
         key = (doc["service"], doc["record_id"])
         stored = existing.get(key) or docs[first[key]]
         was_there = key in existing or docs[first[key]] is not doc
-        answer.append({**to_api(stored), "existing": was_there})
+        answer.append(_ref(stored, was_there))
     return answer
 
 

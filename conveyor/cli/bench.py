@@ -9,6 +9,7 @@ import json
 # name -> module in conveyor.benchmarks with add_arguments(parser) and run(args) -> dict
 BENCHMARKS = {
     "ingest": "conveyor.benchmarks.ingest",
+    "pipeline": "conveyor.benchmarks.pipeline",
 }
 
 

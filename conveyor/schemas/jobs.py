@@ -62,8 +62,19 @@ class JobsBulkCreate(BaseModel):
     jobs: list[JobCreate] = Field(min_length=1, max_length=10_000)
 
 
+class JobRef(BaseModel):
+    """What a bulk create answers per job: enough to carry on, without echoing payloads."""
+
+    id: str
+    record_id: str
+    service: str
+    status: JobStatus
+    error: str | None = None
+    existing: bool = False
+
+
 class JobsBulkCreated(BaseModel):
-    jobs: list[JobCreated]
+    jobs: list[JobRef]
 
 
 class JobUpdate(BaseModel):
