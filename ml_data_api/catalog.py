@@ -11,9 +11,9 @@ from psycopg2.extras import Json
 
 from conveyor.api.errors import Conflict, NotFound, Unavailable
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema
 from ml_data_api import tables
-from ml_data_api.db import Database
 
 log = logging.getLogger(__name__)
 

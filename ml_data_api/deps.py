@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from conveyor.api.errors import NotFound
+from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, Split
 from ml_data_api.catalog import Catalog
-from ml_data_api.db import Database
 from ml_data_api.settings import Settings
 
 

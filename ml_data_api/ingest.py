@@ -7,9 +7,9 @@ import io
 import pandas as pd
 from psycopg2 import sql
 
+from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, Split
 from ml_data_api import tables
-from ml_data_api.db import Database
 
 NULL = r"\N"
 

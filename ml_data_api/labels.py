@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 from psycopg2 import sql
 
+from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, Split
 from ml_data_api import tables
-from ml_data_api.db import Database
 from ml_data_api.ingest import _copy, months_of
 from ml_data_api.validation import coerce
 

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.app import create_service_app
+from conveyor.pg import Database
 from ml_data_api.catalog import Catalog
-from ml_data_api.db import Database
 from ml_data_api.routes import datasets, labels, legacy, rows
 from ml_data_api.settings import Settings, load_settings
 

@@ -10,9 +10,9 @@ from typing import Any
 from psycopg2 import sql
 from psycopg2.extras import RealDictCursor
 
+from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, Split
 from ml_data_api import tables
-from ml_data_api.db import Database
 
 HIDDEN = {"row_id"}
 

@@ -9,11 +9,11 @@ from fastapi.responses import Response
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import BadRequest, PayloadTooLarge, Unprocessable
+from conveyor.pg import Database
 from conveyor.schemas.data import InsertResult, RowsInsert, RowsPage
 from conveyor.schemas.datasets import DatasetSchema, Split
 from ml_data_api import ingest, queries
 from ml_data_api.catalog import Catalog
-from ml_data_api.db import Database
 from ml_data_api.deps import CatalogDep, DbDep, SchemaDep, SettingsDep, SplitDep
 from ml_data_api.validation import validate
 
