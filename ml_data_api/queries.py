@@ -24,6 +24,7 @@ class Window:
     last: int | None = None
     labeled: bool | None = None
     service: str | None = None
+    sample: int | None = None  # a random sample of this many rows of the window (seeded)
 
 
 def _columns(schema: DatasetSchema, split: Split) -> list[str]:
@@ -54,6 +55,10 @@ def _window_query(schema: DatasetSchema, split: Split, window: Window) -> tuple[
     if window.last:
         query = sql.SQL("SELECT * FROM ({q} ORDER BY {ts} DESC, row_id DESC LIMIT %s) AS w").format(q=query, ts=ts)
         params.append(window.last)
+    if window.sample:
+        # Hashing row_id with a fixed seed makes the same window give the same sample.
+        query = sql.SQL("SELECT * FROM ({q}) AS s ORDER BY md5(row_id::text || 'conveyor') LIMIT %s").format(q=query)
+        params.append(window.sample)
     return query, params
 
 

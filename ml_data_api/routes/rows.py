@@ -74,6 +74,7 @@ def read_rows(
     last: Annotated[int | None, Query(ge=1, description="the last N rows by time")] = None,
     labeled: bool | None = None,
     service: str | None = None,
+    sample: Annotated[int | None, Query(ge=1, description="a reproducible sample of N rows")] = None,
     limit: Annotated[int, Query(ge=1)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
     format: Format = Format.json,
@@ -82,7 +83,7 @@ def read_rows(
         raise BadRequest(f"limit {limit} is above the page cap of {settings.max_page_rows}; page with offset")
     if start and end and start >= end:
         raise BadRequest("start must be before end")
-    window = queries.Window(start=start, end=end, last=last, labeled=labeled, service=service)
+    window = queries.Window(start=start, end=end, last=last, labeled=labeled, service=service, sample=sample)
     if format is Format.csv:
         return Response(queries.csv(db, schema, split, window, limit, offset), media_type="text/csv")
     total, rows = queries.page(db, schema, split, window, limit, offset)

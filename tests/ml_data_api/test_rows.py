@@ -110,3 +110,14 @@ def test_production_filters(client: TestClient, dataset: str) -> None:
     assert client.get(url, params={"labeled": True}).json()["total"] == 1
     assert client.get(url, params={"labeled": False}).json()["total"] == 6
     assert client.get(url, params={"service": "other"}).json()["total"] == 1
+
+
+def test_reproducible_sample_of_a_window(client: TestClient, dataset: str) -> None:
+    _insert(client, dataset, "training", [row(i, month=m) for m in (1, 2) for i in range(50)])
+    url = f"/ml_data_api/datasets/{dataset}/training/rows"
+    first = client.get(url, params={"sample": 10, "start": "2021-02-01T00:00:00Z"}).json()
+    again = client.get(url, params={"sample": 10, "start": "2021-02-01T00:00:00Z"}).json()
+    assert first["total"] == 10 and first["rows"] == again["rows"]
+    assert all(r["date_time"].startswith("2021-02") for r in first["rows"])
+    times = [r["date_time"] for r in first["rows"]]
+    assert times == sorted(times)
