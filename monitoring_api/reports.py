@@ -28,7 +28,7 @@ class ReportKind(StrEnum):
 class Windows:
     """The two frames to compare and what their columns mean."""
 
-    reference: pd.DataFrame
+    reference: pd.DataFrame | None
     current: pd.DataFrame
     numerical: list[str]
     categorical: list[str] = field(default_factory=list)
@@ -90,8 +90,8 @@ def run_report(kind: ReportKind, w: Windows, html: bool = False):  # type: ignor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report.run(
-            reference_data=w.reference[columns], current_data=w.current[columns],
-            column_mapping=_column_mapping(w),
+            reference_data=None if w.reference is None else w.reference[columns],
+            current_data=w.current[columns], column_mapping=_column_mapping(w),
         )
     return report
 

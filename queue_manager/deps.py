@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from queue_manager.events import EventPublisher
+from conveyor.events import EventPublisher
 from queue_manager.settings import Settings
 
 

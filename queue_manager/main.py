@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from mongoengine.connection import get_db
 
 from conveyor.api.app import create_service_app
+from conveyor.events import EventPublisher
 from queue_manager import jobs_store
-from queue_manager.events import EventPublisher
 from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc
 from queue_manager.routes import algorithms, datasets, jobs, legacy, root, services
 from queue_manager.settings import Settings, load_settings

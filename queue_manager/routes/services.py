@@ -13,11 +13,12 @@ router = APIRouter(prefix="/queue_manager/services", tags=["services"])
 
 async def _announce(events: EventsDep, doc: ServiceDoc) -> None:
     data = registry.service_to_api(doc)
-    await events.publish(AssignmentEvent(
+    event = AssignmentEvent(
         service=doc.name, queue=doc.queue, algorithm=data["algorithm"],
         challenger=data["challenger"], challenger_share=doc.challenger_share,
         enabled=doc.enabled, assignment_revision=doc.assignment_revision, at=datetime.now(UTC),
-    ))
+    )
+    await events.publish(f"service.{doc.name}.assignment", event.model_dump(mode="json"))
 
 
 @router.post("", response_model=Service, status_code=201)

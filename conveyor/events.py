@@ -1,7 +1,8 @@
-"""Publishes assignment events; a broker outage never fails the HTTP request.
+"""Publishes platform events on the events exchange; a broker outage never fails the caller.
 
-Workers also poll `assignment_revision`, so an event lost while the broker was down
-only delays a swap.
+Whoever listens also has a slower way to learn the same thing (workers poll their
+service's revision, alerts are stored), so an event lost while the broker is down only
+delays a reaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
 from conveyor.amqp import declare_events_exchange, publish_event
-from conveyor.schemas.services import AssignmentEvent
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +52,15 @@ class EventPublisher:
     def connected(self) -> bool:
         return self._exchange is not None and self._connection is not None and not self._connection.is_closed
 
-    async def publish(self, event: AssignmentEvent) -> bool:
+    async def publish(self, routing_key: str, body: dict) -> bool:
         if not self.connected:
-            log.warning("event for %s not published: broker not connected", event.service)
+            log.warning("event %s not published: broker not connected", routing_key)
             return False
         try:
-            await asyncio.wait_for(
-                publish_event(
-                    self._exchange,  # type: ignore[arg-type]
-                    f"service.{event.service}.assignment",
-                    event.model_dump(mode="json"),
-                ),
-                timeout=5,
-            )
+            await asyncio.wait_for(publish_event(self._exchange, routing_key, body), timeout=5)  # type: ignore[arg-type]
             return True
         except Exception as exc:
-            log.warning("event for %s not published: %s", event.service, exc)
+            log.warning("event %s not published: %s", routing_key, exc)
             return False
 
     async def close(self) -> None:

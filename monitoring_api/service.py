@@ -1,0 +1,141 @@
+"""A report request: fetch the windows, check them, run the engine, answer JSON or HTML."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from conveyor.api.errors import NotFound, Unavailable, Unprocessable
+from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.schemas.datasets import DatasetSchema, FeatureType, Task
+from monitoring_api.reports import ReportKind, Windows, html_report, json_report
+from monitoring_api.windows import Frame, WindowSpec, fetch
+
+PREDICTION = "prediction"
+LABEL = "label"
+PERFORMANCE = {ReportKind.regression_performance, ReportKind.classification_performance}
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    kind: ReportKind
+    dataset: str
+    service: str | None
+    reference: WindowSpec
+    current: WindowSpec
+    columns: tuple[str, ...] | None
+    html: bool
+
+
+class HtmlCache:
+    """Evidently's HTML for identical parameters over identical data is built once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, key: str) -> str | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+        return self._items.get(key)
+
+    def put(self, key: str, html: str) -> None:
+        self._items[key] = html
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
+    try:
+        dataset = await qm.get_dataset(name)
+    except APIError as exc:
+        raise NotFound(str(exc.detail)) from exc
+    except APIUnavailable as exc:
+        raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
+    return DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
+
+
+def _columns(schema: DatasetSchema, wanted: tuple[str, ...] | None) -> tuple[list[str], list[str]]:
+    names = list(wanted) if wanted else schema.feature_names
+    unknown = [n for n in names if n not in schema.feature_names]
+    if unknown:
+        raise Unprocessable(f"unknown column(s) {unknown}; dataset {schema.name!r} has {schema.feature_names}")
+    types = {f.name: f.type for f in schema.features}
+    numerical = [n for n in names if types[n] in (FeatureType.float, FeatureType.int)]
+    return numerical, [n for n in names if n not in numerical]
+
+
+def build_windows(kind: ReportKind, schema: DatasetSchema, reference: Frame, current: Frame,
+                  columns: tuple[str, ...] | None) -> Windows:
+    numerical, categorical = _columns(schema, columns)
+    if current.total == 0:
+        raise Unprocessable("the current window has no rows: widen it (current_rows, current_hours or start/end)")
+    cur = current.rows
+    classification = schema.task is Task.classification
+    if kind in PERFORMANCE:
+        cur = cur[cur[LABEL].notna()] if LABEL in cur else cur.iloc[0:0]
+        if cur.empty:
+            raise Unprocessable("no row of the current window has a label yet: wait for ground truth or widen it")
+        want = ReportKind.classification_performance if classification else ReportKind.regression_performance
+        if kind is not want:
+            raise Unprocessable(f"dataset {schema.name!r} is a {schema.task.value} task: use {want.value}")
+        frame = cur.assign(**{schema.target: cur[LABEL]})
+        return Windows(None, frame, numerical, categorical, schema.target, PREDICTION, classification)
+    if reference.total == 0:
+        raise Unprocessable("the reference window has no rows: load training rows or choose another reference")
+    ref = reference.rows
+    if kind is ReportKind.target_drift:
+        # Training rows have no predictions: the reference for prediction drift is the target itself.
+        if PREDICTION not in ref:
+            ref = ref.assign(**{PREDICTION: ref[schema.target]})
+        if LABEL in ref:
+            ref = ref.assign(**{schema.target: ref[LABEL]})
+        labeled = cur[LABEL].notna().sum() if LABEL in cur else 0
+        target = schema.target if labeled else None
+        cur = cur.assign(**{schema.target: cur[LABEL]}) if labeled else cur
+        if target is None:
+            ref = ref.drop(columns=[schema.target])
+        return Windows(ref, cur, [], [], target, PREDICTION, classification)
+    return Windows(ref, cur, numerical, categorical, None, None, classification)
+
+
+def _fingerprint(*frames: pd.DataFrame | None) -> str:
+    digest = hashlib.sha256()
+    for frame in frames:
+        if frame is not None:
+            digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _window_info(spec: WindowSpec, frame: Frame) -> dict[str, Any]:
+    return {"split": spec.split, "rows": len(frame.rows), "total": frame.total, "sampled": frame.sampled,
+            "start": spec.start, "end": spec.end, "last": spec.last}
+
+
+async def run(request: ReportRequest, qm: QueueManagerClient, ml: MLDataClient, cap: int,
+              cache: HtmlCache) -> dict[str, Any] | str:
+    schema = await dataset_schema(qm, request.dataset)
+    performance = request.kind in PERFORMANCE
+    current = await fetch(ml, schema, request.current, cap)
+    reference = Frame(pd.DataFrame(), 0) if performance else await fetch(ml, schema, request.reference, cap)
+    windows = build_windows(request.kind, schema, reference, current, request.columns)
+    if request.html:
+        key = f"{request!r}:{_fingerprint(windows.reference, windows.current)}"
+        html = cache.get(key)
+        if html is None:
+            html = await asyncio.to_thread(html_report, request.kind, windows)
+            cache.put(key, html)
+        return html
+    result = await asyncio.to_thread(json_report, request.kind, windows)
+    return {
+        "kind": request.kind.value, "dataset": schema.name, "service": request.service,
+        "reference": None if performance else _window_info(request.reference, reference),
+        "current": _window_info(request.current, current),
+        "sample_cap": cap, "result": result,
+    }
