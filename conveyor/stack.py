@@ -29,6 +29,7 @@ class StackConfig:
     state_dir: Path
     qm_port: int = 8001
     ml_port: int = 8004
+    monitoring_port: int = 8005
     mongodb_uri: str | None = None  # None: start secantusdb under state_dir
     mongo_port: int = 27017
     database: str = "conveyor"
@@ -42,6 +43,7 @@ class StackConfig:
             state_dir=Path(tempfile.mkdtemp(prefix="conveyor-stack-")),
             qm_port=devstack.free_port(),
             ml_port=devstack.free_port(),
+            monitoring_port=devstack.free_port(),
             mongo_port=devstack.free_port(),
             database=f"conveyor_stack_{secrets.token_hex(5)}",
             api_token=secrets.token_urlsafe(24),
@@ -75,6 +77,10 @@ class Stack:
     def ml_url(self) -> str:
         return f"http://127.0.0.1:{self.config.ml_port}"
 
+    @property
+    def monitoring_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.monitoring_port}"
+
     def env(self) -> dict[str, str]:
         c = self.config
         return {
@@ -83,6 +89,8 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "QUEUE_MANAGER_URL": self.qm_url,
             "ML_DATA_API_URL": self.ml_url,
+            "MONITORING_API_URL": self.monitoring_url,
+            "MONITORING_API_PORT": str(c.monitoring_port),
             "QUEUE_MANAGER_PORT": str(c.qm_port),
             "ML_DATA_API_PORT": str(c.ml_port),
             "QUEUE_MANAGER_HOST": "127.0.0.1",
@@ -98,6 +106,7 @@ class Stack:
             self._start_stores()
             self.start_python("queue_manager", health=f"{self.qm_url}/health")
             self.start_python("ml_data_api", health=f"{self.ml_url}/health")
+            self.start_python("monitoring_api", health=f"{self.monitoring_url}/health")
         except BaseException:
             self.stop()
             raise
@@ -172,4 +181,5 @@ class Stack:
 
 def export_env(stack: Stack) -> dict[str, str]:
     """The environment a command run against the stack sees."""
-    return {**os.environ, **stack.env(), "QM_URL": stack.qm_url, "ML_URL": stack.ml_url}
+    return {**os.environ, **stack.env(), "QM_URL": stack.qm_url, "ML_URL": stack.ml_url,
+            "MONITORING_URL": stack.monitoring_url}

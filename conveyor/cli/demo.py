@@ -36,6 +36,7 @@ def _config() -> StackConfig:
         state_dir=devstack.STATE_DIR,
         qm_port=int(os.environ.get("QUEUE_MANAGER_PORT", 8001)),
         ml_port=int(os.environ.get("ML_DATA_API_PORT", 8004)),
+        monitoring_port=int(os.environ.get("MONITORING_API_PORT", 8005)),
         mongodb_uri=os.environ.get("MONGODB_URI") or None,
         mongo_port=int(os.environ.get("DEMO_MONGO_PORT", 27017)),
         database=os.environ.get("DEMO_DATABASE", "conveyor_demo"),
@@ -44,7 +45,7 @@ def _config() -> StackConfig:
 
 
 def _check_ports_free(config: StackConfig) -> None:
-    ports = {"queue_manager": config.qm_port, "ml_data_api": config.ml_port}
+    ports = {"queue_manager": config.qm_port, "ml_data_api": config.ml_port, "monitoring_api": config.monitoring_port}
     if config.mongodb_uri is None:
         ports["secantusdb"] = config.mongo_port
     busy = [f"{name} :{port}" for name, port in ports.items() if devstack.port_open("127.0.0.1", port)]

@@ -1,0 +1,96 @@
+"""A stack with monitoring_api (checks every few seconds), and a service fed through the real pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
+from conveyor.records import to_records
+from conveyor.schemas.services import ServiceCreate
+from conveyor.stack import Stack, StackConfig
+from conveyor.training import dump_model
+from data_source.publisher import PublishOptions, publish_rows
+from data_source.records import DriftSpec, MessageFactory
+
+DRIFTED = ("T_data_1_1", "T_data_3_1")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.throwaway()
+    config.state_dir = tmp_path_factory.mktemp("stack")
+    config.extra_env = {"CHECK_INTERVAL_SECONDS": "3", "CHECK_WINDOW_ROWS": "1500", "DRIFT_SHARE_THRESHOLD": "0.15"}
+    with Stack(config) as s:
+        yield s
+
+
+@dataclass
+class Fed:
+    stack: Stack
+    dataset: str
+    service: str
+    stream: object  # the DataFrame streamed, with its true labels
+    run_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.stack.config.api_token}"}
+
+    def report(self, kind: str, **params: object) -> httpx.Response:
+        return httpx.get(f"{self.stack.monitoring_url}/monitoring_api/{kind}",
+                         params={"dataset": self.dataset, "service": self.service, **params}, timeout=120)
+
+
+def feed(stack: Stack, drift: bool, seed: int, rows: int = 1500) -> Fed:
+    """A dataset, a model, a service and a worker; `rows` records streamed through them."""
+    suffix = uuid.uuid4().hex[:6]
+    schema = DEMO_DATASET.model_copy(update={"name": f"mon_{suffix}"})
+    service = f"mon_svc_{suffix}"
+    token = stack.config.api_token
+    training, testing = demo_splits(rows=4000, seed=5)
+    # Hourly readings are autocorrelated, so a window's mean wanders; these fixed seeds give
+    # undrifted windows that match the training sample (most seeds drift a little by themselves).
+    stream = demo_stream(rows, seed=seed, after_rows=4000)
+
+    async def prepare() -> None:
+        async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
+            await qm.create_dataset(schema)
+            await ml.insert_rows(schema.name, "training", to_records(training))
+            await ml.insert_rows(schema.name, "testing", to_records(testing))
+            model = LinearRegression().fit(training[DEMO_FEATURES], training["quality"])
+            algorithm = await qm.upload_algorithm(name=f"{service}_m", dataset=schema.name, model=dump_model(model))
+            await qm.create_service(ServiceCreate(name=service, dataset=schema.name, queue=service,
+                                                  algorithm={"name": algorithm.name, "version": 1}))
+
+    asyncio.run(prepare())
+    stack.start_python("worker", name=f"worker-{service}", env={
+        "SERVICE_NAME": service, "MODEL_CACHE_DIR": str(stack.config.state_dir / "models")})
+    specs = [DriftSpec(DRIFTED, shift=80.0, from_row=0)] if drift else []
+    run_id = f"run{suffix}"
+    factory = MessageFactory(frame=stream, features=DEMO_FEATURES, run_id=run_id, drift=specs)
+    asyncio.run(publish_rows(PublishOptions(service, rows=rows), factory))
+    deadline = time.monotonic() + 120
+    url = f"{stack.ml_url}/ml_data_api/datasets/{schema.name}/counts"
+    while httpx.get(url).json()["production"] < rows:
+        assert time.monotonic() < deadline, "records did not all arrive"
+        time.sleep(0.5)
+    return Fed(stack, schema.name, service, stream, run_id)
+
+
+@pytest.fixture(scope="module")
+def drifted(stack: Stack) -> Fed:
+    return feed(stack, drift=True, seed=6)
+
+
+@pytest.fixture(scope="module")
+def steady(stack: Stack) -> Fed:
+    return feed(stack, drift=False, seed=5)

@@ -1,0 +1,156 @@
+"""monitoring_api through the real pipeline: drift, labels, scheduled checks and alerts, bad parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import aio_pika
+import httpx
+import numpy as np
+import pytest
+
+from tests.monitoring_api.conftest import DRIFTED, Fed
+
+
+def test_drift_report_flags_the_two_drifted_sensors(drifted: Fed) -> None:
+    response = drifted.report("data_drift", current_rows=1500)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    flagged = {name for name, c in body["result"]["columns"].items() if c["detected"]}
+    assert flagged == set(DRIFTED)
+    assert body["current"]["total"] == 1500 and body["reference"]["split"] == "training"
+    column = body["result"]["columns"]["T_data_1_1"]
+    assert column["stattest"] and column["threshold"] is not None and column["score"] > column["threshold"]
+
+
+def test_a_stream_without_drift_flags_nothing(steady: Fed) -> None:
+    body = steady.report("data_drift", current_rows=1500).json()
+    assert not [n for n, c in body["result"]["columns"].items() if c["detected"]]
+    assert body["result"]["share_of_drifted_columns"] == 0
+
+
+def test_html_reports_and_their_cache(steady: Fed) -> None:
+    started = time.perf_counter()
+    first = steady.report("data_drift", current_rows=300, format="html")
+    first_seconds = time.perf_counter() - started
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/html")
+    assert "evidently" in first.text.lower()
+    started = time.perf_counter()
+    again = steady.report("data_drift", current_rows=300, format="html")
+    assert again.text == first.text and time.perf_counter() - started < first_seconds
+    for kind in ("data_quality", "target_drift"):
+        assert steady.report(kind, current_rows=300, format="html").status_code == 200
+
+
+def test_windows_are_sampled_to_the_cap_and_say_so(steady: Fed) -> None:
+    body = steady.report("data_quality", reference="training").json()
+    assert body["reference"]["total"] == 3200 and body["reference"]["sampled"] is False
+    assert body["sample_cap"] >= body["reference"]["rows"]
+
+
+def test_collector_labels_then_metrics_equal_a_direct_computation(steady: Fed) -> None:
+    env = {"ML_DATA_API_URL": steady.stack.ml_url, "API_TOKEN": steady.stack.config.api_token}
+    stream_file = steady.stack.config.state_dir / f"{steady.service}.csv"
+    steady.stream.to_csv(stream_file, index=False)  # type: ignore[attr-defined]
+    result = subprocess.run(
+        [sys.executable, "-m", "ground_truth_collector", "--dataset", steady.dataset, "--service", steady.service,
+         "--file", str(stream_file), "--delay-seconds", "0", "--missing-share", "0.2", "--once"],
+        env={**__import__("os").environ, **env}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = httpx.get(f"{steady.stack.ml_url}/ml_data_api/datasets/{steady.dataset}/counts").json()
+    assert 0.7 * 1500 < counts["labeled"] < 0.9 * 1500, "about a fifth of the labels never arrive"
+    rows = httpx.get(f"{steady.stack.ml_url}/ml_data_api/datasets/{steady.dataset}/production/rows",
+                     params={"labeled": "true", "limit": 10000}).json()["rows"]
+    truth = {f"{steady.run_id}-{i}-0": q for i, q in enumerate(steady.stream["quality"])}  # type: ignore[attr-defined]
+    assert all(r["label"] == truth[r["record_id"]] for r in rows), "each label joined to its own record"
+    body = steady.report("regression_performance", current_rows=1500).json()
+    label = np.array([r["label"] for r in rows], dtype=float)
+    error = np.array([r["prediction"] for r in rows], dtype=float) - label
+    assert body["current"]["total"] == 1500
+    assert body["result"]["current"]["mae"] == pytest.approx(np.abs(error).mean())
+    assert body["result"]["current"]["rmse"] == pytest.approx(np.sqrt((error**2).mean()))
+    assert body["result"]["current"]["r2"] == pytest.approx(1 - (error**2).sum() / ((label - label.mean()) ** 2).sum())
+    html = steady.report("regression_performance", current_rows=1500, format="html")
+    assert html.status_code == 200 and "evidently" in html.text.lower()
+    target = steady.report("target_drift", current_rows=1500).json()["result"]["columns"]
+    assert set(target) == {"quality", "prediction"}
+
+
+async def _listen(url: str, routing_key: str, seconds: float) -> list[dict]:
+    async with await aio_pika.connect_robust(url) as connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange("conveyor.events", aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key=routing_key)
+        events, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline and not events:
+            message = await queue.get(fail=False, no_ack=True)
+            if message:
+                events.append(json.loads(message.body))
+            else:
+                await asyncio.sleep(0.2)
+        return events
+
+
+def test_scheduled_check_alerts_and_publishes_drift_detected(drifted: Fed, steady: Fed) -> None:
+    events = asyncio.run(_listen("amqp://guest:guest@127.0.0.1:5672/",
+                                 f"service.{drifted.service}.drift_detected", 30))
+    assert events and events[0]["event"] == "drift_detected" and events[0]["service"] == drifted.service
+    monitoring = drifted.stack.monitoring_url
+    checks = httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": drifted.service}).json()
+    assert checks and checks[-1]["rows_current"] == 1500
+    assert {n for n, c in checks[-1]["drift"].items() if c["detected"]} == set(DRIFTED)
+    alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": drifted.service}).json()
+    assert alerts and alerts[0]["kind"] == "drift_detected" and "T_data_1_1" in alerts[0]["message"]
+    time.sleep(3.5)
+    later = httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": drifted.service}).json()
+    assert len(later) > len(checks), "the time series gains a point every interval"
+    # Checks that ran while the steady stream was still arriving saw small windows; the
+    # ones over the whole stream see no drift.
+    steady_checks = httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": steady.service}).json()
+    complete = [c for c in steady_checks if c["rows_current"] == 1500]
+    assert complete and all(c["drift_share"] == 0 for c in complete)
+    complete_ids = {c["id"] for c in complete}
+    alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": steady.service}).json()
+    assert not [a for a in alerts if a["check_id"] in complete_ids]
+
+
+def test_run_a_check_now(steady: Fed) -> None:
+    url = f"{steady.stack.monitoring_url}/monitoring_api/checks/run"
+    assert httpx.post(url, params={"service": steady.service}).status_code == 401
+    response = httpx.post(url, params={"service": steady.service}, headers=steady.headers, timeout=120)
+    assert response.status_code == 200 and response.json()["drift_share"] == 0 and response.json()["alerts"] == []
+    missing = httpx.post(url, params={"service": "nope"}, headers=steady.headers)
+    assert missing.status_code == 404
+
+
+def test_bad_parameters_are_4xx_with_a_message(steady: Fed) -> None:
+    cases = [
+        (steady.report("data_drift", dataset="nope"), 404, "nope"),
+        (steady.report("data_drift", current_start="2001-01-01T00:00:00Z", current_end="2001-01-02T00:00:00Z"),
+         422, "no rows"),
+        (steady.report("data_drift", columns="T_data_1_1,colour"), 422, "colour"),
+        (steady.report("data_drift", reference="window"), 422, "reference_start"),
+        (steady.report("data_drift", current_rows=10, current_hours=1), 400, "current_rows"),
+        (steady.report("data_drift", format="pdf"), 422, ""),
+        (steady.report("forecast"), 422, ""),
+    ]
+    for response, status, needle in cases:
+        assert response.status_code == status, response.text
+        assert needle in response.json()["detail"]
+
+
+def test_performance_without_labels_is_422(drifted: Fed) -> None:
+    response = drifted.report("regression_performance", current_rows=100)
+    assert response.status_code == 422 and "label" in response.json()["detail"]
+
+
+def test_health_ready_metrics(steady: Fed) -> None:
+    url = steady.stack.monitoring_url
+    assert httpx.get(f"{url}/health").json()["service"] == "monitoring_api"
+    assert httpx.get(f"{url}/ready").json()["checks"]["postgresql"] == "ok"
+    assert "http_requests_total" in httpx.get(f"{url}/metrics").text
