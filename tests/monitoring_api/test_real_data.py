@@ -1,0 +1,68 @@
+"""The real roasting-machine rows: no drift against themselves; early vs late years reported faithfully."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.records import to_records
+from conveyor.schemas.datasets import DatasetSchema
+from conveyor.stack import Stack
+from monitoring_api.reports import ReportKind, Windows, json_report
+
+REAL = Path(__file__).resolve().parents[3] / "shared/data/production_quality/pq_sensors_quality_5837.csv"
+pytestmark = pytest.mark.skipif(not REAL.exists(), reason="shared roasting-machine data not beside the repository")
+
+
+@pytest.fixture(scope="module")
+def loaded(stack: Stack) -> tuple[str, pd.DataFrame, list[str]]:
+    real = pd.read_csv(REAL, parse_dates=["date_time"])
+    sensors = [c for c in real.columns if c.startswith(("T_data", "H_data", "AH_data"))]
+    schema = DatasetSchema(name="real_roaster", task="regression", features=[{"name": s} for s in sensors],
+                           target="quality")
+    early = real[real["date_time"] < "2017-01-01"]
+    late = real[real["date_time"] >= "2017-01-01"].assign(prediction=0.0)
+    late = late.assign(record_id=[f"real-{i}" for i in range(len(late))]).drop(columns=["quality"])
+    token = stack.config.api_token
+
+    async def load() -> None:
+        async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
+            await qm.create_dataset(schema)
+            await ml.insert_rows(schema.name, "training", to_records(early))
+            await ml.insert_rows(schema.name, "production", to_records(late))
+
+    asyncio.run(load())
+    return schema.name, real, sensors
+
+
+def _report(stack: Stack, **params: object) -> dict:
+    response = httpx.get(f"{stack.monitoring_url}/monitoring_api/data_drift", params=params, timeout=120)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_late_years_against_themselves_show_no_drift(stack: Stack, loaded) -> None:  # type: ignore[no-untyped-def]
+    name, _, _ = loaded
+    body = _report(stack, dataset=name, reference="window", reference_start="2017-01-01T00:00:00Z",
+                   current_start="2017-01-01T00:00:00Z")
+    assert body["result"]["number_of_drifted_columns"] == 0
+
+
+def test_early_against_late_years_is_reported_faithfully(stack: Stack, loaded) -> None:  # type: ignore[no-untyped-def]
+    name, real, sensors = loaded
+    body = _report(stack, dataset=name, reference="training", current_start="2017-01-01T00:00:00Z")
+    early = real[real["date_time"] < "2017-01-01"]
+    late = real[real["date_time"] >= "2017-01-01"]
+    direct = json_report(ReportKind.data_drift, Windows(early.reset_index(drop=True), late.reset_index(drop=True),
+                                                         numerical=sensors))
+    assert body["reference"]["total"] == len(early) and body["current"]["total"] == len(late)
+    for column in sensors:
+        api, here = body["result"]["columns"][column], direct["columns"][column]
+        assert api["detected"] == here["detected"], column
+        assert api["score"] == pytest.approx(here["score"], rel=1e-6), column
+    assert body["result"]["share_of_drifted_columns"] == pytest.approx(direct["share_of_drifted_columns"])
