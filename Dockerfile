@@ -23,6 +23,8 @@ COPY queue_manager ./queue_manager
 COPY ml_data_api ./ml_data_api
 COPY worker ./worker
 COPY data_source ./data_source
+COPY monitoring_api ./monitoring_api
+COPY ground_truth_collector ./ground_truth_collector
 RUN uv sync --frozen --no-dev
 
 RUN useradd --create-home --uid 1000 conveyor && mkdir -p /data && chown conveyor /data

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             "API_TOKEN": config.api_token,
             "QUEUE_MANAGER_URL": stack.qm_url,
             "ML_DATA_API_URL": stack.ml_url,
+            "MONITORING_API_URL": stack.monitoring_url,
             "MONGODB_URI": stack.mongodb_uri,
             "DATABASE_URL": stack.database_url,
         }
@@ -153,9 +154,19 @@ def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
             "MODEL_CACHE_DIR": str(stack.config.state_dir / "models"),
         })
         urls.append(f"http://127.0.0.1:{port}/metrics")
+    state = {"CONVEYOR_STATE_DIR": str(stack.config.state_dir)}
     stack.start_python("data_source", name="data_source", args=[
         "--queue", DEMO_QUEUE, "--features", ",".join(DEMO_FEATURES), "--loop", "--rate", str(args.rate),
-    ], env={"CONVEYOR_STATE_DIR": str(stack.config.state_dir)})
+    ], env=state)
+    # The collector reads the labels from the file the data source streams (made on its first start).
+    stream = stack.config.state_dir / "demo_stream.csv"
+    deadline = time.monotonic() + 60
+    while not stream.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stack.start_python("ground_truth_collector", name="ground_truth_collector", args=[
+        "--dataset", "product_quality", "--service", DEMO_SERVICE, "--delay-seconds", "20",
+        "--interval-seconds", "5", "--missing-share", "0.1",
+    ], env=state)
     return urls
 
 
@@ -167,11 +178,14 @@ def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str]
         "Conveyor demo is running (Ctrl-C stops it).",
         f"  queue_manager  {stack.qm_url}/docs",
         f"  ml_data_api    {stack.ml_url}/docs",
+        f"  monitoring_api {stack.monitoring_url}/docs  (e.g. {stack.monitoring_url}/monitoring_api/data_drift"
+        f"?dataset=product_quality&service={DEMO_SERVICE}&format=html)",
         f"  API token      {stack.config.api_token}",
         f"  demo data      product_quality: {counts}",
         f"  service        {DEMO_SERVICE} on queue {DEMO_QUEUE}, model {model}",
         f"  workers        {len(workers)} replicas, metrics at {', '.join(workers)}",
         f"  data source    streaming {rate:g} records/s (watch: conveyor status)",
+        "  ground truth   labels arrive 20 s after prediction, 10% never do",
         f"  settings       {localenv.DEMO_ENV} (source it to use the CLI against the demo)",
         f"  logs           {stack.logs}",
         "",
