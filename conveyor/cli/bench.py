@@ -10,6 +10,7 @@ import json
 BENCHMARKS = {
     "ingest": "conveyor.benchmarks.ingest",
     "pipeline": "conveyor.benchmarks.pipeline",
+    "monitoring": "conveyor.benchmarks.monitoring",
 }
 
 
