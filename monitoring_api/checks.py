@@ -193,7 +193,9 @@ class Monitor:
             if self.s.webhook_url:
                 try:
                     async with httpx.AsyncClient(timeout=5) as http:
-                        await http.post(self.s.webhook_url, json=body)
+                        answer = await http.post(self.s.webhook_url, json=body)
+                    if answer.is_error:
+                        log.warning("webhook %s answered %s", self.s.webhook_url, answer.status_code)
                 except httpx.HTTPError as exc:
                     log.warning("webhook %s failed: %s", self.s.webhook_url, exc)
             stored["alerts"].append(alert)

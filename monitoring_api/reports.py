@@ -51,12 +51,19 @@ def sample(frame: pd.DataFrame, cap: int, seed: int = 0) -> pd.DataFrame:
 def _column_mapping(w: Windows):  # type: ignore[no-untyped-def]
     from evidently.legacy.pipeline.column_mapping import ColumnMapping
 
+    extra = {}
+    if w.classification and w.target:
+        # Evidently's positive label defaults to 1; with named classes, pick the last one.
+        labels = sorted(map(str, w.current[w.target].dropna().unique()))
+        if labels:
+            extra["pos_label"] = labels[-1]
     return ColumnMapping(
         target=w.target,
         prediction=w.prediction,
         numerical_features=w.numerical,
         categorical_features=w.categorical,
         task="classification" if w.classification else "regression",
+        **extra,
     )
 
 

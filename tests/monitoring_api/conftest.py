@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
 from sklearn.linear_model import LinearRegression
 
+from conveyor import devstack
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 from conveyor.records import to_records
@@ -25,10 +29,34 @@ DRIFTED = ("T_data_1_1", "T_data_3_1")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    """A real HTTP endpoint that keeps what alerts post to it."""
+
+    received: list[dict] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> dict:
+        received.append(await request.json())
+        return {}
+
+    port = devstack.free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/hook", received
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, webhook: tuple[str, list[dict]]) -> Iterator[Stack]:
     config = StackConfig.throwaway()
     config.state_dir = tmp_path_factory.mktemp("stack")
-    config.extra_env = {"CHECK_INTERVAL_SECONDS": "3", "CHECK_WINDOW_ROWS": "1500", "DRIFT_SHARE_THRESHOLD": "0.15"}
+    config.extra_env = {"CHECK_INTERVAL_SECONDS": "3", "CHECK_WINDOW_ROWS": "1500", "DRIFT_SHARE_THRESHOLD": "0.15",
+                        "ALERT_WEBHOOK_URL": webhook[0]}
     with Stack(config) as s:
         yield s
 

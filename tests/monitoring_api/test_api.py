@@ -96,7 +96,9 @@ async def _listen(url: str, routing_key: str, seconds: float) -> list[dict]:
         return events
 
 
-def test_scheduled_check_alerts_and_publishes_drift_detected(drifted: Fed, steady: Fed) -> None:
+def test_scheduled_check_alerts_and_publishes_drift_detected(
+    drifted: Fed, steady: Fed, webhook: tuple[str, list[dict]]
+) -> None:
     events = asyncio.run(_listen("amqp://guest:guest@127.0.0.1:5672/",
                                  f"service.{drifted.service}.drift_detected", 30))
     assert events and events[0]["event"] == "drift_detected" and events[0]["service"] == drifted.service
@@ -106,6 +108,8 @@ def test_scheduled_check_alerts_and_publishes_drift_detected(drifted: Fed, stead
     assert {n for n, c in checks[-1]["drift"].items() if c["detected"]} == set(DRIFTED)
     alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": drifted.service}).json()
     assert alerts and alerts[0]["kind"] == "drift_detected" and "T_data_1_1" in alerts[0]["message"]
+    posted = [body for body in webhook[1] if body["service"] == drifted.service]
+    assert posted and posted[0]["event"] == "drift_detected" and posted[0]["threshold"] == 0.15
     time.sleep(3.5)
     later = httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": drifted.service}).json()
     assert len(later) > len(checks), "the time series gains a point every interval"

@@ -84,3 +84,13 @@ def test_real_rows_against_themselves_show_no_drift() -> None:
     result = json_report(ReportKind.data_drift, w)
     assert result["number_of_drifted_columns"] == 0
     assert all(column["score"] is not None for column in result["columns"].values())
+
+
+def test_classification_performance() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.choice(["good", "bad"], size=500)
+    predicted = np.where(rng.random(500) < 0.8, truth, np.where(truth == "good", "bad", "good"))
+    frame = pd.DataFrame({"s0": rng.normal(size=500), "grade": truth, "prediction": predicted})
+    w = Windows(None, frame, numerical=["s0"], target="grade", prediction="prediction", classification=True)
+    result = json_report(ReportKind.classification_performance, w)
+    assert result["current"]["accuracy"] == pytest.approx((truth == predicted).mean())
