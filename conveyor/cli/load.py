@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 
 import pandas as pd
 
 from conveyor import localenv
-from conveyor.clients import APIError, APIUnavailable, MLDataClient
+from conveyor.cli.common import run_api
+from conveyor.clients import MLDataClient
 from conveyor.records import to_records
 
 
@@ -51,17 +51,10 @@ def run(args: argparse.Namespace) -> int:
     url = args.url or localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004")
     token = args.token or localenv.lookup("API_TOKEN", "dev-token")
     started = time.perf_counter()
-    try:
-        inserted, duplicates, dropped = asyncio.run(load(args, url, token))
-    except FileNotFoundError as exc:
-        print(f"error: {exc}")
-        return 1
-    except APIError as exc:
-        print(f"error: ml_data_api refused the rows ({exc.status_code}): {exc.detail}")
-        return 1
-    except APIUnavailable as exc:
-        print(f"error: ml_data_api is not reachable at {url}: {exc}")
-        return 2
+    code, result = run_api(load(args, url, token))
+    if code:
+        return code
+    inserted, duplicates, dropped = result
     seconds = time.perf_counter() - started
     if dropped:
         print(f"columns not in dataset {args.dataset!r}, not sent: {', '.join(dropped)}")

@@ -8,7 +8,8 @@ import asyncio
 import pandas as pd
 
 from conveyor import localenv
-from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.cli.common import run_api
+from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import ServiceUpdate
 
@@ -74,15 +75,7 @@ def run(args: argparse.Namespace) -> int:
     qm_url = args.qm_url or localenv.lookup("QUEUE_MANAGER_URL", "http://127.0.0.1:8001")
     ml_url = args.ml_url or localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004")
     token = args.token or localenv.lookup("API_TOKEN", "dev-token")
-    try:
-        print(asyncio.run(train(args, qm_url, ml_url, token)))
-    except APIError as exc:
-        print(f"error: {exc.detail} ({exc.status_code} from {exc.url})")
-        return 1
-    except APIUnavailable as exc:
-        print(f"error: a service is not reachable: {exc}")
-        return 2
-    except ValueError as exc:
-        print(f"error: {exc}")
-        return 1
-    return 0
+    code, summary = run_api(train(args, qm_url, ml_url, token))
+    if summary:
+        print(summary)
+    return code

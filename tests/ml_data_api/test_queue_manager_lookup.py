@@ -1,18 +1,15 @@
 """An unknown dataset is looked up in queue_manager (here a tiny real HTTP server)."""
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from conveyor import devstack
 from ml_data_api.main import create_app
 from ml_data_api.settings import Settings
 from tests.ml_data_api.conftest import row, schema
+from tests.support import serve
 
 
 @pytest.fixture
@@ -25,15 +22,8 @@ def fake_queue_manager(unique_name: str) -> Iterator[str]:
             raise HTTPException(404, "not found")
         return {**schema(name), "created_at": "2021-01-01T00:00:00Z"}
 
-    port = devstack.free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with serve(app) as url:
+        yield url
 
 
 def test_schema_comes_from_queue_manager(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,11 +10,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from sklearn.linear_model import LinearRegression
 
-from conveyor import devstack
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 from conveyor.records import to_records
@@ -24,6 +21,7 @@ from conveyor.stack import Stack, StackConfig
 from conveyor.training import dump_model
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import DriftSpec, MessageFactory
+from tests.support import serve
 
 DRIFTED = ("T_data_1_1", "T_data_3_1")
 
@@ -40,15 +38,8 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
         received.append(await request.json())
         return {}
 
-    port = devstack.free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/hook", received
-    server.should_exit = True
-    thread.join(5)
+    with serve(app) as url:
+        yield f"{url}/hook", received
 
 
 @pytest.fixture(scope="module")
