@@ -64,11 +64,17 @@ async def _setup(stack: Stack, name: str) -> None:
                                               algorithm={"name": algorithm.name, "version": algorithm.version}))
 
 
-async def _stored(stack: Stack, service: str) -> tuple[dict[str, int], int]:
-    async with MLDataClient(stack.ml_url) as ml, QueueManagerClient(stack.qm_url) as qm:
-        rows = (await ml.counts(DEMO_DATASET.name)).production
-        finished = (await qm.job_stats(service=service, window_minutes=600)).counts["finished"]
-    return {"rows": rows}, finished
+async def _stored_rows(stack: Stack) -> int:
+    async with MLDataClient(stack.ml_url) as ml:
+        return (await ml.counts(DEMO_DATASET.name)).production
+
+
+async def _finished_jobs(stack: Stack, service: str) -> int:
+    # A count, not the stats endpoint: polling must not load the store it measures.
+    async with QueueManagerClient(stack.qm_url) as qm:
+        page = await qm.json("GET", "/queue_manager/jobs", params={"service": service, "status": "finished",
+                                                                    "limit": 1})
+    return int(page["total"])
 
 
 async def _rows(stack: Stack) -> list[dict[str, Any]]:
@@ -99,18 +105,15 @@ async def pipeline(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     summary: PublishSummary = await publish_rows(options, _factory(args.records))
     deadline = time.monotonic() + 600
-    while True:
-        counts, finished = await _stored(stack, name)
-        if counts["rows"] >= args.records and finished >= args.records:
-            break
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.25)
+    while await _stored_rows(stack) < args.records and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    while await _finished_jobs(stack, name) < args.records and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
     rows = await _rows(stack)
     stored_at = {r["record_id"]: datetime.fromisoformat(r["inserted_at"]).timestamp() for r in rows}
     latencies = [(stored_at[rid] - sent) * 1000 for rid, sent in summary.published_at.items() if rid in stored_at]
     last = max(stored_at.values()) if stored_at else time.time()
-    _, finished = await _stored(stack, name)
+    finished = await _finished_jobs(stack, name)
     return {
         "records": args.records, "workers": args.workers, "rate_asked": args.rate or "max",
         "publish_rate": round(summary.rate, 1),
