@@ -95,7 +95,6 @@ class Stack:
             "ML_DATA_API_PORT": str(c.ml_port),
             "QUEUE_MANAGER_HOST": "127.0.0.1",
             "ML_DATA_API_HOST": "127.0.0.1",
-            "PYCARET_LOG_DIR": str(self.logs),
             **c.extra_env,
         }
 

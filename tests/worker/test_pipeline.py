@@ -57,7 +57,8 @@ def test_malformed_messages_fail_and_are_dead_lettered(service: Service) -> None
     letters = asyncio.run(dead_letters(service.queue))
     assert len(letters) == 4
     assert all(m.headers["x-death-reason"] for m in letters)
-    assert len(service.jobs("finished")) == 40
+    # Rows are stored before their jobs are marked finished: wait for both.
+    service.wait_for(lambda: len(service.jobs("finished")) == 40, what="40 finished jobs")
 
 
 def test_two_workers_share_the_queue(service: Service) -> None:
@@ -87,7 +88,8 @@ def test_model_swap_mid_stream_loses_nothing(service: Service) -> None:
     after = [r for r in rows if r["record_id"].startswith("after")]
     assert {r["model_version"] for r in after} == {version}
     assert all(r["prediction"] > 90 for r in after), "the new model (offset 100) made them"
-    assert len(service.jobs("failed")) == 0 and len(service.jobs("finished")) == 1000
+    service.wait_for(lambda: len(service.jobs("finished")) == 1000, what="1000 finished jobs")
+    assert len(service.jobs("failed")) == 0
 
 
 def test_sigkill_mid_batch_redelivers_without_loss_or_duplicates(service: Service) -> None:
@@ -135,4 +137,4 @@ def test_sigterm_finishes_the_batch_in_hand(service: Service) -> None:
     assert done == finished, "every stored row has its finished job: no half-done batch"
     service.start_worker("w2")
     service.wait_for(lambda: service.counts()["production"] == 1000, what="the rest by another worker")
-    assert len(service.jobs("finished")) == 1000
+    service.wait_for(lambda: len(service.jobs("finished")) == 1000, what="1000 finished jobs")
