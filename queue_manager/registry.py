@@ -237,9 +237,11 @@ def update_service(name: str, update: ServiceUpdate) -> tuple[ServiceDoc, bool]:
             changes[role] = _check_model(changes[role], dataset, role)
         elif "dataset" in changes and getattr(doc, role):
             _check_model(getattr(doc, role), dataset, role)
+    # Compare with what is stored as it is: `enabled=False` or a 0.0 share re-sent is no change.
+    current = {"algorithm": doc.algorithm or None, "challenger": doc.challenger or None,
+               "challenger_share": doc.challenger_share, "enabled": doc.enabled}
     assignment_changed = any(
-        field in changes and changes[field] != (getattr(doc, field) or None)
-        for field in ASSIGNMENT_FIELDS
+        field in changes and changes[field] != current[field] for field in ASSIGNMENT_FIELDS
     )
     for field, value in changes.items():
         setattr(doc, field, value)

@@ -109,3 +109,11 @@ def test_service_change_succeeds_with_the_broker_down(mongo_uri: str, api_token:
         c.headers["Authorization"] = f"Bearer {api_token}"
         assert c.post("/queue_manager/services", json=SERVICE).status_code == 201
         assert c.get("/ready").status_code == 503
+
+
+def test_resending_the_same_falsy_values_is_no_assignment_change(client: TestClient, models: None) -> None:
+    client.post("/queue_manager/services", json={**SERVICE, "enabled": False, "challenger_share": 0.0})
+    r = client.patch("/queue_manager/services/svc_a", json={"enabled": False, "challenger_share": 0.0})
+    assert r.json()["assignment_revision"] == 1
+    r = client.patch("/queue_manager/services/svc_a", json={"enabled": True})
+    assert r.json()["assignment_revision"] == 2
