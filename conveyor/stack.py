@@ -30,6 +30,8 @@ class StackConfig:
     qm_port: int = 8001
     ml_port: int = 8004
     monitoring_port: int = 8005
+    retraining_port: int = 8006
+    retraining: bool = True  # retraining_api and its run executor
     mongodb_uri: str | None = None  # None: start secantusdb under state_dir
     mongo_port: int = 27017
     database: str = "conveyor"
@@ -44,6 +46,7 @@ class StackConfig:
             qm_port=devstack.free_port(),
             ml_port=devstack.free_port(),
             monitoring_port=devstack.free_port(),
+            retraining_port=devstack.free_port(),
             mongo_port=devstack.free_port(),
             database=f"conveyor_stack_{secrets.token_hex(5)}",
             api_token=secrets.token_urlsafe(24),
@@ -81,6 +84,10 @@ class Stack:
     def monitoring_url(self) -> str:
         return f"http://127.0.0.1:{self.config.monitoring_port}"
 
+    @property
+    def retraining_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.retraining_port}"
+
     def env(self) -> dict[str, str]:
         c = self.config
         return {
@@ -91,10 +98,15 @@ class Stack:
             "ML_DATA_API_URL": self.ml_url,
             "MONITORING_API_URL": self.monitoring_url,
             "MONITORING_API_PORT": str(c.monitoring_port),
+            "RETRAINING_API_URL": self.retraining_url,
+            "RETRAINING_API_PORT": str(c.retraining_port),
             "QUEUE_MANAGER_PORT": str(c.qm_port),
             "ML_DATA_API_PORT": str(c.ml_port),
             "QUEUE_MANAGER_HOST": "127.0.0.1",
             "ML_DATA_API_HOST": "127.0.0.1",
+            # A throwaway stack's alert queue is its own, and goes away soon after the stack stops.
+            **({"RETRAINING_TRIGGER_QUEUE": f"retraining_api.triggers.{c.database}",
+                "RETRAINING_TRIGGER_QUEUE_EXPIRES_MS": "60000"} if c.ephemeral else {}),
             **c.extra_env,
         }
 
@@ -106,6 +118,9 @@ class Stack:
             self.start_python("queue_manager", health=f"{self.qm_url}/health")
             self.start_python("ml_data_api", health=f"{self.ml_url}/health")
             self.start_python("monitoring_api", health=f"{self.monitoring_url}/health")
+            if self.config.retraining:
+                self.start_python("retraining_api", health=f"{self.retraining_url}/health")
+                self.start_python("retraining_api.executor", name="retraining_executor")
         except BaseException:
             self.stop()
             raise
@@ -181,4 +196,4 @@ class Stack:
 def export_env(stack: Stack) -> dict[str, str]:
     """The environment a command run against the stack sees."""
     return {**os.environ, **stack.env(), "QM_URL": stack.qm_url, "ML_URL": stack.ml_url,
-            "MONITORING_URL": stack.monitoring_url}
+            "MONITORING_URL": stack.monitoring_url, "RETRAINING_URL": stack.retraining_url}

@@ -6,14 +6,14 @@ module only computes. Evidently 0.7's classic presets live under `evidently.lega
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from conveyor.jsonsafe import json_safe
 
 
 class ReportKind(StrEnum):
@@ -103,19 +103,6 @@ def run_report(kind: ReportKind, w: Windows, html: bool = False):  # type: ignor
     return report
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or numpy scalars."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _drift_entry(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "detected": bool(result["drift_detected"]),
@@ -131,7 +118,7 @@ def summarize(kind: ReportKind, report: Any) -> dict[str, Any]:
     results = [metric["result"] for metric in report.as_dict()["metrics"]]
     if kind is ReportKind.data_drift:
         table = results[0]
-        return _clean({
+        return json_safe({
             "dataset_drift": table["dataset_drift"],
             "share_of_drifted_columns": table["share_of_drifted_columns"],
             "number_of_drifted_columns": table["number_of_drifted_columns"],
@@ -141,16 +128,16 @@ def summarize(kind: ReportKind, report: Any) -> dict[str, Any]:
             },
         })
     if kind is ReportKind.target_drift:
-        return _clean({"columns": {r["column_name"]: _drift_entry(r) for r in results}})
+        return json_safe({"columns": {r["column_name"]: _drift_entry(r) for r in results}})
     if kind is ReportKind.regression_performance:
         quality = results[0]
-        return _clean({
+        return json_safe({
             window: _regression_numbers(quality[window])
             for window in ("current", "reference") if quality.get(window)
         })
     if kind is ReportKind.classification_performance:
         quality = results[0]
-        return _clean({
+        return json_safe({
             window: {k: v for k, v in quality[window].items() if not isinstance(v, dict | list)}
             for window in ("current", "reference") if quality.get(window)
         })
@@ -166,7 +153,7 @@ def summarize(kind: ReportKind, report: Any) -> dict[str, Any]:
                     }
                     for window in ("current", "reference")
                 }
-        return _clean({
+        return json_safe({
             "dataset": {w: summary.get(w) for w in ("current", "reference")},
             "columns": columns,
         })

@@ -1,45 +1,20 @@
-"""The reference and current windows of a report, fetched from ml_data_api and sampled to a cap."""
+"""The reference and current windows of a report (fetched by `conveyor.windows.fetch`)."""
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-import pandas as pd
+from conveyor.api.errors import Unprocessable
+from conveyor.windows import Frame, WindowSpec, fetch
 
-from conveyor.api.errors import NotFound, Unavailable, Unprocessable
-from conveyor.clients import APIError, APIUnavailable, MLDataClient
-from conveyor.schemas.datasets import DatasetSchema
+__all__ = ["Frame", "Reference", "WindowSpec", "current_spec", "fetch", "reference_spec"]
 
 
 class Reference(StrEnum):
     training = "training"
     testing = "testing"
     window = "window"
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """Which rows: a split and filters; `last` or a time range."""
-
-    split: str
-    start: datetime | None = None
-    end: datetime | None = None
-    last: int | None = None
-    labeled: bool | None = None
-    service: str | None = None
-
-
-@dataclass
-class Frame:
-    rows: pd.DataFrame
-    total: int  # rows in the window before sampling
-
-    @property
-    def sampled(self) -> bool:
-        return len(self.rows) < self.total
 
 
 def current_spec(service: str | None, rows: int | None, hours: float | None, start: datetime | None,
@@ -58,24 +33,3 @@ def reference_spec(reference: Reference, start: datetime | None, end: datetime |
             raise Unprocessable("reference=window needs reference_start and/or reference_end")
         return WindowSpec("production", start=start, end=end, service=service)
     return WindowSpec(reference.value)
-
-
-async def fetch(ml: MLDataClient, schema: DatasetSchema, spec: WindowSpec, cap: int) -> Frame:
-    params = {
-        "start": spec.start.isoformat() if spec.start else None, "end": spec.end.isoformat() if spec.end else None,
-        "last": spec.last, "labeled": None if spec.labeled is None else str(spec.labeled).lower(),
-        "service": spec.service,
-    }
-    try:
-        total = (await ml.rows(schema.name, spec.split, limit=1, **params)).total
-        if total == 0:
-            return Frame(pd.DataFrame(), 0)
-        content = await ml.rows_csv(schema.name, spec.split, limit=min(total, cap),
-                                    sample=cap if total > cap else None, **params)
-    except APIError as exc:
-        if exc.status_code == 404:
-            raise NotFound(str(exc.detail)) from exc
-        raise Unprocessable(str(exc.detail)) from exc
-    except APIUnavailable as exc:
-        raise Unavailable(f"ml_data_api is unreachable: {exc}") from exc
-    return Frame(pd.read_csv(io.BytesIO(content)), total)

@@ -70,6 +70,7 @@ class ServiceDoc(me.Document):
     enabled = me.BooleanField(default=True)
     payload_key = me.StringField(default="data")
     description = me.StringField(default="")
+    retraining = me.DictField()  # conveyor.schemas.services.RetrainingPolicy as JSON; {} is off
     assignment_revision = me.IntField(default=0)
     created_at = me.DateTimeField(default=now)
     updated_at = me.DateTimeField(default=now)

@@ -189,6 +189,7 @@ def service_to_api(doc: ServiceDoc) -> dict[str, Any]:
         "algorithm": doc.algorithm or None, "challenger": doc.challenger or None,
         "challenger_share": doc.challenger_share, "enabled": doc.enabled,
         "payload_key": doc.payload_key, "description": doc.description,
+        "retraining": doc.retraining or {},
         "assignment_revision": doc.assignment_revision,
         "created_at": doc.created_at, "updated_at": doc.updated_at,
     }

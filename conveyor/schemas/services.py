@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.names import ResourceName
+from conveyor.schemas.retraining import Holdout, TrainingData, TrainingSource
+
+
+class RetrainTrigger(StrEnum):
+    drift_detected = "drift_detected"
+    performance_degraded = "performance_degraded"
+
+
+class RetrainingPolicy(BaseModel):
+    """Whether monitoring alerts on this service start a retraining run of its model (off by default)."""
+
+    on: list[RetrainTrigger] = Field(default_factory=list, description="alert kinds that start a run; empty: never")
+    training: TrainingData = Field(
+        default_factory=lambda: TrainingData(source=TrainingSource.training_and_production))
+    holdout: Holdout = Field(default_factory=Holdout)
+    include: list[str] | None = None
+    auto_promote: bool = False
+    margin: float = Field(default=0.0, ge=0.0, le=10.0)
 
 
 class ServiceBase(BaseModel):
@@ -21,6 +40,7 @@ class ServiceBase(BaseModel):
         default="data", description="key of the positional message form {key: [v1, v2, ...]}"
     )
     description: str = ""
+    retraining: RetrainingPolicy = Field(default_factory=RetrainingPolicy)
 
 
 class ServiceCreate(ServiceBase):
@@ -38,6 +58,7 @@ class ServiceUpdate(BaseModel):
     enabled: bool | None = None
     payload_key: str | None = None
     description: str | None = None
+    retraining: RetrainingPolicy | None = None
 
 
 class Service(ServiceCreate):

@@ -3,7 +3,7 @@
 from conveyor.training.artifacts import dump_model, load_model
 from conveyor.training.frame import frame_from_rows
 from conveyor.training.metrics import evaluate
-from conveyor.training.pycaret_train import TrainedModel, train_model, valid_model_ids
+from conveyor.training.pycaret_train import TrainedModel, available_models, train_model, valid_model_ids
 
-__all__ = ["TrainedModel", "dump_model", "evaluate", "frame_from_rows", "load_model", "train_model",
+__all__ = ["TrainedModel", "available_models", "dump_model", "evaluate", "frame_from_rows", "load_model", "train_model",
            "valid_model_ids"]

@@ -7,12 +7,14 @@ same unseen rows by `evaluate`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from conveyor.schemas.datasets import DatasetSchema, Task
@@ -46,9 +48,24 @@ def _experiment(task: Task):  # type: ignore[no-untyped-def]
     return ClassificationExperiment()
 
 
-def valid_model_ids(task: Task) -> list[str]:
+@functools.cache
+def available_models(task: Task) -> dict[str, str]:
+    """PyCaret's model ids and names for a task ({"lr": "Linear Regression", ...}).
+
+    PyCaret lists them only after a setup, so one runs on a few synthetic rows (~4 s
+    the first time in a process, cached after).
+    """
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=40) if task is Task.regression else np.arange(40) % 2
     experiment = _experiment(task)
-    return sorted(experiment._all_models.keys()) if hasattr(experiment, "_all_models") else []
+    experiment.setup(data=pd.DataFrame({"x": rng.normal(size=40), "y": target}), target="y", session_id=0,
+                     n_jobs=1, verbose=False, html=False, system_log=logging.getLogger("conveyor.pycaret"), fold=2)
+    table = experiment.models()
+    return {str(i): str(n) for i, n in zip(table.index, table["Name"], strict=True)}
+
+
+def valid_model_ids(task: Task) -> list[str]:
+    return sorted(available_models(task))
 
 
 def train_model(
@@ -80,6 +97,9 @@ def train_model(
         include=include, n_select=1, verbose=False,
         budget_time=(budget_seconds / 60) if budget_seconds else None,
     )
+    if isinstance(best, list) or not hasattr(best, "fit"):
+        raise ValueError(f"PyCaret could not fit any of {include} on {len(x)} training rows "
+                         "(every candidate failed in cross-validation; the run's log says why)")
     report("finalize_model", 80)
     final = experiment.finalize_model(best)
     classes = experiment.models(internal=True)["Class"]

@@ -1,0 +1,150 @@
+"""Retraining runs, evaluations and explainer dashboards (retraining_api and its clients)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from conveyor.schemas.datasets import Task
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    finished = "finished"
+    failed = "failed"
+
+
+class TrainingSource(StrEnum):
+    training = "training"
+    production = "production"  # labelled production rows only
+    training_and_production = "training+production"
+
+
+class HoldoutSource(StrEnum):
+    testing = "testing"
+    production = "production"  # the latest labelled production rows
+
+
+class EvaluateOn(StrEnum):
+    training = "training"
+    testing = "testing"
+    production = "production"
+
+
+class TrainingData(BaseModel):
+    source: TrainingSource = TrainingSource.training
+    start: datetime | None = Field(default=None, description="only rows stored at or after this time")
+    end: datetime | None = Field(default=None, description="only rows stored before this time")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrainingData:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("training.start must be before training.end")
+        return self
+
+
+class Holdout(BaseModel):
+    source: HoldoutSource = HoldoutSource.testing
+    last: int = Field(default=1000, ge=10, le=100_000,
+                      description="with source=production: how many of the latest labelled rows")
+
+
+class RunCreate(BaseModel):
+    dataset: str = Field(min_length=1)
+    algorithm: str = Field(min_length=1, description="the model name to retrain; the new model is its next version")
+    training: TrainingData = Field(default_factory=TrainingData)
+    holdout: Holdout = Field(default_factory=Holdout)
+    include: list[str] | None = Field(default=None, description="PyCaret model ids to compare, e.g. ['lr', 'dt']")
+    budget_seconds: float | None = Field(default=None, gt=0, le=6 * 3600,
+                                         description="time budget of PyCaret's model comparison")
+    auto_promote: bool = False
+    margin: float = Field(default=0.0, ge=0.0, le=10.0,
+                          description="auto_promote: the new model must beat the previous one by this "
+                                      "fraction of the previous score on the primary metric")
+    new_model: bool = Field(default=False, description="allow a name without versions: train its version 1")
+    seed: int = 0
+
+
+class RunProgress(BaseModel):
+    stage: str
+    percent: float
+
+
+class Decision(BaseModel):
+    auto_promote: bool
+    promoted: bool
+    reason: str
+    metric: str | None = None
+    new: float | None = None
+    previous: float | None = None
+    margin: float | None = None
+
+
+class Run(BaseModel):
+    id: int
+    dataset: str
+    algorithm: str
+    status: RunStatus
+    progress: RunProgress
+    request: dict[str, Any]
+    trigger: dict[str, Any] | None = None
+    previous_version: int | None = None
+    new_version: int | None = None
+    comparison: dict[str, Any] | None = Field(
+        default=None, description='{"retrained_model_results": {...}, "previous_model_results": {...}}')
+    holdout_rows: int | None = None
+    training_rows: int | None = None
+    decision: Decision | None = None
+    promoted: bool = False
+    error: str | None = None
+    log_tail: list[str] = Field(default_factory=list)
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunAccepted(BaseModel):
+    id: int
+    status: RunStatus
+    url: str
+
+
+class Promotion(BaseModel):
+    run_id: int | None = None
+    algorithm: str
+    version: int
+    previous_version: int | None
+    services: list[str] = Field(description="services reassigned from the previous version to this one")
+
+
+class Evaluation(BaseModel):
+    model_name: str
+    version: int
+    evaluate_on: EvaluateOn
+    rows: int
+    results: dict[str, Any]
+
+
+class ExplainerStatus(BaseModel):
+    key: str
+    model_name: str
+    version: int
+    evaluate_on: EvaluateOn
+    rows: int
+    status: RunStatus
+    error: str | None = None
+    url: str
+
+
+class PyCaretModel(BaseModel):
+    id: str
+    name: str
+
+
+class PyCaretModels(BaseModel):
+    task: Task
+    models: list[PyCaretModel]

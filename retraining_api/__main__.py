@@ -1,0 +1,13 @@
+"""`python -m retraining_api` (the run executor: `python -m retraining_api.executor`)"""
+
+import logging
+
+import uvicorn
+
+from retraining_api.main import create_app
+from retraining_api.settings import load_settings
+
+settings = load_settings()
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("httpx").setLevel(logging.WARNING)
+uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

@@ -1,0 +1,145 @@
+"""What a run trains and scores on, fetched from ml_data_api, and which model versions it compares.
+
+Production rows carry their ground truth in `label`; here it becomes the dataset's
+target column, so training, testing and production rows look alike to PyCaret and to
+`evaluate`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from conveyor.api.errors import NotFound, Unavailable, Unprocessable
+from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.schemas.algorithms import Algorithm, Stage
+from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.retraining import EvaluateOn, Holdout, HoldoutSource, TrainingData, TrainingSource
+from conveyor.windows import WindowSpec, fetch
+
+LABEL = "label"
+RECORD_ID = "record_id"
+
+
+async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
+    try:
+        dataset = await qm.get_dataset(name)
+    except APIError as exc:
+        raise NotFound(f"unknown dataset {name!r}: {exc.detail}") from exc
+    except APIUnavailable as exc:
+        raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
+    return DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
+
+
+async def versions_of(qm: QueueManagerClient, name: str) -> list[Algorithm]:
+    try:
+        return await qm.list_algorithms(name=name)
+    except APIUnavailable as exc:
+        raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
+
+
+def current_version(versions: list[Algorithm]) -> Algorithm | None:
+    """The version in production, else the newest one: what a retrained model must beat."""
+    production = [a for a in versions if a.stage is Stage.production]
+    pool = production or versions
+    return max(pool, key=lambda a: a.version) if pool else None
+
+
+async def resolve_version(qm: QueueManagerClient, name: str, version: int | None) -> Algorithm:
+    versions = await versions_of(qm, name)
+    if not versions:
+        raise NotFound(f"unknown model {name!r}: queue_manager has no versions of it")
+    if version is None:
+        return current_version(versions)  # type: ignore[return-value]
+    for algorithm in versions:
+        if algorithm.version == version:
+            return algorithm
+    raise NotFound(f"model {name!r} has no version {version}; it has {sorted(a.version for a in versions)}")
+
+
+def _labelled(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """Production rows with their label as the target column; unlabelled rows dropped."""
+    if frame.empty:
+        return frame
+    frame = frame[frame[LABEL].notna()].drop(columns=[schema.target], errors="ignore")
+    return frame.rename(columns={LABEL: schema.target})
+
+
+async def _rows(ml: MLDataClient, schema: DatasetSchema, spec: WindowSpec, cap: int) -> pd.DataFrame:
+    frame = await fetch(ml, schema, spec, cap)
+    rows = frame.rows
+    return _labelled(rows, schema) if spec.split == "production" else rows
+
+
+async def count(ml: MLDataClient, schema: DatasetSchema, spec: WindowSpec) -> int:
+    params = {"start": spec.start.isoformat() if spec.start else None,
+              "end": spec.end.isoformat() if spec.end else None, "last": spec.last,
+              "labeled": None if spec.labeled is None else str(spec.labeled).lower()}
+    try:
+        return (await ml.rows(schema.name, spec.split, limit=1, **params)).total
+    except APIError as exc:
+        raise Unprocessable(f"ml_data_api refused the window: {exc.detail}") from exc
+    except APIUnavailable as exc:
+        raise Unavailable(f"ml_data_api is unreachable: {exc}") from exc
+
+
+def training_specs(training: TrainingData) -> list[WindowSpec]:
+    specs = []
+    if training.source in (TrainingSource.training, TrainingSource.training_and_production):
+        specs.append(WindowSpec("training", start=training.start, end=training.end))
+    if training.source in (TrainingSource.production, TrainingSource.training_and_production):
+        specs.append(WindowSpec("production", start=training.start, end=training.end, labeled=True))
+    return specs
+
+
+def holdout_spec(holdout: Holdout) -> WindowSpec:
+    if holdout.source is HoldoutSource.testing:
+        return WindowSpec("testing")
+    return WindowSpec("production", last=holdout.last, labeled=True)
+
+
+def evaluation_spec(evaluate_on: EvaluateOn) -> WindowSpec:
+    return WindowSpec(evaluate_on.value, labeled=True if evaluate_on is EvaluateOn.production else None)
+
+
+async def check_available(ml: MLDataClient, schema: DatasetSchema, training: TrainingData, holdout: Holdout) -> None:
+    """Refuse, before queueing, a run that has nothing to train on or no labelled rows to score on."""
+    training_rows = sum([await count(ml, schema, s) for s in training_specs(training)])
+    if training_rows == 0:
+        window = f" between {training.start or 'the beginning'} and {training.end or 'now'}" \
+            if training.start or training.end else ""
+        raise Unprocessable(f"no {training.source.value} rows of dataset {schema.name!r}{window} to train on: "
+                            "widen the training window or load training rows")
+    holdout_rows = await count(ml, schema, holdout_spec(holdout))
+    if holdout_rows == 0:
+        what = "testing rows" if holdout.source is HoldoutSource.testing else "labelled production rows"
+        raise Unprocessable(f"the holdout has no {what} of dataset {schema.name!r}: load testing rows or "
+                            "post labels, or pick the other holdout source")
+
+
+async def training_frame(ml: MLDataClient, schema: DatasetSchema, training: TrainingData, cap: int) -> pd.DataFrame:
+    frames = [await _rows(ml, schema, spec, cap) for spec in training_specs(training)]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+async def holdout_frame(ml: MLDataClient, schema: DatasetSchema, holdout: Holdout, cap: int) -> pd.DataFrame:
+    return await _rows(ml, schema, holdout_spec(holdout), cap)
+
+
+async def evaluation_frame(ml: MLDataClient, schema: DatasetSchema, evaluate_on: EvaluateOn,
+                           cap: int) -> pd.DataFrame:
+    return await _rows(ml, schema, evaluation_spec(evaluate_on), cap)
+
+
+def without_holdout(training: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
+    """Production rows used as holdout are never also trained on."""
+    if training.empty or holdout.empty or RECORD_ID not in training or RECORD_ID not in holdout:
+        return training
+    keep = ~training[RECORD_ID].isin(set(holdout[RECORD_ID].dropna()))
+    return training[keep].reset_index(drop=True)
+
+
+async def unlabelled_production(ml: MLDataClient, schema: DatasetSchema, cap: int) -> pd.DataFrame:
+    """Production rows without labels: enough to explain predictions, not to score them."""
+    rows = (await fetch(ml, schema, WindowSpec("production"), cap)).rows
+    return rows.drop(columns=[LABEL, schema.target], errors="ignore")

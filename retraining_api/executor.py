@@ -1,0 +1,161 @@
+"""`python -m retraining_api.executor`: the process that runs retraining runs and builds explainers.
+
+It is the composition root of the executor: one store, one settings object, three
+loops (runs, explainer builds, stale-work sweeper). Runs go one at a time per executor
+(and per dataset across executors); an explainer build may go alongside a run.
+On SIGTERM/SIGINT the work in hand goes back to the queue for the next executor,
+since PyCaret cannot be interrupted cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from contextlib import suppress
+from typing import Any
+
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.pg import Database
+from conveyor.schemas.retraining import EvaluateOn
+from conveyor.training import load_model
+from retraining_api import data, runner
+from retraining_api.explainer import build_html
+from retraining_api.settings import Settings, load_settings
+from retraining_api.store import RunStore
+
+log = logging.getLogger("retraining_api.executor")
+
+
+class Executor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, 4)
+        self.store = RunStore(self.db)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.stopping = asyncio.Event()
+        self.current_run: int | None = None
+        self.current_explainer: str | None = None
+
+    async def _ready(self) -> None:
+        delay = 1.0
+        while not self.stopping.is_set():
+            try:
+                await asyncio.to_thread(self.store.ensure_tables)
+                return
+            except Exception as exc:  # the database may come up after us
+                log.warning("retraining tables not ready: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def _claim(self, claim: Any) -> dict[str, Any] | None:
+        try:
+            return await asyncio.to_thread(claim, self.name)
+        except Exception as exc:  # store down: work waits, nothing is lost
+            log.warning("cannot claim work: %s", exc)
+            await asyncio.sleep(5)
+            return None
+
+    async def run_loop(self) -> None:
+        while not self.stopping.is_set():
+            run = await self._claim(self.store.claim_run)
+            if run is None:
+                await self._pause()
+                continue
+            self.current_run = run["id"]
+            log.info("run %s claimed: %s/%s", run["id"], run["dataset"], run["algorithm"])
+            await runner.execute(run, self.settings, self.store)
+            self.current_run = None
+
+    async def explainer_loop(self) -> None:
+        while not self.stopping.is_set():
+            job = await self._claim(self.store.claim_explainer)
+            if job is None:
+                await self._pause()
+                continue
+            self.current_explainer = job["key"]
+            html, error = None, None
+            beat = asyncio.create_task(self._beat_explainer(job["key"]))
+            try:
+                html = await self._explain(job)
+            except Exception as exc:  # the build ends as failed with the reason
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("explainer %s failed: %s", job["key"], error)
+            finally:
+                beat.cancel()
+            await asyncio.to_thread(self.store.finish_explainer, job["key"], html, error)
+            self.current_explainer = None
+
+    async def _beat_explainer(self, key: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            with suppress(Exception):
+                await asyncio.to_thread(self.store.heartbeat_explainer, key)
+
+    async def _explain(self, job: dict[str, Any]) -> str:
+        s = self.settings
+        async with QueueManagerClient(s.queue_manager_url, s.api_token, timeout=120) as qm, \
+                MLDataClient(s.ml_data_api_url, s.api_token, timeout=120) as ml:
+            algorithm = await data.resolve_version(qm, job["model_name"], job["version"])
+            schema = await data.dataset_schema(qm, algorithm.dataset)
+            evaluate_on = EvaluateOn(job["evaluate_on"])
+            rows = await data.evaluation_frame(ml, schema, evaluate_on, job["rows"])
+            if rows.empty and evaluate_on is EvaluateOn.production:
+                rows = await data.unlabelled_production(ml, schema, job["rows"])
+            if rows.empty:
+                raise ValueError(f"dataset {schema.name!r} has no {evaluate_on.value} rows to explain the model on")
+            pipeline = load_model(await qm.download_algorithm(algorithm.name, algorithm.version))
+        title = f"{algorithm.name} v{algorithm.version} on {len(rows)} {evaluate_on.value} rows"
+        return await asyncio.to_thread(build_html, pipeline, rows, schema, title)
+
+    async def stale_loop(self) -> None:
+        while not self.stopping.is_set():
+            with suppress(Exception):
+                failed = await asyncio.to_thread(self.store.fail_stale, self.settings.stale_seconds)
+                if failed:
+                    log.warning("runs %s failed: their executor stopped sending heartbeats", failed)
+            await self._pause(max(self.settings.stale_seconds / 4, 1.0))
+
+    async def _pause(self, seconds: float | None = None) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds or self.settings.poll_seconds)
+
+    def requeue_in_hand(self) -> None:
+        """Stopping mid-run: the run (or build) goes back to the queue, to start over elsewhere."""
+        if self.current_run is not None:
+            self.store.update_run(self.current_run, status="queued", stage="queued", percent=0, executor=None,
+                                  started_at=None, log_tail=[f"requeued: executor {self.name} stopped"])
+            log.warning("run %s requeued: this executor is stopping", self.current_run)
+        if self.current_explainer is not None:
+            self.store.requeue_explainer(self.current_explainer)
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await self._ready()
+        log.info("executor %s waiting for runs", self.name)
+        tasks = [asyncio.create_task(loop_()) for loop_ in (self.run_loop, self.explainer_loop, self.stale_loop)]
+        await self.stopping.wait()
+        if self.current_run is not None or self.current_explainer is not None:
+            with suppress(Exception):
+                self.requeue_in_hand()
+            # PyCaret's thread cannot be cancelled; leave without waiting for it.
+            logging.shutdown()
+            os._exit(0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.db.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(Executor(load_settings()).serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from conveyor.api.errors import Unprocessable
+from conveyor.jsonsafe import json_safe
+from conveyor.schemas.datasets import Task
+from conveyor.schemas.retraining import EvaluateOn, Evaluation, PyCaretModel, PyCaretModels
+from conveyor.training import evaluate
+from retraining_api import data
+from retraining_api.deps import MLDataDep, ModelsDep, QueueManagerDep, SettingsDep
+from retraining_api.validation import pycaret_models
+
+router = APIRouter(prefix="/retraining_api", tags=["models"])
+
+
+@router.get("/evaluate", response_model=Evaluation)
+async def evaluate_model(
+    model_name: str, evaluate_on: EvaluateOn, qm: QueueManagerDep, ml: MLDataDep, models: ModelsDep,
+    settings: SettingsDep, version: Annotated[int | None, Query(ge=1, description="default: production")] = None,
+    rows: Annotated[int | None, Query(ge=1, description="score a sample of this many rows")] = None,
+) -> Evaluation:
+    """Scores of a model version on a split's labelled rows (production: rows with ground truth)."""
+    algorithm = await data.resolve_version(qm, model_name, version)
+    schema = await data.dataset_schema(qm, algorithm.dataset)
+    cap = min(rows or settings.evaluate_row_cap, settings.evaluate_row_cap)
+    frame = await data.evaluation_frame(ml, schema, evaluate_on, cap)
+    if frame.empty:
+        what = "labelled production" if evaluate_on is EvaluateOn.production else evaluate_on.value
+        raise Unprocessable(f"dataset {schema.name!r} has no {what} rows to evaluate on")
+    model = await models.get(qm, algorithm.name, algorithm.version)
+    results = await run_in_threadpool(evaluate, model, frame, schema, None, algorithm.metrics.get("Model"))
+    return Evaluation(model_name=algorithm.name, version=algorithm.version, evaluate_on=evaluate_on,
+                      rows=len(frame), results=json_safe(results))
+
+
+@router.get("/pycaret_models", response_model=PyCaretModels)
+async def list_pycaret_models(task: Task) -> PyCaretModels:
+    """The model ids a run's `include` list may name."""
+    known = await pycaret_models(task)
+    return PyCaretModels(task=task, models=[PyCaretModel(id=k, name=v) for k, v in known.items()])

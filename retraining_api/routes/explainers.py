@@ -1,0 +1,50 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from conveyor.api.errors import Unprocessable
+from conveyor.schemas.retraining import EvaluateOn, ExplainerStatus, RunStatus
+from retraining_api import data
+from retraining_api.deps import QueueManagerDep, SettingsDep, StoreDep
+from retraining_api.explainer import explainer_key
+
+router = APIRouter(prefix="/retraining_api", tags=["explainer dashboards"])
+
+
+@router.get(
+    "/get_explainer_dashboard",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "the dashboard, built"},
+               202: {"model": ExplainerStatus, "description": "being built: ask again"}},
+)
+async def get_explainer_dashboard(
+    model_name: str, evaluate_on: EvaluateOn, qm: QueueManagerDep, store: StoreDep, settings: SettingsDep,
+    version: Annotated[int | None, Query(ge=1, description="default: the production version")] = None,
+    rows: Annotated[int | None, Query(ge=10, description="explain a sample of this many rows")] = None,
+    rebuild: bool = False,
+):  # type: ignore[no-untyped-def]
+    """A static explainerdashboard page, built in the background once per (model, version, split, rows).
+
+    The first request answers 202 with the build's status; ask again until the page comes.
+    """
+    rows = rows or settings.explainer_default_rows
+    if rows > settings.explainer_max_rows:
+        raise Unprocessable(f"rows={rows} is above the cap of {settings.explainer_max_rows} (EXPLAINER_MAX_ROWS)")
+    algorithm = await data.resolve_version(qm, model_name, version)
+    key = explainer_key(algorithm.name, algorithm.version, evaluate_on.value, rows)
+    state = await run_in_threadpool(store.request_explainer, key, algorithm.name, algorithm.version,
+                                    evaluate_on.value, rows, rebuild)
+    if state["status"] == RunStatus.finished.value:
+        html = await run_in_threadpool(store.explainer_html, key)
+        if html is not None:
+            return HTMLResponse(html, headers={"X-Explainer-Key": key, "Cache-Control": "private, max-age=300"})
+    if state["status"] == RunStatus.failed.value:
+        raise Unprocessable(f"building the explainer dashboard failed: {state['error']}; "
+                            "ask again with rebuild=true once the cause is fixed")
+    url = (f"/retraining_api/get_explainer_dashboard?model_name={algorithm.name}&version={algorithm.version}"
+           f"&evaluate_on={evaluate_on.value}&rows={rows}")
+    status = ExplainerStatus(key=key, model_name=algorithm.name, version=algorithm.version, evaluate_on=evaluate_on,
+                             rows=rows, status=RunStatus(state["status"]), url=url)
+    return JSONResponse(status.model_dump(mode="json"), status_code=202, headers={"Retry-After": "2"})

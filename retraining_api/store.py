@@ -1,0 +1,207 @@
+"""Retraining runs and explainer builds, kept in PostgreSQL: the queue the executors claim from.
+
+Claims use `FOR UPDATE SKIP LOCKED` under one advisory lock, so several executors can
+run side by side while a dataset still has at most one run in progress. A run or build
+whose executor stopped sending heartbeats is failed with a message, never left running.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extras import Json, RealDictCursor
+
+from conveyor.jsonsafe import json_safe
+from conveyor.pg import Database
+
+DDL = """
+CREATE TABLE IF NOT EXISTS retraining_runs (
+    id bigserial PRIMARY KEY,
+    dataset text NOT NULL,
+    algorithm text NOT NULL,
+    status text NOT NULL DEFAULT 'queued',
+    stage text NOT NULL DEFAULT 'queued',
+    percent double precision NOT NULL DEFAULT 0,
+    request jsonb NOT NULL,
+    trigger jsonb,
+    previous_version int,
+    new_version int,
+    comparison jsonb,
+    holdout_rows int,
+    training_rows int,
+    decision jsonb,
+    promoted boolean NOT NULL DEFAULT false,
+    error text,
+    log_tail text[] NOT NULL DEFAULT '{}',
+    executor text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    heartbeat_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS retraining_runs_status ON retraining_runs (status, id);
+CREATE INDEX IF NOT EXISTS retraining_runs_dataset ON retraining_runs (dataset, created_at);
+CREATE TABLE IF NOT EXISTS retraining_explainers (
+    key text PRIMARY KEY,
+    model_name text NOT NULL,
+    version int NOT NULL,
+    evaluate_on text NOT NULL,
+    rows int NOT NULL,
+    status text NOT NULL DEFAULT 'queued',
+    html text,
+    error text,
+    executor text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    heartbeat_at timestamptz
+);
+"""
+ACTIVE = ("queued", "running")
+RUN_COLUMNS = ("id", "dataset", "algorithm", "status", "stage", "percent", "request", "trigger", "previous_version",
+               "new_version", "comparison", "holdout_rows", "training_rows", "decision", "promoted", "error",
+               "log_tail", "created_at", "started_at", "finished_at")
+
+
+def to_api(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row[k] for k in RUN_COLUMNS if k in row}
+    out["progress"] = {"stage": row["stage"], "percent": row["percent"]}
+    return out
+
+
+class RunStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ensure_tables(self) -> None:
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('retraining_tables'))")
+            cur.execute(DDL)
+
+    def _one(self, sql: str, params: Any) -> dict[str, Any] | None:
+        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute(sql, params)
+            row = cur.fetchone()
+            return dict(row) if row else None
+
+    # -- runs
+    def create_run(self, dataset: str, algorithm: str, request: dict[str, Any],
+                   trigger: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._one(  # type: ignore[return-value]
+            "INSERT INTO retraining_runs (dataset, algorithm, request, trigger) VALUES (%s, %s, %s, %s) RETURNING *",
+            (dataset, algorithm, Json(json_safe(request)), Json(json_safe(trigger)) if trigger else None))
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM retraining_runs WHERE id = %s", (run_id,))
+
+    def list_runs(self, dataset: str | None = None, algorithm: str | None = None, status: str | None = None,
+                  since: datetime | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        where, params = ["TRUE"], []
+        for column, value in (("dataset", dataset), ("algorithm", algorithm), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if since:
+            where.append("created_at >= %s")
+            params.append(since)
+        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute(f"SELECT * FROM retraining_runs WHERE {' AND '.join(where)} ORDER BY id DESC "
+                        "LIMIT %s OFFSET %s", [*params, limit, offset])
+            return [dict(r) for r in cur.fetchall()]
+
+    def active_run(self, dataset: str, algorithm: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s AND status IN %s "
+                         "ORDER BY id LIMIT 1", (dataset, algorithm, ACTIVE))
+
+    def last_triggered(self, dataset: str, algorithm: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s "
+                         "AND trigger IS NOT NULL ORDER BY id DESC LIMIT 1", (dataset, algorithm))
+
+    def claim_run(self, executor: str) -> dict[str, Any] | None:
+        """The oldest queued run whose dataset has no run in progress, now running for `executor`."""
+        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('retraining_claim'))")
+            cur.execute(
+                "SELECT id FROM retraining_runs q WHERE status = 'queued' AND NOT EXISTS ("
+                " SELECT 1 FROM retraining_runs r WHERE r.dataset = q.dataset AND r.status = 'running') "
+                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")
+            found = cur.fetchone()
+            if not found:
+                return None
+            cur.execute(
+                "UPDATE retraining_runs SET status = 'running', stage = 'starting', percent = 1, executor = %s, "
+                "started_at = now(), heartbeat_at = now() WHERE id = %s RETURNING *", (executor, found["id"]))
+            return dict(cur.fetchone())
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        values = [Json(json_safe(v)) if isinstance(v, dict) else v for v in fields.values()]
+        sets = ", ".join(f"{k} = %s" for k in fields)
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"UPDATE retraining_runs SET {sets}, heartbeat_at = now() WHERE id = %s",
+                        [*values, run_id])
+
+    def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
+        self.update_run(run_id, status=status, finished_at=datetime.now().astimezone(), **fields)
+
+    def mark_promoted(self, run_id: int) -> None:
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute("UPDATE retraining_runs SET promoted = true WHERE id = %s", (run_id,))
+
+    def fail_stale(self, stale_seconds: float) -> list[int]:
+        """Runs and builds whose executor went silent: failed, with the reason, so nothing stays running."""
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute(
+                "UPDATE retraining_runs SET status = 'failed', finished_at = now(), error = 'the executor stopped "
+                "(no heartbeat for ' || %s || ' s while ' || stage || '); start the run again' "
+                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s) RETURNING id",
+                (int(stale_seconds), stale_seconds))
+            failed = [r[0] for r in cur.fetchall()]
+            cur.execute(
+                "UPDATE retraining_explainers SET status = 'failed', finished_at = now(), "
+                "error = 'the executor stopped while building; request it again with rebuild=true' "
+                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s)", (stale_seconds,))
+            return failed
+
+    # -- explainer dashboards
+    def request_explainer(self, key: str, model_name: str, version: int, evaluate_on: str, rows: int,
+                          rebuild: bool) -> dict[str, Any]:
+        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute(
+                "INSERT INTO retraining_explainers (key, model_name, version, evaluate_on, rows) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
+                (key, model_name, version, evaluate_on, rows))
+            if rebuild:
+                cur.execute("UPDATE retraining_explainers SET status = 'queued', html = NULL, error = NULL, "
+                            "finished_at = NULL WHERE key = %s AND status IN ('finished', 'failed')", (key,))
+            cur.execute("SELECT key, model_name, version, evaluate_on, rows, status, error, "
+                        "html IS NOT NULL AS ready FROM retraining_explainers WHERE key = %s", (key,))
+            return dict(cur.fetchone())
+
+    def explainer_html(self, key: str) -> str | None:
+        row = self._one("SELECT html FROM retraining_explainers WHERE key = %s AND status = 'finished'", (key,))
+        return row["html"] if row else None
+
+    def claim_explainer(self, executor: str) -> dict[str, Any] | None:
+        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute(
+                "UPDATE retraining_explainers SET status = 'running', executor = %s, heartbeat_at = now() "
+                "WHERE key = (SELECT key FROM retraining_explainers WHERE status = 'queued' ORDER BY created_at "
+                "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING key, model_name, version, evaluate_on, rows",
+                (executor,))
+            row = cur.fetchone()
+            return dict(row) if row else None
+
+    def finish_explainer(self, key: str, html: str | None, error: str | None) -> None:
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute("UPDATE retraining_explainers SET status = %s, html = %s, error = %s, finished_at = now() "
+                        "WHERE key = %s", ("finished" if html is not None else "failed", html, error, key))
+
+    def heartbeat_explainer(self, key: str) -> None:
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute("UPDATE retraining_explainers SET heartbeat_at = now() WHERE key = %s", (key,))
+
+    def requeue_explainer(self, key: str) -> None:
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute("UPDATE retraining_explainers SET status = 'queued', executor = NULL WHERE key = %s", (key,))

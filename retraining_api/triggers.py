@@ -1,0 +1,128 @@
+"""Retraining started by monitoring alerts, where a service's retraining policy allows it.
+
+Alerts arrive as `service.<name>.drift_detected|performance_degraded` events on the
+events exchange, through a durable queue of retraining_api's own: alerts published
+while it is down wait there. One model gets at most one triggered run at a time, and
+none within the cooldown after the last one, so a drifting service does not retrain
+at every check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from conveyor.amqp import declare_events_exchange
+from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.schemas.retraining import RunCreate
+from conveyor.schemas.services import RetrainTrigger
+from retraining_api.settings import Settings
+from retraining_api.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+class TriggerListener:
+    def __init__(self, settings: Settings, store: RunStore) -> None:
+        self.s = settings
+        self.store = store
+        self._connection: AbstractRobustConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_until_done())
+
+    async def _connect_until_done(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                self._connection = await aio_pika.connect_robust(self.s.amqp_url, timeout=5)
+                channel = await self._connection.channel()
+                await channel.set_qos(prefetch_count=1)
+                exchange = await declare_events_exchange(channel, self.s.events_exchange)
+                arguments: dict[str, object] = {"x-queue-type": "quorum"}
+                if self.s.trigger_queue_expires_ms:
+                    arguments["x-expires"] = self.s.trigger_queue_expires_ms
+                queue = await channel.declare_queue(self.s.trigger_queue, durable=True, arguments=arguments)
+                for kind in RetrainTrigger:
+                    await queue.bind(exchange, routing_key=f"service.*.{kind.value}")
+                await queue.consume(self._on_message)
+                log.info("listening for %s on %s", [k.value for k in RetrainTrigger], self.s.events_exchange)
+                return
+            except Exception as exc:  # broker down: alerts wait in the queue, we keep trying
+                log.warning("trigger listener not connected: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        parts = (message.routing_key or "").split(".")
+        try:
+            body = json.loads(message.body)
+        except ValueError:
+            body = {}
+        if len(parts) < 3 or not isinstance(body, dict):
+            await message.reject(requeue=False)
+            return
+        service, kind = ".".join(parts[1:-1]), parts[-1]
+        try:
+            await self.handle(service, kind, body)
+        except (APIUnavailable, OSError) as exc:  # a passing fault: the alert waits and comes back
+            log.warning("trigger %s for %s postponed: %s", kind, service, exc)
+            await asyncio.sleep(5)
+            await message.nack(requeue=True)
+            return
+        except Exception as exc:  # bad event: say so, do not loop on it
+            log.warning("trigger %s for %s dropped: %s", kind, service, exc)
+        await message.ack()
+
+    async def handle(self, service_name: str, kind: str, alert: dict[str, Any]) -> dict[str, Any] | None:
+        """The run the alert starts, or None with the reason logged."""
+        async with QueueManagerClient(self.s.queue_manager_url, self.s.api_token) as qm:
+            try:
+                service = await qm.get_service(service_name)
+            except APIError:
+                log.info("alert %s for unknown service %s ignored", kind, service_name)
+                return None
+        policy = service.retraining
+        if kind not in {t.value for t in policy.on}:
+            log.info("alert %s for %s: its retraining policy does not retrain on it", kind, service_name)
+            return None
+        if service.algorithm is None:
+            log.info("alert %s for %s: no model assigned, nothing to retrain", kind, service_name)
+            return None
+        name = service.algorithm.name
+        active = await asyncio.to_thread(self.store.active_run, service.dataset, name)
+        if active:
+            log.info("alert %s for %s: run %s already retrains %s", kind, service_name, active["id"], name)
+            return None
+        last = await asyncio.to_thread(self.store.last_triggered, service.dataset, name)
+        cooldown = timedelta(seconds=self.s.trigger_cooldown_seconds)
+        if last and last["created_at"] > datetime.now(UTC) - cooldown:
+            log.info("alert %s for %s: run %s was triggered at %s, within the cooldown", kind, service_name,
+                     last["id"], last["created_at"])
+            return None
+        request = RunCreate(dataset=service.dataset, algorithm=name, training=policy.training,
+                            holdout=policy.holdout, include=policy.include, auto_promote=policy.auto_promote,
+                            margin=policy.margin)
+        trigger = {"event": kind, "service": service_name, "alert": alert,
+                   "received_at": datetime.now(UTC).isoformat()}
+        run = await asyncio.to_thread(self.store.create_run, service.dataset, name,
+                                      request.model_dump(mode="json"), trigger)
+        log.warning("alert %s for %s started retraining run %s of %s", kind, service_name, run["id"], name)
+        return run
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._connection:
+            with suppress(Exception):
+                await self._connection.close()

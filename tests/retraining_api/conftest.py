@@ -1,0 +1,118 @@
+"""A throwaway stack with retraining_api and its executor, and a dataset with a model to retrain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
+from conveyor.records import to_records
+from conveyor.schemas.algorithms import Stage, StageUpdate
+from conveyor.schemas.services import ServiceCreate
+from conveyor.stack import Stack, StackConfig
+from conveyor.training import dump_model
+
+FAST_MODELS = ["lr", "dt"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.throwaway()
+    config.state_dir = tmp_path_factory.mktemp("stack")
+    config.extra_env = {"RETRAINING_HEARTBEAT_SECONDS": "1", "RETRAINING_STALE_SECONDS": "15",
+                        "RETRAINING_POLL_SECONDS": "0.3"}
+    with Stack(config) as s:
+        yield s
+
+
+@dataclass
+class Seeded:
+    stack: Stack
+    dataset: str
+    model: str
+    service: str
+    training: Any
+    testing: Any
+    production: Any  # labelled production rows, with record_id and the label
+
+    @property
+    def url(self) -> str:
+        return f"{self.stack.retraining_url}/retraining_api"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.stack.config.api_token}"}
+
+    def start_run(self, **body: Any) -> httpx.Response:
+        payload = {"dataset": self.dataset, "algorithm": self.model, "include": FAST_MODELS, **body}
+        return httpx.post(f"{self.url}/runs", json=payload, headers=self.headers, timeout=120)
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/runs/{run_id}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def wait_run(self, run_id: int, statuses: tuple[str, ...] = ("finished", "failed"),
+                 timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.run(run_id)
+            if run["status"] in statuses:
+                return run
+            for component in self.stack.failed():
+                raise AssertionError(f"{component.name} died:\n{self.stack.log_tail(component.name)}")
+            time.sleep(0.3)
+        raise AssertionError(f"run {run_id} not {statuses} after {timeout}s: {run}\n"
+                             f"{self.stack.log_tail('retraining_executor')}")
+
+    def qm(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.stack.qm_url}/queue_manager/{path}", params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+def seed(stack: Stack, production_rows: int = 300) -> Seeded:
+    """A demo dataset with training, testing and labelled production rows; model v1 in production."""
+    suffix = uuid.uuid4().hex[:6]
+    schema = DEMO_DATASET.model_copy(update={"name": f"rt_{suffix}"})
+    model_name, service = f"rt_model_{suffix}", f"rt_svc_{suffix}"
+    training, testing = demo_splits(rows=2500, seed=3)
+    stream = demo_stream(max(production_rows, 1), seed=4, after_rows=2500).iloc[:production_rows]
+    production = stream.assign(record_id=[f"p{suffix}-{i}" for i in range(len(stream))])
+    token = stack.config.api_token
+
+    async def prepare() -> None:
+        async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
+            await qm.create_dataset(schema)
+            await ml.insert_rows(schema.name, "training", to_records(training))
+            await ml.insert_rows(schema.name, "testing", to_records(testing))
+            model = LinearRegression().fit(training[DEMO_FEATURES], training["quality"])
+            await qm.upload_algorithm(name=model_name, dataset=schema.name, model=dump_model(model),
+                                      metrics={"Model": "LinearRegression"})
+            await qm.set_stage(model_name, 1, StageUpdate(stage=Stage.production))
+            await qm.create_service(ServiceCreate(name=service, dataset=schema.name, queue=service,
+                                                  algorithm={"name": model_name, "version": 1}))
+            if production_rows:
+                rows = [{"record_id": r["record_id"], **{f: r[f] for f in DEMO_FEATURES}, "prediction": 0.0,
+                         "model_name": model_name, "model_version": 1, "service": service}
+                        for r in production.to_dict("records")]
+                await ml.insert_rows(schema.name, "production", rows)
+                await ml.post_labels(schema.name, [{"record_id": r["record_id"], "label": r["quality"]}
+                                                   for r in production.to_dict("records")])
+
+    asyncio.run(prepare())
+    return Seeded(stack, schema.name, model_name, service, training, testing, production)
+
+
+@pytest.fixture(scope="module")
+def seeded(stack: Stack) -> Seeded:
+    return seed(stack)
