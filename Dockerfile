@@ -24,6 +24,7 @@ COPY ml_data_api ./ml_data_api
 COPY worker ./worker
 COPY data_source ./data_source
 COPY monitoring_api ./monitoring_api
+COPY retraining_api ./retraining_api
 COPY ground_truth_collector ./ground_truth_collector
 RUN uv sync --frozen --no-dev
 

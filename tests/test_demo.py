@@ -36,10 +36,11 @@ def _stop(proc: subprocess.Popen) -> int:
 
 def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
     database = f"conveyor_demo_test_{os.getpid()}"
-    qm_port, ml_port = devstack.free_port(), devstack.free_port()
+    qm_port, ml_port, rt_port = devstack.free_port(), devstack.free_port(), devstack.free_port()
     env = {
         **os.environ, "CONVEYOR_STATE_DIR": str(tmp_path), "QUEUE_MANAGER_PORT": str(qm_port),
-        "ML_DATA_API_PORT": str(ml_port), "DEMO_MONGO_PORT": str(devstack.free_port()),
+        "ML_DATA_API_PORT": str(ml_port), "MONITORING_API_PORT": str(devstack.free_port()),
+        "RETRAINING_API_PORT": str(rt_port), "DEMO_MONGO_PORT": str(devstack.free_port()),
         "DEMO_DATABASE": database, "DEMO_WORKER_METRICS_PORT": str(devstack.free_port()), "DEMO_RATE": "50",
     }
     env.pop("API_TOKEN", None)
@@ -62,6 +63,8 @@ def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
         assert httpx.get(ml_counts).json()["production"] >= 50, log.read_text()[-3000:]
         stats = httpx.get(f"http://127.0.0.1:{qm_port}/queue_manager/jobs/stats").json()
         assert stats["counts"]["finished"] >= 50
+        _retrain_promote_and_explain(f"http://127.0.0.1:{rt_port}/retraining_api", ml_counts[:-len("/counts")],
+                                     written["API_TOKEN"])
         assert _stop(proc) == 0
         assert not devstack.port_open("127.0.0.1", qm_port) and not devstack.port_open("127.0.0.1", ml_port)
 
@@ -79,3 +82,30 @@ def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
         devstack.drop_database(database)
+
+
+def _retrain_promote_and_explain(retraining: str, dataset_url: str, token: str) -> None:
+    """Over HTTP, as a person would: a run finishes with the comparison, promotion switches the workers."""
+    headers = {"Authorization": f"Bearer {token}"}
+    started = httpx.post(f"{retraining}/runs", headers=headers, timeout=60, json={
+        "dataset": "product_quality", "algorithm": "product_quality_model", "include": ["lr", "dt"]})
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 240
+    while (run := httpx.get(f"{retraining}/runs/{started.json()['id']}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, run
+        time.sleep(1)
+    assert run["status"] == "finished", run
+    assert set(run["comparison"]) == {"retrained_model_results", "previous_model_results"}
+    promoted = httpx.post(f"{retraining}/runs/{run['id']}/promote", headers=headers, timeout=60)
+    assert promoted.status_code == 200 and promoted.json()["services"] == ["service_product_quality_A"], promoted.text
+    deadline = time.monotonic() + 90
+    while not any(r["model_version"] == run["new_version"] for r in httpx.get(
+            f"{dataset_url}/production/rows", params={"last": 20}).json()["rows"]):
+        assert time.monotonic() < deadline, "the workers did not switch to the promoted version"
+        time.sleep(1)
+    params = {"model_name": "product_quality_model", "evaluate_on": "production", "rows": 100}
+    deadline = time.monotonic() + 120
+    while (page := httpx.get(f"{retraining}/get_explainer_dashboard", params=params, timeout=60)).status_code == 202:
+        assert time.monotonic() < deadline, page.text
+        time.sleep(1)
+    assert page.status_code == 200 and "T_data_1_1" in page.text, page.text[:500]

@@ -37,6 +37,7 @@ def _config() -> StackConfig:
         qm_port=int(os.environ.get("QUEUE_MANAGER_PORT", 8001)),
         ml_port=int(os.environ.get("ML_DATA_API_PORT", 8004)),
         monitoring_port=int(os.environ.get("MONITORING_API_PORT", 8005)),
+        retraining_port=int(os.environ.get("RETRAINING_API_PORT", 8006)),
         mongodb_uri=os.environ.get("MONGODB_URI") or None,
         mongo_port=int(os.environ.get("DEMO_MONGO_PORT", 27017)),
         database=os.environ.get("DEMO_DATABASE", "conveyor_demo"),
@@ -45,14 +46,16 @@ def _config() -> StackConfig:
 
 
 def _check_ports_free(config: StackConfig) -> None:
-    ports = {"queue_manager": config.qm_port, "ml_data_api": config.ml_port, "monitoring_api": config.monitoring_port}
+    ports = {"queue_manager": config.qm_port, "ml_data_api": config.ml_port, "monitoring_api": config.monitoring_port,
+             "retraining_api": config.retraining_port}
     if config.mongodb_uri is None:
         ports["secantusdb"] = config.mongo_port
     busy = [f"{name} :{port}" for name, port in ports.items() if devstack.port_open("127.0.0.1", port)]
     if busy:
         raise SystemExit(
             f"ports in use ({', '.join(busy)}): is a demo already running? "
-            "Stop it, or set QUEUE_MANAGER_PORT / ML_DATA_API_PORT / DEMO_MONGO_PORT."
+            "Stop it, or set QUEUE_MANAGER_PORT / ML_DATA_API_PORT / MONITORING_API_PORT / RETRAINING_API_PORT / "
+            "DEMO_MONGO_PORT."
         )
 
 
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             "QUEUE_MANAGER_URL": stack.qm_url,
             "ML_DATA_API_URL": stack.ml_url,
             "MONITORING_API_URL": stack.monitoring_url,
+            "RETRAINING_API_URL": stack.retraining_url,
             "MONGODB_URI": stack.mongodb_uri,
             "DATABASE_URL": stack.database_url,
         }
@@ -180,6 +184,8 @@ def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str]
         f"  ml_data_api    {stack.ml_url}/docs",
         f"  monitoring_api {stack.monitoring_url}/docs  (e.g. {stack.monitoring_url}/monitoring_api/data_drift"
         f"?dataset=product_quality&service={DEMO_SERVICE}&format=html)",
+        f"  retraining_api {stack.retraining_url}/docs  (explainer: {stack.retraining_url}/retraining_api/"
+        "get_explainer_dashboard?model_name=product_quality_model&evaluate_on=production)",
         f"  API token      {stack.config.api_token}",
         f"  demo data      product_quality: {counts}",
         f"  service        {DEMO_SERVICE} on queue {DEMO_QUEUE}, model {model}",
