@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.app import create_service_app
 from conveyor.pg import Database
+from conveyor.schemas.datasets import Task
 from retraining_api.models_cache import ModelCache
 from retraining_api.routes import evaluation, explainers, runs
 from retraining_api.settings import Settings, load_settings
 from retraining_api.store import RunStore
 from retraining_api.triggers import TriggerListener
+from retraining_api.validation import pycaret_models
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:  # the database may come up later; /ready says so meanwhile
             log.warning("retraining tables not ready yet: %s", exc)
         await triggers.start()
+        # PyCaret lists its model ids only after a setup (seconds): done now, not in the first request.
+        warm = asyncio.create_task(pycaret_models(Task.regression)) if settings.warm_pycaret else None
         yield
+        if warm is not None:
+            warm.cancel()
         await triggers.close()
         db.close()
 

@@ -29,6 +29,7 @@ class Settings:
     trigger_cooldown_seconds: float = 3600.0
     trigger_queue: str = "retraining_api.triggers"
     trigger_queue_expires_ms: int = 0  # 0: the queue stays while no one listens (alerts wait in it)
+    warm_pycaret: bool = True  # list PyCaret's model ids at start, so the first run request is quick
 
 
 def load_settings() -> Settings:
@@ -53,4 +54,5 @@ def load_settings() -> Settings:
         trigger_queue=config("RETRAINING_TRIGGER_QUEUE", default=Settings.trigger_queue),
         trigger_queue_expires_ms=config("RETRAINING_TRIGGER_QUEUE_EXPIRES_MS",
                                         default=Settings.trigger_queue_expires_ms, cast=int),
+        warm_pycaret=config("RETRAINING_WARM_PYCARET", default=Settings.warm_pycaret, cast=bool),
     )

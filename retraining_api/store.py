@@ -63,9 +63,23 @@ RUN_COLUMNS = ("id", "dataset", "algorithm", "status", "stage", "percent", "requ
                "log_tail", "created_at", "started_at", "finished_at")
 
 
+# The reference system's order of the scores (jsonb keeps keys sorted its own way).
+SCORE_ORDER = ("Model", "MAE", "MSE", "RMSE", "R2", "RMSLE", "MAPE", "Accuracy", "AUC", "Recall", "Prec.", "F1",
+               "Kappa", "MCC")
+
+
+def _ordered(scores: dict[str, Any] | None) -> dict[str, Any] | None:
+    if scores is None:
+        return None
+    rank = {k: i for i, k in enumerate(SCORE_ORDER)}
+    return dict(sorted(scores.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
 def to_api(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in RUN_COLUMNS if k in row}
     out["progress"] = {"stage": row["stage"], "percent": row["percent"]}
+    if out.get("comparison"):
+        out["comparison"] = {k: _ordered(v) for k, v in out["comparison"].items()}
     return out
 
 

@@ -11,6 +11,7 @@ BENCHMARKS = {
     "ingest": "conveyor.benchmarks.ingest",
     "pipeline": "conveyor.benchmarks.pipeline",
     "monitoring": "conveyor.benchmarks.monitoring",
+    "retraining": "conveyor.benchmarks.retraining",
 }
 
 
