@@ -4,6 +4,8 @@
 set -u
 want=()
 command -v docker-compose >/dev/null || want+=(docker-compose)
+# Debian's Chromium drives the browser tests (Playwright with executable_path; never `playwright install`).
+command -v chromium >/dev/null || want+=(chromium)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "not installing ${want[*]} (needs root and apt-get)"; exit 0

@@ -12,6 +12,7 @@ from conveyor.schemas.datasets import Dataset, DatasetSchema
 from conveyor.schemas.jobs import (
     Job,
     JobCreate,
+    JobPage,
     JobsBulkCreate,
     JobsBulkCreated,
     JobsBulkUpdate,
@@ -87,6 +88,9 @@ class QueueManagerClient(BaseClient):
             raise APIError(502, "model file checksum mismatch in transit", f"{name}/{version}")
         return response.content
 
+    async def delete_algorithm(self, name: str, version: int | str) -> None:
+        await self.request("DELETE", f"{P}/algorithms/{name}/{version}")
+
     async def set_stage(self, name: str, version: int, update: StageUpdate) -> Algorithm:
         body = update.model_dump(mode="json")
         return Algorithm(
@@ -109,7 +113,14 @@ class QueueManagerClient(BaseClient):
         body = update.model_dump(mode="json", exclude_unset=True)
         return Service(**await self.json("PATCH", f"{P}/services/{name}", json=body))
 
+    async def delete_service(self, name: str) -> None:
+        await self.request("DELETE", f"{P}/services/{name}")
+
     # jobs
+    async def list_jobs(self, **filters: Any) -> JobPage:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return JobPage(**await self.json("GET", f"{P}/jobs", params=params))
+
     async def create_jobs(self, jobs: list[JobCreate]) -> JobsBulkCreated:
         body = JobsBulkCreate(jobs=jobs).model_dump(mode="json")
         return JobsBulkCreated(**await self.json("POST", f"{P}/jobs/bulk", json=body))
@@ -117,6 +128,9 @@ class QueueManagerClient(BaseClient):
     async def update_jobs(self, updates: list[JobUpdateItem]) -> JobsBulkUpdated:
         body = JobsBulkUpdate(updates=updates).model_dump(mode="json")
         return JobsBulkUpdated(**await self.json("PATCH", f"{P}/jobs/bulk", json=body))
+
+    async def get_job(self, job_id: str) -> Job:
+        return Job(**await self.json("GET", f"{P}/jobs/{job_id}"))
 
     async def update_job(self, job_id: str, update: JobUpdate) -> Job:
         body = update.model_dump(mode="json", exclude_unset=True)

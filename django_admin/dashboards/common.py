@@ -1,0 +1,56 @@
+"""Shared look of the dashboards: figures with a message when there is nothing to draw yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import dcc, html
+from django.conf import settings
+
+STYLE = {"fontFamily": "system-ui, sans-serif", "padding": "8px"}
+CARD = {"border": "1px solid #ddd", "borderRadius": "6px", "padding": "8px", "margin": "6px",
+        "flex": "1 1 460px", "minWidth": "380px"}
+
+
+def refresh(id_: str = "refresh") -> dcc.Interval:
+    return dcc.Interval(id=id_, interval=settings.CONVEYOR["DASHBOARD_REFRESH_SECONDS"] * 1000, n_intervals=0)
+
+
+def empty(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "#888"})
+    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=300, margin=_margin())
+    return fig
+
+
+def _margin() -> dict[str, int]:
+    return {"l": 50, "r": 20, "t": 40, "b": 40}
+
+
+def styled(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=_margin(), legend={"orientation": "h", "y": -0.2},
+                      template="plotly_white")
+    return fig
+
+
+def card(*children: Any) -> html.Div:
+    return html.Div(list(children), style=CARD)
+
+
+def row(*children: Any) -> html.Div:
+    return html.Div(list(children), style={"display": "flex", "flexWrap": "wrap"})
+
+
+def table(rows: list[dict[str, Any]], id_: str | None = None) -> html.Table:
+    if not rows:
+        return html.Table([html.Tr(html.Td("nothing yet"))], id=id_ or "")
+    headers = list(rows[0])
+    return html.Table(
+        [html.Thead(html.Tr([html.Th(h, style={"textAlign": "left", "padding": "4px 8px"}) for h in headers]))]
+        + [html.Tr([html.Td(str(r[h]), style={"padding": "4px 8px"}) for h in headers]) for r in rows],
+        id=id_ or "", style={"borderCollapse": "collapse", "width": "100%"})
+
+
+def service_options(services: list[Any]) -> list[dict[str, str]]:
+    return [{"label": s.name, "value": s.name} for s in services]

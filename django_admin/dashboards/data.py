@@ -1,0 +1,89 @@
+"""What the dashboards show, fetched from the platform's APIs as plain frames and lists."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from django_admin import platform
+from django_admin.platform import PlatformError
+
+
+def services() -> list[Any]:
+    try:
+        return platform.qm(lambda c: c.list_services())
+    except PlatformError:
+        return []
+
+
+def datasets() -> list[Any]:
+    try:
+        return platform.qm(lambda c: c.list_datasets())
+    except PlatformError:
+        return []
+
+
+def recent_jobs(service: str | None, limit: int = 1000) -> pd.DataFrame:
+    """Finished jobs, newest first, as rows: when, latency, worker, model version."""
+    page = platform.qm(lambda c: c.list_jobs(service=service, status="finished", limit=limit))
+    rows = [{"updated_at": j.updated_at, "latency_ms": (j.metadata.elapsed or 0) * 1000,
+             "worker": j.metadata.worker_id or "?", "service": j.service,
+             "model": f"{j.algorithm_name} v{j.algorithm_version}"} for j in page.jobs]
+    return pd.DataFrame(rows, columns=["updated_at", "latency_ms", "worker", "service", "model"])
+
+
+def latency_per_minute(jobs: pd.DataFrame) -> pd.DataFrame:
+    if jobs.empty:
+        return pd.DataFrame(columns=["minute", "p50", "p95"])
+    minute = pd.to_datetime(jobs["updated_at"], utc=True).dt.floor("min")
+    grouped = jobs.assign(minute=minute).groupby("minute")["latency_ms"]
+    return pd.DataFrame({"p50": grouped.median(), "p95": grouped.quantile(0.95)}).reset_index()
+
+
+def workers(jobs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each worker seen in the recent jobs: its model, its last job, healthy if that was within a minute."""
+    if jobs.empty:
+        return []
+    now = datetime.now(UTC)
+    out = []
+    counts = Counter(jobs["worker"])
+    for worker, group in jobs.groupby("worker"):
+        last = pd.to_datetime(group["updated_at"], utc=True).max().to_pydatetime()
+        newest = group.sort_values("updated_at").iloc[-1]
+        idle = (now - last).total_seconds()
+        out.append({"worker": worker, "service": newest["service"], "model": newest["model"],
+                    "jobs": counts[worker], "last job": f"{idle:.0f} s ago",
+                    "health": "healthy" if idle < 60 else "idle"})
+    return sorted(out, key=lambda w: w["worker"])
+
+
+def predictions_and_labels(service: Any, rows: int = 300) -> pd.DataFrame:
+    page = platform.ml(lambda c: c.rows(service.dataset, "production", last=rows, service=service.name, limit=rows))
+    frame = pd.DataFrame(page.rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["inserted_at", "prediction", "label"])
+    time_column = next((c for c in ("inserted_at", "timestamp") if c in frame), frame.columns[0])
+    return frame.rename(columns={time_column: "at"})[["at", "prediction", "label"]].sort_values("at")
+
+
+def row_counts() -> pd.DataFrame:
+    out = []
+    for dataset in datasets():
+        try:
+            counts = platform.ml(lambda c, name=dataset.name: c.counts(name))
+        except PlatformError:
+            continue
+        for table, value in counts.model_dump().items():
+            out.append({"dataset": dataset.name, "table": table, "rows": value})
+    return pd.DataFrame(out, columns=["dataset", "table", "rows"])
+
+
+def checks(service: str) -> list[dict[str, Any]]:
+    return platform.monitoring("/monitoring_api/checks", {"service": service, "limit": 500})
+
+
+def alerts(service: str) -> list[dict[str, Any]]:
+    return platform.monitoring("/monitoring_api/alerts", {"service": service, "limit": 500})

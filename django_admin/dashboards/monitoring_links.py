@@ -1,0 +1,83 @@
+"""Monitoring links: pick dataset, service, reference and window; open Evidently's HTML reports.
+
+The links go through this site (`/dash_monitoring_links/report`), so a browser that
+reaches only the admin still opens them. The drift chart shows the same window's
+per-feature drift scores, from monitoring_api's JSON answer.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import plotly.graph_objects as go
+from dash import dcc, html
+from dash.dependencies import Input, Output
+from django_plotly_dash import DjangoDash
+
+from django_admin import platform
+from django_admin.dashboards import data
+from django_admin.dashboards.common import STYLE, card, empty, row, styled
+from django_admin.platform import PlatformError
+
+KINDS = [("data_quality", "Data quality"), ("data_drift", "Data drift"), ("target_drift", "Target drift"),
+         ("regression_performance", "Regression performance"),
+         ("classification_performance", "Classification performance")]
+WINDOWS = [(500, "last 500 rows"), (1000, "last 1,000 rows"), (5000, "last 5,000 rows"), (20000, "last 20,000 rows")]
+
+app = DjangoDash("monitoring_links", serve_locally=True)
+
+
+def _dropdown(id_: str, label: str, **kwargs: object) -> html.Div:
+    return html.Div([html.Label(label), dcc.Dropdown(id=id_, clearable=False, **kwargs)],
+                    style={"width": "240px", "display": "inline-block", "marginRight": "12px"})
+
+
+app.layout = html.Div(style=STYLE, children=[
+    dcc.Interval(id="load", interval=60_000, n_intervals=0),
+    html.Div([
+        _dropdown("dataset", "Dataset"), _dropdown("service", "Service"),
+        _dropdown("reference", "Reference", options=[{"label": "training rows", "value": "training"},
+                                                     {"label": "testing rows", "value": "testing"}],
+                  value="training"),
+        _dropdown("window", "Current window", options=[{"label": t, "value": v} for v, t in WINDOWS], value=1000),
+    ]),
+    html.H4("Evidently reports (open in a new tab)"),
+    html.Ul(id="links"),
+    row(card(dcc.Graph(id="drift"))),
+])
+
+
+@app.callback([Output("dataset", "options"), Output("dataset", "value")], Input("load", "n_intervals"))
+def _datasets(_: int):  # type: ignore[no-untyped-def]
+    names = [d.name for d in data.datasets()]
+    return [{"label": n, "value": n} for n in names], (names[0] if names else None)
+
+
+@app.callback([Output("service", "options"), Output("service", "value")], Input("dataset", "value"))
+def _services(dataset: str | None):  # type: ignore[no-untyped-def]
+    names = [s.name for s in data.services() if s.dataset == dataset]
+    return [{"label": n, "value": n} for n in names], (names[0] if names else None)
+
+
+@app.callback([Output("links", "children"), Output("drift", "figure")],
+              [Input("dataset", "value"), Input("service", "value"), Input("reference", "value"),
+               Input("window", "value")])
+def _links(dataset: str | None, service: str | None, reference: str, window: int):  # type: ignore[no-untyped-def]
+    if not dataset:
+        return [html.Li("no dataset registered yet")], empty("no dataset")
+    params = {"dataset": dataset, "service": service or "", "reference": reference, "current_rows": window}
+    links = [html.Li(html.A(label, href=f"/dash_monitoring_links/report?{urlencode({'kind': kind, **params})}",
+                            target="_blank", className="report-link")) for kind, label in KINDS]
+    try:
+        drift = platform.monitoring("/monitoring_api/data_drift", params)
+    except PlatformError as exc:
+        return links, empty(exc.message)
+    columns = drift.get("result", drift).get("columns", {}) if isinstance(drift, dict) else {}
+    if not columns:
+        return links, empty("no drift figures for this window")
+    names = sorted(columns)
+    fig = go.Figure(go.Bar(x=names, y=[columns[n]["score"] for n in names],
+                           marker_color=["#c62828" if columns[n]["detected"] else "#2e7d32" for n in names]))
+    share = drift.get("result", drift).get("share_of_drifted_columns")
+    title = f"Drift score per feature (red: drifted; share {share:.0%})" if share is not None else "Drift score"
+    return links, styled(fig, title, 360)

@@ -1,0 +1,101 @@
+"""Pipeline map: the platform as a graph, each component's health and live rates, for anyone to read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import dcc, html
+from dash.dependencies import Input, Output
+from django_plotly_dash import DjangoDash
+
+from django_admin import platform
+from django_admin.dashboards import data
+from django_admin.dashboards.common import STYLE, card, refresh, row, table
+from django_admin.platform import PlatformError
+
+# (key, label, x, y): the record's way left to right, the model's way back along the bottom.
+NODES = [
+    ("source", "data source", 0, 1), ("queue", "RabbitMQ queues", 1, 1), ("workers", "workers", 2, 1),
+    ("ml", "ml_data_api", 3, 1), ("monitoring", "monitoring_api", 4, 1), ("retraining", "retraining_api", 4, 0),
+    ("registry", "queue_manager (registry, jobs)", 2, 0),
+]
+EDGES = [("source", "queue"), ("queue", "workers"), ("workers", "ml"), ("ml", "monitoring"),
+         ("monitoring", "retraining"), ("retraining", "registry"), ("registry", "workers")]
+COLORS = {"ok": "#2e7d32", "down": "#c62828", "idle": "#9e9e9e"}
+
+app = DjangoDash("pipeline_map", serve_locally=True)
+app.layout = html.Div(style=STYLE, children=[
+    refresh(), row(card(dcc.Graph(id="map", config={"displayModeBar": False}))),
+    row(card(html.H4("Components"), html.Div(id="components"))),
+])
+
+
+def _ready(url_key: str) -> tuple[str, str]:
+    answer = platform.health(url_key)
+    state = "ok" if answer.get("status") == "ok" else "down"
+    return state, answer.get("error") or ", ".join(f"{k} {v}" for k, v in (answer.get("checks") or {}).items())
+
+
+def status() -> dict[str, dict[str, Any]]:
+    """Each component: state (ok, down, idle) and what it is doing."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, url_key in (("registry", "QUEUE_MANAGER_URL"), ("ml", "ML_DATA_API_URL"),
+                         ("monitoring", "MONITORING_API_URL"), ("retraining", "RETRAINING_API_URL")):
+        state, detail = _ready(url_key)
+        out[key] = {"state": state, "detail": detail}
+    try:
+        stats = platform.qm(lambda c: c.job_stats(window_minutes=5))
+        jobs = data.recent_jobs(None, limit=500)
+    except PlatformError as exc:
+        stats, jobs = None, None
+        out["workers"] = {"state": "down", "detail": exc.message}
+    if stats is not None:
+        points = stats.throughput_per_minute
+        last_minute = points[-1].count if points and (datetime.now(UTC) - points[-1].minute).total_seconds() < 120 \
+            else 0
+        workers = data.workers(jobs) if jobs is not None else []
+        healthy = [w for w in workers if w["health"] == "healthy"]
+        out["workers"] = {"state": "ok" if healthy else "idle",
+                          "detail": f"{len(healthy)} of {len(workers)} working; {last_minute} jobs in the last minute"}
+        failed = stats.counts.get("failed", 0)
+        out["queue"] = {"state": "ok" if last_minute else "idle",
+                        "detail": f"{sum(stats.counts.values())} records in 5 min; failed {failed}"}
+        out["source"] = {"state": "ok" if last_minute else "idle",
+                         "detail": "streaming" if last_minute else "no records in the last minute"}
+    counts = data.row_counts()
+    if not counts.empty and out["ml"]["state"] == "ok":
+        totals = counts.groupby("table")["rows"].sum().to_dict()
+        out["ml"]["detail"] = ", ".join(f"{k} {v:,}" for k, v in totals.items())
+    if out["retraining"]["state"] == "ok":
+        try:
+            runs = platform.retraining(lambda c: c.list_runs(limit=100))
+            active = sum(r.status.value in ("queued", "running") for r in runs)
+            out["retraining"]["detail"] = f"{active} runs in progress, {len(runs)} recent"
+        except PlatformError:
+            pass
+    return out
+
+
+@app.callback([Output("map", "figure"), Output("components", "children")], Input("refresh", "n_intervals"))
+def _update(_: int):  # type: ignore[no-untyped-def]
+    states = status()
+    where = {key: (x, y) for key, _, x, y in NODES}
+    fig = go.Figure()
+    for a, b in EDGES:
+        (x0, y0), (x1, y1) = where[a], where[b]
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                           arrowhead=3, arrowsize=1.5, arrowwidth=2, arrowcolor="#90a4ae", standoff=28,
+                           startstandoff=28)
+    info = [states.get(key, {"state": "idle", "detail": "unknown"}) for key, *_ in NODES]
+    fig.add_trace(go.Scatter(
+        x=[n[2] for n in NODES], y=[n[3] for n in NODES], mode="markers+text",
+        marker={"size": 46, "color": [COLORS[i["state"]] for i in info], "line": {"width": 2, "color": "#fff"}},
+        text=[f"<b>{n[1]}</b><br>{i['detail'][:60]}" for n, i in zip(NODES, info, strict=True)],
+        textposition="bottom center", hoverinfo="text", name="components"))
+    fig.update_layout(height=460, showlegend=False, template="plotly_white", margin={"l": 40, "r": 40, "t": 40,
+                      "b": 40}, title="Where records go, and where they stop (green ok, grey idle, red down)",
+                      xaxis={"visible": False, "range": [-0.6, 4.6]}, yaxis={"visible": False, "range": [-0.7, 1.5]})
+    rows = [{"component": n[1], "state": i["state"], "detail": i["detail"]} for n, i in zip(NODES, info, strict=True)]
+    return fig, table(rows, "components-table")

@@ -1,0 +1,68 @@
+"""Dashboard pages (a Dash app inside the admin's frame), and proxies to reports the browser cannot reach."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from django_admin import platform
+from django_admin.platform import PlatformError
+
+PAGES = {
+    "main_dashboard": "Main dashboard",
+    "monitoring_links": "Monitoring links",
+    "monitoring": "Real-time monitoring",
+    "retraining": "Retraining",
+    "pipeline_map": "Pipeline map",
+}
+
+
+def page(app_name: str):  # type: ignore[no-untyped-def]
+    @staff_member_required(login_url="/admin/login/")
+    def view(request: HttpRequest) -> HttpResponse:
+        from django.contrib import admin
+
+        return TemplateResponse(request, "dashboards/page.html", {
+            **admin.site.each_context(request), "title": PAGES[app_name], "app_name": app_name, "pages": PAGES})
+
+    return view
+
+
+def explainer(request: HttpRequest) -> HttpResponse:
+    """retraining_api's explainer dashboard through this site; a 'being built' page until it is ready."""
+    params = {k: request.GET.get(k) for k in ("model_name", "version", "evaluate_on", "rows")}
+    params["evaluate_on"] = params["evaluate_on"] or "testing"
+    try:
+        code, body = platform.retraining(lambda c: c.explainer(**params), timeout=60)
+    except PlatformError as exc:
+        return HttpResponse(f"<h1>Explainer dashboard</h1><p>{_escape(exc.message)}</p>",
+                            status=exc.status_code or 502)
+    if code == 200:
+        return HttpResponse(body)
+    state = json.loads(body)
+    return HttpResponse(
+        f"<html><head><meta http-equiv='refresh' content='2'><title>Building…</title></head><body>"
+        f"<p>Building the explainer dashboard of {_escape(state['model_name'])} v{state['version']} on "
+        f"{state['rows']} {state['evaluate_on']} rows ({state['status']}); this page reloads by itself.</p>"
+        "</body></html>", status=202)
+
+
+@staff_member_required(login_url="/admin/login/")
+def monitoring_report(request: HttpRequest) -> HttpResponse:
+    """Evidently's HTML report from monitoring_api, for a browser that only reaches this site."""
+    kind = request.GET.get("kind", "data_drift")
+    params = {k: v for k, v in request.GET.items() if k != "kind"} | {"format": "html"}
+    try:
+        html = platform.monitoring(f"/monitoring_api/{kind}", params)
+    except PlatformError as exc:
+        return HttpResponse(f"<h1>Report</h1><p>{_escape(exc.message)}</p>", status=exc.status_code or 502)
+    return HttpResponse(html)
+
+
+def _escape(text: str) -> str:
+    from django.utils.html import escape
+
+    return escape(text)

@@ -1,0 +1,148 @@
+"""Forms of the admin pages; what they collect goes to the APIs as it is, and the APIs decide."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from conveyor.schemas.algorithms import Stage
+from conveyor.schemas.datasets import FeatureType, Task
+from conveyor.schemas.retraining import HoldoutSource, TrainingSource
+
+STAGES = [(s.value, s.value) for s in Stage]
+
+
+class DatasetForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    task = forms.ChoiceField(choices=[(t.value, t.value) for t in Task])
+    target = forms.CharField(max_length=100)
+    target_type = forms.ChoiceField(choices=[(t.value, t.value) for t in FeatureType], initial="float")
+    features = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 40}),
+        help_text="one feature a line: name or name:type (float, int, str, bool; float when left out)")
+    description = forms.CharField(required=False)
+
+    def schema(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        features = []
+        for line in data["features"].splitlines():
+            if line.strip():
+                name, _, kind = line.strip().partition(":")
+                features.append({"name": name.strip(), "type": (kind.strip() or "float")})
+        return {"name": data["name"], "task": data["task"], "target": data["target"],
+                "target_type": data["target_type"], "features": features, "description": data["description"]}
+
+
+class AlgorithmUploadForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    dataset = forms.ChoiceField(choices=[])
+    file = forms.FileField(help_text="a joblib/pickle file of a fitted model with .predict(DataFrame)")
+    config_file = forms.FileField(required=False, help_text="optional: the training configuration")
+    framework = forms.CharField(required=False, initial="scikit-learn")
+    description = forms.CharField(required=False)
+    metrics = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+                              help_text='optional JSON, e.g. {"RMSE": 21.4}')
+    stage = forms.ChoiceField(choices=STAGES, initial="staging")
+
+    def __init__(self, *args: Any, datasets: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].choices = [(d, d) for d in datasets]
+
+    def clean_metrics(self) -> dict:
+        text = self.cleaned_data["metrics"].strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"not JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("metrics must be a JSON object")
+        return value
+
+
+class StageForm(forms.Form):
+    stage = forms.ChoiceField(choices=STAGES)
+    reason = forms.CharField(required=False)
+
+
+def _model_choices(algorithms: list[Any]) -> list[tuple[str, str]]:
+    return [("", "— none —")] + [(f"{a.name}:{a.version}", f"{a.name} v{a.version} ({a.stage})")
+                                 for a in algorithms]
+
+
+def parse_ref(value: str) -> dict[str, Any] | None:
+    if not value:
+        return None
+    name, _, version = value.rpartition(":")
+    return {"name": name, "version": int(version)}
+
+
+class ServiceForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    dataset = forms.ChoiceField(choices=[])
+    queue = forms.CharField(max_length=200, help_text="the RabbitMQ queue its workers consume")
+    algorithm = forms.ChoiceField(choices=[], required=False)
+    challenger = forms.ChoiceField(choices=[], required=False)
+    challenger_share = forms.FloatField(min_value=0, max_value=1, initial=0.0,
+                                        help_text="share of records the challenger predicts (0 to 1)")
+    enabled = forms.BooleanField(required=False, initial=True)
+    description = forms.CharField(required=False)
+    retrain_on = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[("drift_detected", "drift detected"), ("performance_degraded", "performance degraded")],
+        label="Retrain on alerts", help_text="monitoring alerts that start a retraining run (none: never)")
+    retrain_auto_promote = forms.BooleanField(required=False, label="Auto-promote retrained models")
+    retrain_margin = forms.FloatField(min_value=0, initial=0.0, required=False, label="Auto-promote margin")
+
+    def __init__(self, *args: Any, datasets: list[str], algorithms: list[Any], editing: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].choices = [(d, d) for d in datasets]
+        self.fields["algorithm"].choices = _model_choices(algorithms)
+        self.fields["challenger"].choices = _model_choices(algorithms)
+        if editing:
+            self.fields["name"].disabled = True
+
+    def body(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {
+            "name": d["name"], "dataset": d["dataset"], "queue": d["queue"],
+            "algorithm": parse_ref(d["algorithm"]), "challenger": parse_ref(d["challenger"]),
+            "challenger_share": d["challenger_share"], "enabled": d["enabled"], "description": d["description"],
+            "retraining": {"on": d["retrain_on"], "auto_promote": d["retrain_auto_promote"],
+                           "margin": d["retrain_margin"] or 0.0},
+        }
+
+
+class RunForm(forms.Form):
+    dataset = forms.ChoiceField(choices=[])
+    algorithm = forms.CharField(max_length=200, help_text="the model name to retrain")
+    include = forms.CharField(required=False, initial="lr,ridge,dt,rf",
+                              help_text="PyCaret model ids, comma-separated (empty: PyCaret's defaults here)")
+    training_source = forms.ChoiceField(choices=[(s.value, s.value) for s in TrainingSource])
+    training_start = forms.DateTimeField(required=False, help_text="optional, e.g. 2026-11-01 00:00")
+    training_end = forms.DateTimeField(required=False)
+    holdout_source = forms.ChoiceField(choices=[(s.value, s.value) for s in HoldoutSource])
+    holdout_last = forms.IntegerField(min_value=10, initial=1000, help_text="production holdout: the latest N rows")
+    budget_seconds = forms.FloatField(required=False, min_value=1)
+    auto_promote = forms.BooleanField(required=False)
+    margin = forms.FloatField(min_value=0, initial=0.0)
+    new_model = forms.BooleanField(required=False, help_text="train version 1 of a name that has none")
+
+    def __init__(self, *args: Any, datasets: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].choices = [(d, d) for d in datasets]
+
+    def body(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        include = [i.strip() for i in d["include"].split(",") if i.strip()] or None
+        return {
+            "dataset": d["dataset"], "algorithm": d["algorithm"], "include": include,
+            "training": {"source": d["training_source"], "start": d["training_start"], "end": d["training_end"]},
+            "holdout": {"source": d["holdout_source"], "last": d["holdout_last"]},
+            "budget_seconds": d["budget_seconds"], "auto_promote": d["auto_promote"], "margin": d["margin"],
+            "new_model": d["new_model"],
+        }

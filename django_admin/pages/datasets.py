@@ -1,0 +1,67 @@
+"""Datasets: schemas registered in queue_manager (ml_data_api makes their tables on first use)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from conveyor.schemas.datasets import DatasetSchema
+from django_admin import platform
+from django_admin.forms import DatasetForm
+from django_admin.pages.common import attempt, link, log, render, url, when
+
+CRUMBS = [("Datasets", None)]
+
+
+def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+    datasets = attempt(request, lambda: platform.qm(lambda c: c.list_datasets()), [])
+    rows = [[link(d.name, url("conveyor_dataset", d.name)), d.task.value, len(d.features), d.target,
+             when(d.created_at)] for d in datasets]
+    return render(request, "list.html", site, "Datasets", CRUMBS, headers=["name", "task", "features", "target",
+                  "created"], rows=rows, add_url=url("conveyor_dataset_add"), add_label="Add dataset")
+
+
+def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+    form = DatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            schema = DatasetSchema(**form.schema())
+            platform.qm(lambda c: c.create_dataset(schema))
+        except ValueError as exc:  # the schema itself is invalid: say which part
+            form.add_error(None, str(exc))
+        except platform.PlatformError as exc:
+            form.add_error(None, exc.message)
+        else:
+            log(request, "add", f"dataset {schema.name}", "created through the admin")
+            messages.success(request, f"Dataset {schema.name} created.")
+            return redirect(url("conveyor_dataset", schema.name))
+    return render(request, "form.html", site, "Add dataset", [("Datasets", url("conveyor_datasets")), ("Add", None)],
+                  form=form, submit="Create")
+
+
+def detail_view(site, request: HttpRequest, name: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+    if request.method == "POST":
+        try:
+            platform.qm(lambda c: c.delete_dataset(name))
+        except platform.PlatformError as exc:
+            messages.error(request, exc.message)
+            return redirect(url("conveyor_dataset", name))
+        log(request, "delete", f"dataset {name}", "deleted through the admin")
+        messages.success(request, f"Dataset {name} deleted.")
+        return redirect(url("conveyor_datasets"))
+    dataset = attempt(request, lambda: platform.qm(lambda c: c.get_dataset(name)), None)
+    if dataset is None:
+        return redirect(url("conveyor_datasets"))
+    counts = attempt(request, lambda: platform.ml(lambda c: c.counts(name)), None)
+    fields = [("name", dataset.name), ("task", dataset.task.value), ("target", f"{dataset.target} "
+              f"({dataset.target_type.value if dataset.target_type else ''})"),
+              ("rows", counts.model_dump() if counts else "unknown"), ("created", when(dataset.created_at))]
+    features = {"headers": ["feature", "type"], "rows": [[f.name, f.type.value] for f in dataset.features]}
+    return render(request, "detail.html", site, f"Dataset {name}", [("Datasets", url("conveyor_datasets")),
+                  (name, None)], fields=fields, tables=[("Features", features)],
+                  blocks=[("Schema", json.dumps(dataset.model_dump(mode="json"), indent=2))],
+                  actions=[{"url": "", "post": True, "label": "Delete dataset", "css": "deletelink",
+                            "confirm": f"Delete dataset {name}?"}])

@@ -1,0 +1,112 @@
+"""Services: which model a queue's workers apply; assignment, challenger, enabled, retraining policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from conveyor.schemas.services import ServiceCreate, ServiceUpdate
+from django_admin import platform
+from django_admin.forms import ServiceForm
+from django_admin.pages.common import attempt, link, log, render, url, when
+
+CRUMBS = [("Services", None)]
+
+
+def _ref(ref: Any) -> str:
+    return f"{ref.name} v{ref.version}" if ref else "–"
+
+
+def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+    services = attempt(request, lambda: platform.qm(lambda c: c.list_services()), [])
+    rows = [[link(s.name, url("conveyor_service", s.name)), s.dataset, s.queue, _ref(s.algorithm),
+             f"{_ref(s.challenger)} ({s.challenger_share:.0%})" if s.challenger else "–",
+             "yes" if s.enabled else "no", ", ".join(t.value for t in s.retraining.on) or "off",
+             s.assignment_revision, when(s.updated_at)] for s in services]
+    return render(request, "list.html", site, "Services", CRUMBS, rows=rows, add_url=url("conveyor_service_add"),
+                  add_label="Add service", headers=["name", "dataset", "queue", "model", "challenger", "enabled",
+                                                    "retrain on", "revision", "updated"])
+
+
+def _choices(request: HttpRequest) -> tuple[list[str], list[Any]]:
+    datasets = [d.name for d in attempt(request, lambda: platform.qm(lambda c: c.list_datasets()), [])]
+    algorithms = attempt(request, lambda: platform.qm(lambda c: c.list_algorithms()), [])
+    return datasets, algorithms
+
+
+def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+    datasets, algorithms = _choices(request)
+    form = ServiceForm(request.POST or None, datasets=datasets, algorithms=algorithms)
+    if request.method == "POST" and form.is_valid():
+        try:
+            body = ServiceCreate(**form.body())
+            platform.qm(lambda c: c.create_service(body))
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        except platform.PlatformError as exc:
+            form.add_error(None, exc.message)
+        else:
+            log(request, "add", f"service {body.name}", "created through the admin")
+            messages.success(request, f"Service {body.name} created.")
+            return redirect(url("conveyor_service", body.name))
+    return render(request, "form.html", site, "Add service", [("Services", url("conveyor_services")), ("Add", None)],
+                  form=form, submit="Create")
+
+
+def _initial(service: Any) -> dict[str, Any]:
+    def ref(r: Any) -> str:
+        return f"{r.name}:{r.version}" if r else ""
+
+    return {"name": service.name, "dataset": service.dataset, "queue": service.queue,
+            "algorithm": ref(service.algorithm), "challenger": ref(service.challenger),
+            "challenger_share": service.challenger_share, "enabled": service.enabled,
+            "description": service.description, "retrain_on": [t.value for t in service.retraining.on],
+            "retrain_auto_promote": service.retraining.auto_promote, "retrain_margin": service.retraining.margin}
+
+
+def change_view(site, request: HttpRequest, name: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+    here = url("conveyor_service", name)
+    if request.method == "POST" and "_delete" in request.POST:
+        try:
+            platform.qm(lambda c: c.delete_service(name))
+        except platform.PlatformError as exc:
+            messages.error(request, exc.message)
+            return redirect(here)
+        log(request, "delete", f"service {name}", "deleted through the admin")
+        messages.success(request, f"Service {name} deleted.")
+        return redirect(url("conveyor_services"))
+    service = attempt(request, lambda: platform.qm(lambda c: c.get_service(name)), None)
+    if service is None:
+        return redirect(url("conveyor_services"))
+    datasets, algorithms = _choices(request)
+    form = ServiceForm(request.POST or None, initial=_initial(service), datasets=datasets,
+                       algorithms=[a for a in algorithms if a.dataset == service.dataset], editing=True)
+    if request.method == "POST" and form.is_valid():
+        body = form.body()
+        body.pop("name")
+        # Only what changed is sent: an unchanged assignment is no reassignment for the workers.
+        current = _initial(service)
+        sent = {k: v for k, v in body.items() if k not in ("algorithm", "challenger")}
+        for role in ("algorithm", "challenger"):
+            if form.cleaned_data[role] != current[role]:
+                sent[role] = body[role]
+        try:
+            update = ServiceUpdate(**sent)
+            platform.qm(lambda c: c.update_service(name, update))
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        except platform.PlatformError as exc:
+            form.add_error(None, exc.message)
+        else:
+            log(request, "change", f"service {name}", f"changed {sorted(sent)} through the admin")
+            messages.success(request, f"Service {name} saved.")
+            return redirect(here)
+    return render(request, "form.html", site, f"Service {name}", [("Services", url("conveyor_services")),
+                  (name, None)], form=form, submit="Save",
+                  intro=f"Assignment revision {service.assignment_revision}; workers reload the model when it "
+                        "changes. Delete: the button below.",
+                  actions=[{"url": here, "post": True, "name": "_delete", "label": "Delete service"}],
+                  delete_url=here)
