@@ -25,6 +25,7 @@ COPY worker ./worker
 COPY data_source ./data_source
 COPY monitoring_api ./monitoring_api
 COPY retraining_api ./retraining_api
+COPY django_admin ./django_admin
 COPY ground_truth_collector ./ground_truth_collector
 RUN uv sync --frozen --no-dev
 

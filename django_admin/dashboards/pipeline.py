@@ -34,7 +34,7 @@ app.layout = html.Div(style=STYLE, children=[
 
 def _ready(url_key: str) -> tuple[str, str]:
     answer = platform.health(url_key)
-    state = "ok" if answer.get("status") == "ok" else "down"
+    state = "ok" if answer.get("status") in ("ok", "ready") else "down"
     return state, answer.get("error") or ", ".join(f"{k} {v}" for k, v in (answer.get("checks") or {}).items())
 
 
@@ -78,6 +78,16 @@ def status() -> dict[str, dict[str, Any]]:
     return out
 
 
+def _wrap(text: str, width: int = 26) -> str:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + len(word) > width:
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}".strip()
+    return "<br>".join([*lines, line][:3])
+
+
 @app.callback([Output("map", "figure"), Output("components", "children")], Input("refresh", "n_intervals"))
 def _update(_: int):  # type: ignore[no-untyped-def]
     states = status()
@@ -92,7 +102,7 @@ def _update(_: int):  # type: ignore[no-untyped-def]
     fig.add_trace(go.Scatter(
         x=[n[2] for n in NODES], y=[n[3] for n in NODES], mode="markers+text",
         marker={"size": 46, "color": [COLORS[i["state"]] for i in info], "line": {"width": 2, "color": "#fff"}},
-        text=[f"<b>{n[1]}</b><br>{i['detail'][:60]}" for n, i in zip(NODES, info, strict=True)],
+        text=[f"<b>{n[1]}</b><br>{_wrap(i['detail'])}" for n, i in zip(NODES, info, strict=True)],
         textposition="bottom center", hoverinfo="text", name="components"))
     fig.update_layout(height=460, showlegend=False, template="plotly_white", margin={"l": 40, "r": 40, "t": 40,
                       "b": 40}, title="Where records go, and where they stop (green ok, grey idle, red down)",
