@@ -32,6 +32,10 @@ class StackConfig:
     monitoring_port: int = 8005
     retraining_port: int = 8006
     retraining: bool = True  # retraining_api and its run executor
+    admin_port: int = 8000
+    admin: bool = False  # the Django admin site and dashboards
+    admin_user: str = "admin"
+    admin_password: str = ""
     mongodb_uri: str | None = None  # None: start secantusdb under state_dir
     mongo_port: int = 27017
     database: str = "conveyor"
@@ -47,6 +51,8 @@ class StackConfig:
             ml_port=devstack.free_port(),
             monitoring_port=devstack.free_port(),
             retraining_port=devstack.free_port(),
+            admin_port=devstack.free_port(),
+            admin_password=secrets.token_urlsafe(12),
             mongo_port=devstack.free_port(),
             database=f"conveyor_stack_{secrets.token_hex(5)}",
             api_token=secrets.token_urlsafe(24),
@@ -88,6 +94,10 @@ class Stack:
     def retraining_url(self) -> str:
         return f"http://127.0.0.1:{self.config.retraining_port}"
 
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.admin_port}"
+
     def env(self) -> dict[str, str]:
         c = self.config
         return {
@@ -100,6 +110,10 @@ class Stack:
             "MONITORING_API_PORT": str(c.monitoring_port),
             "RETRAINING_API_URL": self.retraining_url,
             "RETRAINING_API_PORT": str(c.retraining_port),
+            "ADMIN_URL": self.admin_url,
+            "ADMIN_PORT": str(c.admin_port),
+            "ADMIN_USER": c.admin_user,
+            "ADMIN_PASSWORD": c.admin_password,
             "QUEUE_MANAGER_PORT": str(c.qm_port),
             "ML_DATA_API_PORT": str(c.ml_port),
             "QUEUE_MANAGER_HOST": "127.0.0.1",
@@ -121,6 +135,8 @@ class Stack:
             if self.config.retraining:
                 self.start_python("retraining_api", health=f"{self.retraining_url}/health")
                 self.start_python("retraining_api.executor", name="retraining_executor")
+            if self.config.admin:
+                self.start_python("django_admin", health=f"{self.admin_url}/health")
         except BaseException:
             self.stop()
             raise
@@ -196,4 +212,5 @@ class Stack:
 def export_env(stack: Stack) -> dict[str, str]:
     """The environment a command run against the stack sees."""
     return {**os.environ, **stack.env(), "QM_URL": stack.qm_url, "ML_URL": stack.ml_url,
-            "MONITORING_URL": stack.monitoring_url, "RETRAINING_URL": stack.retraining_url}
+            "MONITORING_URL": stack.monitoring_url, "RETRAINING_URL": stack.retraining_url,
+            "ADMIN_URL": stack.admin_url}

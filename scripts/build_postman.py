@@ -19,6 +19,9 @@ VARIABLES = {
     "ml_url": "http://127.0.0.1:8004",
     "monitoring_url": "http://127.0.0.1:8005",
     "retraining_url": "http://127.0.0.1:8006",
+    "admin_url": "http://127.0.0.1:8000",
+    "admin_user": "admin",
+    "admin_password": "",
     "token": "dev-token",
     "run_id": "",
 }

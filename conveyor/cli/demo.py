@@ -38,6 +38,12 @@ def _config() -> StackConfig:
         ml_port=int(os.environ.get("ML_DATA_API_PORT", 8004)),
         monitoring_port=int(os.environ.get("MONITORING_API_PORT", 8005)),
         retraining_port=int(os.environ.get("RETRAINING_API_PORT", 8006)),
+        admin=True,
+        admin_port=int(os.environ.get("ADMIN_PORT", 8000)),
+        admin_user=os.environ.get("ADMIN_USER") or previous.get("ADMIN_USER") or "admin",
+        # No default password: the one given, the one made for an earlier demo, or a new random one.
+        admin_password=os.environ.get("ADMIN_PASSWORD") or previous.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12),
+        extra_env={"CHECK_INTERVAL_SECONDS": os.environ.get("CHECK_INTERVAL_SECONDS", "30")},
         mongodb_uri=os.environ.get("MONGODB_URI") or None,
         mongo_port=int(os.environ.get("DEMO_MONGO_PORT", 27017)),
         database=os.environ.get("DEMO_DATABASE", "conveyor_demo"),
@@ -47,7 +53,7 @@ def _config() -> StackConfig:
 
 def _check_ports_free(config: StackConfig) -> None:
     ports = {"queue_manager": config.qm_port, "ml_data_api": config.ml_port, "monitoring_api": config.monitoring_port,
-             "retraining_api": config.retraining_port}
+             "retraining_api": config.retraining_port, "django_admin": config.admin_port}
     if config.mongodb_uri is None:
         ports["secantusdb"] = config.mongo_port
     busy = [f"{name} :{port}" for name, port in ports.items() if devstack.port_open("127.0.0.1", port)]
@@ -55,7 +61,7 @@ def _check_ports_free(config: StackConfig) -> None:
         raise SystemExit(
             f"ports in use ({', '.join(busy)}): is a demo already running? "
             "Stop it, or set QUEUE_MANAGER_PORT / ML_DATA_API_PORT / MONITORING_API_PORT / RETRAINING_API_PORT / "
-            "DEMO_MONGO_PORT."
+            "ADMIN_PORT / DEMO_MONGO_PORT."
         )
 
 
@@ -106,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
             "ML_DATA_API_URL": stack.ml_url,
             "MONITORING_API_URL": stack.monitoring_url,
             "RETRAINING_API_URL": stack.retraining_url,
+            "ADMIN_URL": stack.admin_url,
+            "ADMIN_USER": config.admin_user,
+            "ADMIN_PASSWORD": config.admin_password,
             "MONGODB_URI": stack.mongodb_uri,
             "DATABASE_URL": stack.database_url,
         }
@@ -180,6 +189,10 @@ def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str]
     return "\n".join([
         "",
         "Conveyor demo is running (Ctrl-C stops it).",
+        f"  admin + dashboards {stack.admin_url}/admin  user {stack.config.admin_user}  password "
+        f"{stack.config.admin_password}",
+        f"                 dashboards: {stack.admin_url}/dash_main_dashboard, /dash_monitoring_links, "
+        "/dash_monitoring, /dash_retraining, /dash_pipeline_map",
         f"  queue_manager  {stack.qm_url}/docs",
         f"  ml_data_api    {stack.ml_url}/docs",
         f"  monitoring_api {stack.monitoring_url}/docs  (e.g. {stack.monitoring_url}/monitoring_api/data_drift"

@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    stack = Stack(StackConfig.throwaway())
+    config = StackConfig.throwaway()
+    config.admin = True  # the collection logs in to the admin site too
+    stack = Stack(config)
     with stack:
         log.info("stack up: queue_manager %s, ml_data_api %s", stack.qm_url, stack.ml_url)
         rc = subprocess.call(args.command, shell=True, env=export_env(stack))
