@@ -107,7 +107,6 @@ CONVEYOR = {
     "ML_DATA_API_URL": config("ML_DATA_API_URL", default="http://127.0.0.1:8004"),
     "MONITORING_API_URL": config("MONITORING_API_URL", default="http://127.0.0.1:8005"),
     "RETRAINING_API_URL": config("RETRAINING_API_URL", default="http://127.0.0.1:8006"),
-    "WORKER_METRICS": config("WORKER_METRICS", default="", cast=Csv()),
     "DASHBOARD_REFRESH_SECONDS": config("DASHBOARD_REFRESH_SECONDS", default=5, cast=int),
 }
 

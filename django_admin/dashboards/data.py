@@ -61,10 +61,15 @@ def workers(jobs: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def predictions_and_labels(service: Any, rows: int = 300) -> pd.DataFrame:
-    page = platform.ml(lambda c: c.rows(service.dataset, "production", last=rows, service=service.name, limit=rows))
-    frame = pd.DataFrame(page.rows)
+    """The latest predictions, and the latest labelled ones (labels arrive later than predictions)."""
+    def latest(**filters: Any) -> list[dict[str, Any]]:
+        return platform.ml(lambda c: c.rows(service.dataset, "production", last=rows, service=service.name,
+                                            limit=rows, **filters)).rows
+
+    frame = pd.DataFrame(latest() + latest(labeled=True))
     if frame.empty:
-        return pd.DataFrame(columns=["inserted_at", "prediction", "label"])
+        return pd.DataFrame(columns=["at", "prediction", "label"])
+    frame = frame.drop_duplicates("record_id") if "record_id" in frame else frame
     time_column = next((c for c in ("inserted_at", "timestamp") if c in frame), frame.columns[0])
     return frame.rename(columns={time_column: "at"})[["at", "prediction", "label"]].sort_values("at")
 

@@ -26,8 +26,8 @@ app.layout = html.Div(style=STYLE, children=[
         html.H4("Start a retraining run"),
         html.Label("Model to retrain"), dcc.Dropdown(id="model", clearable=False),
         html.Label("PyCaret models to compare"),
-        dcc.Checklist(id="include", options=[{"label": m, "value": m} for m in MODELS], value=["lr", "dt"],
-                      inline=True),
+        dcc.Checklist(id="include", options=[{"label": f" {m}", "value": m} for m in MODELS], value=["lr", "dt"],
+                      inline=True, labelStyle={"marginRight": "14px"}),
         dcc.Checklist(id="auto", options=[{"label": " auto-promote when better by the margin", "value": "auto"}],
                       value=[]),
         html.Label("Margin (fraction of the previous score) "),
@@ -44,15 +44,18 @@ app.layout = html.Div(style=STYLE, children=[
 ])
 
 
-@app.callback(Output("model", "options"), Input("refresh", "n_intervals"))
-def _models(_: int) -> list[dict[str, str]]:
+@app.callback([Output("model", "options"), Output("model", "value")], Input("refresh", "n_intervals"),
+              State("model", "value"))
+def _models(_: int, current: str | None):  # type: ignore[no-untyped-def]
     options = []
     for service in data.services():
         if service.algorithm:
             value = f"{service.dataset}|{service.algorithm.name}"
             options.append({"label": f"{service.algorithm.name} ({service.dataset}, service {service.name})",
                             "value": value})
-    return list({o["value"]: o for o in options}.values())
+    options = list({o["value"]: o for o in options}.values())
+    values = [o["value"] for o in options]
+    return options, current if current in values else (values[0] if values else None)
 
 
 @app.callback(Output("started", "children"), Input("start", "n_clicks"),

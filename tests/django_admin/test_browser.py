@@ -1,0 +1,179 @@
+"""In headless Chromium against `conveyor demo`: log in, every dashboard holds data, a retraining run
+started from the retraining dashboard finishes there. Screenshots go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor import devstack, localenv
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = devstack.ROOT / "artifacts" / "screenshots"
+# JavaScript: how many points each Plotly chart on the page draws.
+POINTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
+    g => (g.data || []).reduce((n, t) => n + ((t.y || t.x || []).length || 0), 0))"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`conveyor demo` on free ports, checks every 5 s, until it has predictions, labels and checks."""
+    state = tmp_path_factory.mktemp("demo")
+    database = f"conveyor_browser_{os.getpid()}"
+    ports = {name: str(devstack.free_port()) for name in (
+        "QUEUE_MANAGER_PORT", "ML_DATA_API_PORT", "MONITORING_API_PORT", "RETRAINING_API_PORT", "ADMIN_PORT",
+        "DEMO_MONGO_PORT", "DEMO_WORKER_METRICS_PORT")}
+    env = {**{k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "MONGODB_URI", "ADMIN_PASSWORD")},
+           **ports, "CONVEYOR_STATE_DIR": str(state), "DEMO_DATABASE": database, "DEMO_RATE": "20",
+           "CHECK_INTERVAL_SECONDS": "5"}
+    log = state / "demo.log"
+    proc = subprocess.Popen([sys.executable, "-m", "conveyor.cli.main", "demo", "--rows", "1500"], env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=devstack.ROOT)
+    try:
+        deadline = time.monotonic() + 180
+        while "demo is running" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        values = localenv.read(state / "demo.env")
+        assert values["ADMIN_PASSWORD"] in log.read_text(), "the password is printed"
+        # Live data: labelled predictions and a few monitoring checks.
+        counts = f"{values['ML_DATA_API_URL']}/ml_data_api/datasets/product_quality/counts"
+        checks = f"{values['MONITORING_API_URL']}/monitoring_api/checks"
+        while httpx.get(counts).json()["labeled"] < 50 or len(httpx.get(checks).json()) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline + 120, log.read_text()[-3000:]
+            time.sleep(1)
+        yield values
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        devstack.drop_database(database)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which("chromium") or Path(CHROMIUM).exists(), \
+        "Chromium is missing: `apt-get install -y chromium` (make test installs it when it can)"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, demo: dict[str, str]):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    tab = context.new_page()
+    tab.goto(f"{demo['ADMIN_URL']}/dash_main_dashboard")
+    assert "/admin/login/" in tab.url, "not logged in: the dashboard sends the browser to the login page"
+    tab.fill("#id_username", demo["ADMIN_USER"])
+    tab.fill("#id_password", demo["ADMIN_PASSWORD"])
+    tab.click("input[type=submit]")
+    tab.wait_for_url("**/dash_main_dashboard")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield tab
+    context.close()
+
+
+def _charts(page, minimum: list[int], timeout: float = 60) -> list[int]:  # type: ignore[no-untyped-def]
+    """Wait until the page's charts draw at least `minimum` points each (in page order)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        points = page.evaluate(POINTS)
+        if len(points) >= len(minimum) and all(p >= m for p, m in zip(points, minimum, strict=False)):
+            return points
+        assert time.monotonic() < deadline, f"charts draw {points}, expected at least {minimum}"
+        page.wait_for_timeout(500)
+
+
+def _open(page, demo: dict[str, str], name: str):  # type: ignore[no-untyped-def]
+    page.goto(f"{demo['ADMIN_URL']}/dash_{name}")
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+
+
+def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, demo) -> None:  # type: ignore[no-untyped-def]
+    _open(page, demo, "main_dashboard")
+    # jobs by status, throughput, latency (p50 and p95), predictions and labels, rows per table
+    _charts(page, [1, 1, 2, 20, 4])
+    workers = page.locator("#workers-table tr")
+    page.wait_for_function("document.querySelectorAll('#workers-table tr').length >= 3", timeout=30_000)
+    assert "worker-1" in workers.all_inner_texts()[1] + workers.all_inner_texts()[2]
+    assert "product_quality_model" in page.inner_text("#workers-table")
+    page.screenshot(path=str(SHOTS / "main_dashboard.png"), full_page=True)
+
+
+def test_monitoring_links_open_evidently_reports(page, demo) -> None:  # type: ignore[no-untyped-def]
+    _open(page, demo, "monitoring_links")
+    assert _charts(page, [11])[0] == 11, "a drift score for each of the 11 features"
+    links = page.locator("a.report-link")
+    assert links.count() == 5
+    page.screenshot(path=str(SHOTS / "monitoring_links.png"), full_page=True)
+    href = links.first.get_attribute("href")
+    report = page.context.new_page()
+    report.goto(f"{demo['ADMIN_URL']}{href}")
+    assert "evidently" in report.content().lower()
+    report.close()
+
+
+def test_real_time_monitoring_draws_the_checks_with_alerts(page, demo) -> None:  # type: ignore[no-untyped-def]
+    _open(page, demo, "monitoring")
+    points = _charts(page, [2, 0, 22])  # drift share per check; per-feature drift (11 features × checks)
+    assert points[0] >= 2
+    page.screenshot(path=str(SHOTS / "monitoring.png"), full_page=True)
+
+
+def test_pipeline_map_shows_every_component_healthy(page, demo) -> None:  # type: ignore[no-untyped-def]
+    _open(page, demo, "pipeline_map")
+    _charts(page, [7])
+    page.wait_for_function("document.querySelectorAll('#components-table tr').length == 8", timeout=30_000)
+    text = page.inner_text("#components-table")
+    for component in ("queue_manager", "ml_data_api", "monitoring_api", "retraining_api", "workers"):
+        assert component in text
+    assert "down" not in text, text
+    page.screenshot(path=str(SHOTS / "pipeline_map.png"), full_page=True)
+
+
+def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> None:  # type: ignore[no-untyped-def]
+    _open(page, demo, "retraining")
+    page.wait_for_function("document.querySelector('#model') && "
+                           "document.querySelector('#model').innerText.includes('product_quality_model')",
+                           timeout=30_000)
+    page.click("#start")
+    page.wait_for_function("document.querySelector('#started').innerText.includes('queued')", timeout=60_000)
+    run_id = page.inner_text("#started").split()[1]
+    deadline = time.monotonic() + 240
+    while f"Run {run_id}: finished" not in page.inner_text("#run-status"):
+        assert "failed" not in page.inner_text("#run-status") and time.monotonic() < deadline, \
+            page.inner_text("#run-status")
+        page.wait_for_timeout(1000)
+    _charts(page, [6])  # new and previous scores, side by side
+    page.screenshot(path=str(SHOTS / "retraining.png"), full_page=True)
+    explainer = page.locator("#explainer-link").get_attribute("href")
+    tab = page.context.new_page()
+    tab.goto(f"{demo['ADMIN_URL']}{explainer}")
+    deadline = time.monotonic() + 120
+    while "Building" in tab.title():
+        assert time.monotonic() < deadline, tab.content()[:500]
+        tab.wait_for_timeout(1000)
+        tab.reload()
+    assert "T_data_1_1" in tab.content()
+    tab.close()
+    page.click("#promote")
+    page.wait_for_function("document.querySelector('#promoted').innerText.includes('is in production')",
+                           timeout=60_000)
+    assert "service_product_quality_A" in page.inner_text("#promoted")
