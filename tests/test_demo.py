@@ -40,7 +40,8 @@ def test_demo_up_stop_and_restart(tmp_path: Path) -> None:
     env = {
         **os.environ, "CONVEYOR_STATE_DIR": str(tmp_path), "QUEUE_MANAGER_PORT": str(qm_port),
         "ML_DATA_API_PORT": str(ml_port), "MONITORING_API_PORT": str(devstack.free_port()),
-        "RETRAINING_API_PORT": str(rt_port), "DEMO_MONGO_PORT": str(devstack.free_port()),
+        "RETRAINING_API_PORT": str(rt_port), "ADMIN_PORT": str(devstack.free_port()),
+        "DEMO_MONGO_PORT": str(devstack.free_port()),
         "DEMO_DATABASE": database, "DEMO_WORKER_METRICS_PORT": str(devstack.free_port()), "DEMO_RATE": "50",
     }
     env.pop("API_TOKEN", None)
