@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from conveyor.api.errors import NotFound, Unavailable, Unprocessable
-from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.api.errors import Unprocessable
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.lookups import dataset_schema
 from conveyor.schemas.datasets import DatasetSchema, FeatureType, Task
 from monitoring_api.reports import ReportKind, Windows, html_report, json_report
 from monitoring_api.windows import Frame, WindowSpec, fetch
@@ -49,16 +50,6 @@ class HtmlCache:
         self._items.move_to_end(key)
         while len(self._items) > self.size:
             self._items.popitem(last=False)
-
-
-async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
-    try:
-        dataset = await qm.get_dataset(name)
-    except APIError as exc:
-        raise NotFound(str(exc.detail)) from exc
-    except APIUnavailable as exc:
-        raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
-    return DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
 
 
 def _columns(schema: DatasetSchema, wanted: tuple[str, ...] | None) -> tuple[list[str], list[str]]:

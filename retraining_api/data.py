@@ -20,16 +20,6 @@ LABEL = "label"
 RECORD_ID = "record_id"
 
 
-async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
-    try:
-        dataset = await qm.get_dataset(name)
-    except APIError as exc:
-        raise NotFound(f"unknown dataset {name!r}: {exc.detail}") from exc
-    except APIUnavailable as exc:
-        raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
-    return DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
-
-
 async def versions_of(qm: QueueManagerClient, name: str) -> list[Algorithm]:
     try:
         return await qm.list_algorithms(name=name)

@@ -18,6 +18,7 @@ from contextlib import suppress
 from typing import Any
 
 from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
 from conveyor.schemas.retraining import EvaluateOn
 from conveyor.training import load_model
@@ -99,7 +100,7 @@ class Executor:
         async with QueueManagerClient(s.queue_manager_url, s.api_token, timeout=120) as qm, \
                 MLDataClient(s.ml_data_api_url, s.api_token, timeout=120) as ml:
             algorithm = await data.resolve_version(qm, job["model_name"], job["version"])
-            schema = await data.dataset_schema(qm, algorithm.dataset)
+            schema = await dataset_schema(qm, algorithm.dataset)
             evaluate_on = EvaluateOn(job["evaluate_on"])
             rows = await data.evaluation_frame(ml, schema, evaluate_on, job["rows"])
             if rows.empty and evaluate_on is EvaluateOn.production:

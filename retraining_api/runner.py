@@ -15,6 +15,7 @@ from contextlib import suppress
 from typing import Any
 
 from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.lookups import dataset_schema
 from conveyor.schemas.retraining import RunCreate
 from conveyor.training import dump_model, evaluate, load_model, train_model
 from retraining_api import data
@@ -101,7 +102,7 @@ async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunS
     async with QueueManagerClient(settings.queue_manager_url, settings.api_token, timeout=timeout) as qm, \
             MLDataClient(settings.ml_data_api_url, settings.api_token, timeout=timeout) as ml:
         reporter("loading data", 2)
-        schema = await data.dataset_schema(qm, request.dataset)
+        schema = await dataset_schema(qm, request.dataset)
         previous = data.current_version(await data.versions_of(qm, request.algorithm))
         if previous is None and not request.new_model:
             raise RunFailed(f"model {request.algorithm!r} has no versions to retrain; pass new_model=true "

@@ -7,6 +7,7 @@ import threading
 
 from conveyor.api.errors import NotFound, Unprocessable
 from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.lookups import dataset_schema
 from conveyor.schemas.datasets import Task
 from conveyor.schemas.retraining import RunCreate
 from conveyor.training import available_models
@@ -26,7 +27,7 @@ async def pycaret_models(task: Task) -> dict[str, str]:
 
 
 async def validate_run(body: RunCreate, qm: QueueManagerClient, ml: MLDataClient) -> None:
-    schema = await data.dataset_schema(qm, body.dataset)
+    schema = await dataset_schema(qm, body.dataset)
     versions = await data.versions_of(qm, body.algorithm)
     if not versions and not body.new_model:
         raise NotFound(f"unknown model {body.algorithm!r}: queue_manager has no versions of it "

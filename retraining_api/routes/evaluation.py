@@ -5,6 +5,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.errors import Unprocessable
 from conveyor.jsonsafe import json_safe
+from conveyor.lookups import dataset_schema
 from conveyor.schemas.datasets import Task
 from conveyor.schemas.retraining import EvaluateOn, Evaluation, PyCaretModel, PyCaretModels
 from conveyor.training import evaluate
@@ -23,7 +24,7 @@ async def evaluate_model(
 ) -> Evaluation:
     """Scores of a model version on a split's labelled rows (production: rows with ground truth)."""
     algorithm = await data.resolve_version(qm, model_name, version)
-    schema = await data.dataset_schema(qm, algorithm.dataset)
+    schema = await dataset_schema(qm, algorithm.dataset)
     cap = min(rows or settings.evaluate_row_cap, settings.evaluate_row_cap)
     frame = await data.evaluation_frame(ml, schema, evaluate_on, cap)
     if frame.empty:

@@ -1,0 +1,18 @@
+"""Lookups the HTTP services make in queue_manager, with its answers turned into their own errors."""
+
+from __future__ import annotations
+
+from conveyor.api.errors import NotFound, Unavailable
+from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.schemas.datasets import DatasetSchema
+
+
+async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
+    """A dataset's schema: 404 when queue_manager does not know it, 503 when it cannot be asked."""
+    try:
+        dataset = await qm.get_dataset(name)
+    except APIError as exc:
+        raise NotFound(f"unknown dataset {name!r}: {exc.detail}") from exc
+    except APIUnavailable as exc:
+        raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
+    return DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
