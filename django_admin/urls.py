@@ -12,9 +12,21 @@ def health(_: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "service": "django_admin"})
 
 
+def ready(_: HttpRequest) -> JsonResponse:
+    """Ready when Django's own database answers (the platform's APIs have readiness of their own)."""
+    from django.db import connection
+
+    try:
+        connection.ensure_connection()
+    except Exception as exc:  # any database failure means not ready, with the reason
+        return JsonResponse({"status": "not ready", "checks": {"database": str(exc)[:200]}}, status=503)
+    return JsonResponse({"status": "ready", "checks": {"database": "ok"}})
+
+
 urlpatterns = [
     path("", lambda request: redirect("/admin/")),
     path("health", health),
+    path("ready", ready),
     path("admin/", admin.site.urls),
     path("django_plotly_dash/", include("django_plotly_dash.urls")),
     path("dash_monitoring_links/report", dashboards.monitoring_report, name="monitoring_report"),

@@ -26,6 +26,7 @@ def components() -> dict[str, str]:
         "ml_data_api": localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004"),
         "monitoring_api": localenv.lookup("MONITORING_API_URL", "http://127.0.0.1:8005"),
         "retraining_api": localenv.lookup("RETRAINING_API_URL", "http://127.0.0.1:8006"),
+        "django_admin": localenv.lookup("ADMIN_URL", "http://127.0.0.1:8000"),
     }
 
 

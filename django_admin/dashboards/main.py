@@ -52,8 +52,8 @@ def _update(_: int, service: str | None):  # type: ignore[no-untyped-def]
                                              mode="lines+markers", name="jobs/min")),
                         "Throughput (jobs per minute)") if points else empty("no jobs in the last hour")
     per_minute = data.latency_per_minute(jobs)
-    latency = styled(go.Figure([go.Scatter(x=per_minute["minute"], y=per_minute["p50"], name="p50", mode="lines"),
-                                go.Scatter(x=per_minute["minute"], y=per_minute["p95"], name="p95", mode="lines")]),
+    latency = styled(go.Figure([go.Scatter(x=per_minute["minute"], y=per_minute[p], name=p, mode="lines+markers")
+                                for p in ("p50", "p95")]),
                      "Latency per minute (ms, published to stored)") if not per_minute.empty else empty("no jobs")
     predictions = _predictions(service)
     counts_frame = data.row_counts()
