@@ -15,6 +15,7 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
 from conveyor.amqp import declare_events_exchange, publish_event
+from conveyor.retry import until_done
 
 log = logging.getLogger(__name__)
 
@@ -28,25 +29,18 @@ class EventPublisher:
         self._connector: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if not await self._try_connect():
-            self._connector = asyncio.create_task(self._connect_until_done())
-
-    async def _try_connect(self) -> bool:
         try:
-            self._connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
-            channel = await self._connection.channel()
-            self._exchange = await declare_events_exchange(channel, self.exchange_name)
-            log.info("events go to exchange %s", self.exchange_name)
-            return True
-        except Exception as exc:  # broker down at start: keep trying, serve meanwhile
+            await self._connect()
+        except Exception as exc:  # broker down at start: keep trying in the background, serve meanwhile
             log.warning("broker unreachable: %s", exc)
-            return False
+            self._connector = asyncio.create_task(until_done("connecting to the events broker", self._connect,
+                                                             initial=1.0))
 
-    async def _connect_until_done(self) -> None:
-        delay = 1.0
-        while not await self._try_connect():
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30)
+    async def _connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
+        channel = await self._connection.channel()
+        self._exchange = await declare_events_exchange(channel, self.exchange_name)
+        log.info("events go to exchange %s", self.exchange_name)
 
     @property
     def connected(self) -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg2
 from psycopg2.extensions import connection as Connection
+from psycopg2.extras import RealDictCursor
 from psycopg2.pool import ThreadedConnectionPool
 
 from conveyor.api.errors import Unavailable
@@ -53,6 +55,22 @@ class Database:
             # A connection that saw the server go away is dropped, not reused.
             pool.putconn(conn, close=broken or bool(conn.closed))
 
+    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        """The first row the statement answers, as a dict (None when there is none)."""
+        with self.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute(sql, params)
+            row = cur.fetchone()
+            return dict(row) if row else None
+
+    def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with self.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute(sql, params)
+            return [dict(r) for r in cur.fetchall()]
+
+    def run(self, sql: str, params: Any = ()) -> None:
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+
     def ping(self) -> None:
         with self.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT 1")
@@ -62,3 +80,15 @@ class Database:
             if self._pool is not None:
                 self._pool.closeall()
                 self._pool = None
+
+
+def filters(equal: dict[str, Any], at_least: dict[str, Any] | None = None,
+            below: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
+    """A WHERE clause (and its parameters) of the filters that are set; None means no filter."""
+    where, params = ["TRUE"], []
+    for clauses, operator in ((equal, "="), (at_least or {}, ">="), (below or {}, "<")):
+        for column, value in clauses.items():
+            if value is not None:
+                where.append(f"{column} {operator} %s")
+                params.append(value)
+    return " AND ".join(where), params

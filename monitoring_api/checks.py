@@ -14,17 +14,18 @@ from typing import Any
 
 import httpx
 import numpy as np
-from psycopg2.extras import Json, RealDictCursor
+from psycopg2.extras import Json
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.events import EventPublisher
-from conveyor.pg import Database
+from conveyor.lookups import dataset_schema
+from conveyor.pg import Database, filters
 from conveyor.schemas.datasets import Task
 from conveyor.schemas.services import Service
+from conveyor.windows import WindowSpec, fetch
 from monitoring_api.reports import ReportKind, json_report
-from monitoring_api.service import LABEL, PREDICTION, build_windows, dataset_schema
+from monitoring_api.service import LABEL, PREDICTION, build_windows
 from monitoring_api.settings import Settings
-from monitoring_api.windows import WindowSpec, fetch
 
 log = logging.getLogger(__name__)
 REFERENCE_SAMPLE = 5000
@@ -74,37 +75,19 @@ class CheckStore:
 
     def save_check(self, summary: dict[str, Any]) -> dict[str, Any]:
         values = [Json(summary[f]) if isinstance(summary[f], dict) else summary[f] for f in CHECK_FIELDS]
-        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(
-                f"INSERT INTO monitoring_checks ({', '.join(CHECK_FIELDS)}) "
-                f"VALUES ({', '.join(['%s'] * len(CHECK_FIELDS))}) RETURNING *", values)
-            return dict(cur.fetchone())
+        return self.db.one(f"INSERT INTO monitoring_checks ({', '.join(CHECK_FIELDS)}) "  # type: ignore[return-value]
+                           f"VALUES ({', '.join(['%s'] * len(CHECK_FIELDS))}) RETURNING *", values)
 
     def save_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
-        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(
-                "INSERT INTO monitoring_alerts (service, kind, value, threshold, message, check_id) "
-                "VALUES (%(service)s, %(kind)s, %(value)s, %(threshold)s, %(message)s, %(check_id)s) RETURNING *",
-                alert)
-            return dict(cur.fetchone())
+        return self.db.one(  # type: ignore[return-value]
+            "INSERT INTO monitoring_alerts (service, kind, value, threshold, message, check_id) "
+            "VALUES (%(service)s, %(kind)s, %(value)s, %(threshold)s, %(message)s, %(check_id)s) RETURNING *", alert)
 
     def _list(self, table: str, service: str | None, start: datetime | None, end: datetime | None,
               limit: int, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        where, params = ["TRUE"], []
-        for column, value in (("service", service), *(extra or {}).items()):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if start:
-            where.append("at >= %s")
-            params.append(start)
-        if end:
-            where.append("at < %s")
-            params.append(end)
-        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(f"SELECT * FROM (SELECT * FROM {table} WHERE {' AND '.join(where)} "
-                        f"ORDER BY at DESC LIMIT %s) AS t ORDER BY at", [*params, limit])
-            return [dict(r) for r in cur.fetchall()]
+        where, params = filters({"service": service, **(extra or {})}, at_least={"at": start}, below={"at": end})
+        return self.db.all(f"SELECT * FROM (SELECT * FROM {table} WHERE {where} ORDER BY at DESC LIMIT %s) AS t "
+                           "ORDER BY at", [*params, limit])
 
     def checks(self, service: str | None, start: datetime | None, end: datetime | None, limit: int) -> list[dict]:
         return self._list("monitoring_checks", service, start, end, limit)

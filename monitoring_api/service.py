@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +12,10 @@ import pandas as pd
 from conveyor.api.errors import Unprocessable
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.lookups import dataset_schema
+from conveyor.lru import LRU
 from conveyor.schemas.datasets import DatasetSchema, FeatureType, Task
+from conveyor.windows import Frame, WindowSpec, fetch
 from monitoring_api.reports import ReportKind, Windows, html_report, json_report
-from monitoring_api.windows import Frame, WindowSpec, fetch
 
 PREDICTION = "prediction"
 LABEL = "label"
@@ -33,23 +33,8 @@ class ReportRequest:
     html: bool
 
 
-class HtmlCache:
+class HtmlCache(LRU[str, str]):
     """Evidently's HTML for identical parameters over identical data is built once."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, str] = OrderedDict()
-
-    def get(self, key: str) -> str | None:
-        if key in self._items:
-            self._items.move_to_end(key)
-        return self._items.get(key)
-
-    def put(self, key: str, html: str) -> None:
-        self._items[key] = html
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
 
 
 def _columns(schema: DatasetSchema, wanted: tuple[str, ...] | None) -> tuple[list[str], list[str]]:

@@ -6,9 +6,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from conveyor.api.errors import Unprocessable
-from conveyor.windows import Frame, WindowSpec, fetch
-
-__all__ = ["Frame", "Reference", "WindowSpec", "current_spec", "fetch", "reference_spec"]
+from conveyor.windows import WindowSpec
 
 
 class Reference(StrEnum):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pandas as pd
 
 from conveyor.api.errors import NotFound, Unavailable, Unprocessable
-from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.clients import APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.schemas.algorithms import Algorithm, Stage
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.retraining import EvaluateOn, Holdout, HoldoutSource, TrainingData, TrainingSource
-from conveyor.windows import WindowSpec, fetch
+from conveyor.windows import WindowSpec, count, fetch
 
 LABEL = "label"
 RECORD_ID = "record_id"
@@ -34,8 +34,8 @@ def current_version(versions: list[Algorithm]) -> Algorithm | None:
     return max(pool, key=lambda a: a.version) if pool else None
 
 
-async def resolve_version(qm: QueueManagerClient, name: str, version: int | None) -> Algorithm:
-    versions = await versions_of(qm, name)
+def pick_version(versions: list[Algorithm], name: str, version: int | None) -> Algorithm:
+    """A version of the name's list: the one asked for, else the current one (see `current_version`)."""
     if not versions:
         raise NotFound(f"unknown model {name!r}: queue_manager has no versions of it")
     if version is None:
@@ -44,6 +44,10 @@ async def resolve_version(qm: QueueManagerClient, name: str, version: int | None
         if algorithm.version == version:
             return algorithm
     raise NotFound(f"model {name!r} has no version {version}; it has {sorted(a.version for a in versions)}")
+
+
+async def resolve_version(qm: QueueManagerClient, name: str, version: int | None) -> Algorithm:
+    return pick_version(await versions_of(qm, name), name, version)
 
 
 def _labelled(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
@@ -58,18 +62,6 @@ async def _rows(ml: MLDataClient, schema: DatasetSchema, spec: WindowSpec, cap: 
     frame = await fetch(ml, schema, spec, cap)
     rows = frame.rows
     return _labelled(rows, schema) if spec.split == "production" else rows
-
-
-async def count(ml: MLDataClient, schema: DatasetSchema, spec: WindowSpec) -> int:
-    params = {"start": spec.start.isoformat() if spec.start else None,
-              "end": spec.end.isoformat() if spec.end else None, "last": spec.last,
-              "labeled": None if spec.labeled is None else str(spec.labeled).lower()}
-    try:
-        return (await ml.rows(schema.name, spec.split, limit=1, **params)).total
-    except APIError as exc:
-        raise Unprocessable(f"ml_data_api refused the window: {exc.detail}") from exc
-    except APIUnavailable as exc:
-        raise Unavailable(f"ml_data_api is unreachable: {exc}") from exc
 
 
 def training_specs(training: TrainingData) -> list[WindowSpec]:

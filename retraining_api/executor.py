@@ -20,6 +20,7 @@ from typing import Any
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
+from conveyor.retry import until_done
 from conveyor.schemas.retraining import EvaluateOn
 from conveyor.training import load_model
 from retraining_api import data, runner
@@ -39,17 +40,6 @@ class Executor:
         self.stopping = asyncio.Event()
         self.current_run: int | None = None
         self.current_explainer: str | None = None
-
-    async def _ready(self) -> None:
-        delay = 1.0
-        while not self.stopping.is_set():
-            try:
-                await asyncio.to_thread(self.store.ensure_tables)
-                return
-            except Exception as exc:  # the database may come up after us
-                log.warning("retraining tables not ready: %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
 
     async def _claim(self, claim: Any) -> dict[str, Any] | None:
         try:
@@ -136,7 +126,9 @@ class Executor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        await self._ready()
+        # The database may come up after us.
+        await until_done("creating the retraining tables", lambda: asyncio.to_thread(self.store.ensure_tables),
+                         stop=self.stopping)
         log.info("executor %s waiting for runs", self.name)
         tasks = [asyncio.create_task(loop_()) for loop_ in (self.run_loop, self.explainer_loop, self.stale_loop)]
         await self.stopping.wait()

@@ -15,7 +15,7 @@ from conveyor.schemas.algorithms import AlgorithmRef, Stage, StageUpdate
 from conveyor.schemas.datasets import Task
 from conveyor.schemas.retraining import Decision, Promotion
 from conveyor.schemas.services import ServiceUpdate
-from retraining_api.data import current_version, resolve_version, versions_of
+from retraining_api.data import current_version, pick_version, versions_of
 
 # The score auto_promote compares, and whether lower is better.
 PRIMARY_METRIC = {Task.regression: ("RMSE", True), Task.classification: ("Accuracy", False)}
@@ -24,8 +24,9 @@ PRIMARY_METRIC = {Task.regression: ("RMSE", True), Task.classification: ("Accura
 async def promote(qm: QueueManagerClient, name: str, version: int, reason: str,
                   run_id: int | None = None) -> Promotion:
     try:
-        target = await resolve_version(qm, name, version)
-        others = [a for a in await versions_of(qm, name) if a.version != target.version]
+        versions = await versions_of(qm, name)
+        target = pick_version(versions, name, version)
+        others = [a for a in versions if a.version != target.version]
         previous = current_version(others)
         await qm.set_stage(name, target.version, StageUpdate(stage=Stage.production, reason=reason,
                                                             by="retraining_api"))

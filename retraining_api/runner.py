@@ -119,8 +119,8 @@ async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunS
             raise RunFailed("the holdout has no labelled rows")
         store.update_run(run_id, previous_version=previous.version if previous else None,
                          training_rows=len(training), holdout_rows=len(holdout))
-        logging.getLogger(__name__).info("training on %d rows, holdout %d rows, previous version %s",
-                                         len(training), len(holdout), previous.version if previous else None)
+        log.info("training on %d rows, holdout %d rows, previous version %s",
+                 len(training), len(holdout), previous.version if previous else None)
         previous_model = load_model(await qm.download_algorithm(previous.name, previous.version)) \
             if previous else None
 

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg2.extras import Json, RealDictCursor
 
 from conveyor.jsonsafe import json_safe
-from conveyor.pg import Database
+from conveyor.pg import Database, filters
 
 DDL = """
 CREATE TABLE IF NOT EXISTS retraining_runs (
@@ -92,43 +92,29 @@ class RunStore:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('retraining_tables'))")
             cur.execute(DDL)
 
-    def _one(self, sql: str, params: Any) -> dict[str, Any] | None:
-        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(sql, params)
-            row = cur.fetchone()
-            return dict(row) if row else None
-
     # -- runs
     def create_run(self, dataset: str, algorithm: str, request: dict[str, Any],
                    trigger: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self._one(  # type: ignore[return-value]
+        return self.db.one(  # type: ignore[return-value]
             "INSERT INTO retraining_runs (dataset, algorithm, request, trigger) VALUES (%s, %s, %s, %s) RETURNING *",
             (dataset, algorithm, Json(json_safe(request)), Json(json_safe(trigger)) if trigger else None))
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM retraining_runs WHERE id = %s", (run_id,))
+        return self.db.one("SELECT * FROM retraining_runs WHERE id = %s", (run_id,))
 
     def list_runs(self, dataset: str | None = None, algorithm: str | None = None, status: str | None = None,
                   since: datetime | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        where, params = ["TRUE"], []
-        for column, value in (("dataset", dataset), ("algorithm", algorithm), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if since:
-            where.append("created_at >= %s")
-            params.append(since)
-        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(f"SELECT * FROM retraining_runs WHERE {' AND '.join(where)} ORDER BY id DESC "
-                        "LIMIT %s OFFSET %s", [*params, limit, offset])
-            return [dict(r) for r in cur.fetchall()]
+        where, params = filters({"dataset": dataset, "algorithm": algorithm, "status": status},
+                                at_least={"created_at": since})
+        return self.db.all(f"SELECT * FROM retraining_runs WHERE {where} ORDER BY id DESC LIMIT %s OFFSET %s",
+                           [*params, limit, offset])
 
     def active_run(self, dataset: str, algorithm: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s AND status IN %s "
+        return self.db.one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s AND status IN %s "
                          "ORDER BY id LIMIT 1", (dataset, algorithm, ACTIVE))
 
     def last_triggered(self, dataset: str, algorithm: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s "
+        return self.db.one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s "
                          "AND trigger IS NOT NULL ORDER BY id DESC LIMIT 1", (dataset, algorithm))
 
     def claim_run(self, executor: str) -> dict[str, Any] | None:
@@ -152,16 +138,13 @@ class RunStore:
             return
         values = [Json(json_safe(v)) if isinstance(v, dict) else v for v in fields.values()]
         sets = ", ".join(f"{k} = %s" for k in fields)
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute(f"UPDATE retraining_runs SET {sets}, heartbeat_at = now() WHERE id = %s",
-                        [*values, run_id])
+        self.db.run(f"UPDATE retraining_runs SET {sets}, heartbeat_at = now() WHERE id = %s", [*values, run_id])
 
     def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
         self.update_run(run_id, status=status, finished_at=datetime.now().astimezone(), **fields)
 
     def mark_promoted(self, run_id: int) -> None:
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute("UPDATE retraining_runs SET promoted = true WHERE id = %s", (run_id,))
+        self.db.run("UPDATE retraining_runs SET promoted = true WHERE id = %s", (run_id,))
 
     def fail_stale(self, stale_seconds: float) -> list[int]:
         """Runs and builds whose executor went silent: failed, with the reason, so nothing stays running."""
@@ -181,6 +164,7 @@ class RunStore:
     # -- explainer dashboards
     def request_explainer(self, key: str, model_name: str, version: int, evaluate_on: str, rows: int,
                           rebuild: bool) -> dict[str, Any]:
+        """The build's state, with its HTML once finished; a build is queued when there is none yet."""
         with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
             cur.execute(
                 "INSERT INTO retraining_explainers (key, model_name, version, evaluate_on, rows) "
@@ -190,32 +174,22 @@ class RunStore:
                 cur.execute("UPDATE retraining_explainers SET status = 'queued', html = NULL, error = NULL, "
                             "finished_at = NULL WHERE key = %s AND status IN ('finished', 'failed')", (key,))
             cur.execute("SELECT key, model_name, version, evaluate_on, rows, status, error, "
-                        "html IS NOT NULL AS ready FROM retraining_explainers WHERE key = %s", (key,))
+                        "CASE WHEN status = 'finished' THEN html END AS html "
+                        "FROM retraining_explainers WHERE key = %s", (key,))
             return dict(cur.fetchone())
 
-    def explainer_html(self, key: str) -> str | None:
-        row = self._one("SELECT html FROM retraining_explainers WHERE key = %s AND status = 'finished'", (key,))
-        return row["html"] if row else None
-
     def claim_explainer(self, executor: str) -> dict[str, Any] | None:
-        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(
-                "UPDATE retraining_explainers SET status = 'running', executor = %s, heartbeat_at = now() "
-                "WHERE key = (SELECT key FROM retraining_explainers WHERE status = 'queued' ORDER BY created_at "
-                "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING key, model_name, version, evaluate_on, rows",
-                (executor,))
-            row = cur.fetchone()
-            return dict(row) if row else None
+        return self.db.one(
+            "UPDATE retraining_explainers SET status = 'running', executor = %s, heartbeat_at = now() "
+            "WHERE key = (SELECT key FROM retraining_explainers WHERE status = 'queued' ORDER BY created_at "
+            "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING key, model_name, version, evaluate_on, rows", (executor,))
 
     def finish_explainer(self, key: str, html: str | None, error: str | None) -> None:
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute("UPDATE retraining_explainers SET status = %s, html = %s, error = %s, finished_at = now() "
-                        "WHERE key = %s", ("finished" if html is not None else "failed", html, error, key))
+        self.db.run("UPDATE retraining_explainers SET status = %s, html = %s, error = %s, finished_at = now() "
+                    "WHERE key = %s", ("finished" if html is not None else "failed", html, error, key))
 
     def heartbeat_explainer(self, key: str) -> None:
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute("UPDATE retraining_explainers SET heartbeat_at = now() WHERE key = %s", (key,))
+        self.db.run("UPDATE retraining_explainers SET heartbeat_at = now() WHERE key = %s", (key,))
 
     def requeue_explainer(self, key: str) -> None:
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute("UPDATE retraining_explainers SET status = 'queued', executor = NULL WHERE key = %s", (key,))
+        self.db.run("UPDATE retraining_explainers SET status = 'queued', executor = NULL WHERE key = %s", (key,))

@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from conveyor.amqp import declare_events_exchange
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.retry import until_done
 from conveyor.schemas.retraining import RunCreate
 from conveyor.schemas.services import RetrainTrigger
 from retraining_api.settings import Settings
@@ -37,29 +38,22 @@ class TriggerListener:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._connect_until_done())
+        # Broker down: alerts wait in the durable queue while this keeps trying.
+        self._task = asyncio.create_task(until_done("subscribing to alerts", self._subscribe))
 
-    async def _connect_until_done(self) -> None:
-        delay = 1.0
-        while True:
-            try:
-                self._connection = await aio_pika.connect_robust(self.s.amqp_url, timeout=5)
-                channel = await self._connection.channel()
-                await channel.set_qos(prefetch_count=1)
-                exchange = await declare_events_exchange(channel, self.s.events_exchange)
-                arguments: dict[str, object] = {"x-queue-type": "quorum"}
-                if self.s.trigger_queue_expires_ms:
-                    arguments["x-expires"] = self.s.trigger_queue_expires_ms
-                queue = await channel.declare_queue(self.s.trigger_queue, durable=True, arguments=arguments)
-                for kind in RetrainTrigger:
-                    await queue.bind(exchange, routing_key=f"service.*.{kind.value}")
-                await queue.consume(self._on_message)
-                log.info("listening for %s on %s", [k.value for k in RetrainTrigger], self.s.events_exchange)
-                return
-            except Exception as exc:  # broker down: alerts wait in the queue, we keep trying
-                log.warning("trigger listener not connected: %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30)
+    async def _subscribe(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.s.amqp_url, timeout=5)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=1)
+        exchange = await declare_events_exchange(channel, self.s.events_exchange)
+        arguments: dict[str, object] = {"x-queue-type": "quorum"}
+        if self.s.trigger_queue_expires_ms:
+            arguments["x-expires"] = self.s.trigger_queue_expires_ms
+        queue = await channel.declare_queue(self.s.trigger_queue, durable=True, arguments=arguments)
+        for kind in RetrainTrigger:
+            await queue.bind(exchange, routing_key=f"service.*.{kind.value}")
+        await queue.consume(self._on_message)
+        log.info("listening for %s on %s", [k.value for k in RetrainTrigger], self.s.events_exchange)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         parts = (message.routing_key or "").split(".")

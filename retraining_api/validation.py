@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from conveyor.api.errors import NotFound, Unprocessable
 from conveyor.clients import MLDataClient, QueueManagerClient
@@ -13,17 +12,9 @@ from conveyor.schemas.retraining import RunCreate
 from conveyor.training import available_models
 from retraining_api import data
 
-_models_lock = threading.Lock()
-
-
-def _models(task: Task) -> dict[str, str]:
-    # The first call per task runs a small PyCaret setup; the lock keeps it to one.
-    with _models_lock:
-        return available_models(task)
-
 
 async def pycaret_models(task: Task) -> dict[str, str]:
-    return await asyncio.to_thread(_models, task)
+    return await asyncio.to_thread(available_models, task)
 
 
 async def validate_run(body: RunCreate, qm: QueueManagerClient, ml: MLDataClient) -> None:

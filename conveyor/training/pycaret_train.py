@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,13 +49,21 @@ def _experiment(task: Task):  # type: ignore[no-untyped-def]
     return ClassificationExperiment()
 
 
-@functools.cache
+_listing = threading.Lock()
+
+
 def available_models(task: Task) -> dict[str, str]:
     """PyCaret's model ids and names for a task ({"lr": "Linear Regression", ...}).
 
     PyCaret lists them only after a setup, so one runs on a few synthetic rows (~4 s
-    the first time in a process, cached after).
+    the first time in a process, cached after; callers from several threads wait for one).
     """
+    with _listing:
+        return _available_models(task)
+
+
+@functools.cache
+def _available_models(task: Task) -> dict[str, str]:
     rng = np.random.default_rng(0)
     target = rng.normal(size=40) if task is Task.regression else np.arange(40) % 2
     experiment = _experiment(task)

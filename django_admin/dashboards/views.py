@@ -7,6 +7,7 @@ import json
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.html import escape
 
 from django_admin import platform
 from django_admin.platform import PlatformError
@@ -38,14 +39,14 @@ def explainer(request: HttpRequest) -> HttpResponse:
     try:
         code, body = platform.retraining(lambda c: c.explainer(**params), timeout=60)
     except PlatformError as exc:
-        return HttpResponse(f"<h1>Explainer dashboard</h1><p>{_escape(exc.message)}</p>",
+        return HttpResponse(f"<h1>Explainer dashboard</h1><p>{escape(exc.message)}</p>",
                             status=exc.status_code or 502)
     if code == 200:
         return HttpResponse(body)
     state = json.loads(body)
     return HttpResponse(
         f"<html><head><meta http-equiv='refresh' content='2'><title>Building…</title></head><body>"
-        f"<p>Building the explainer dashboard of {_escape(state['model_name'])} v{state['version']} on "
+        f"<p>Building the explainer dashboard of {escape(state['model_name'])} v{state['version']} on "
         f"{state['rows']} {state['evaluate_on']} rows ({state['status']}); this page reloads by itself.</p>"
         "</body></html>", status=202)
 
@@ -58,11 +59,6 @@ def monitoring_report(request: HttpRequest) -> HttpResponse:
     try:
         html = platform.monitoring(f"/monitoring_api/{kind}", params)
     except PlatformError as exc:
-        return HttpResponse(f"<h1>Report</h1><p>{_escape(exc.message)}</p>", status=exc.status_code or 502)
+        return HttpResponse(f"<h1>Report</h1><p>{escape(exc.message)}</p>", status=exc.status_code or 502)
     return HttpResponse(html)
 
-
-def _escape(text: str) -> str:
-    from django.utils.html import escape
-
-    return escape(text)

@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from conveyor.schemas.algorithms import Stage, StageUpdate
 from django_admin import platform
 from django_admin.forms import AlgorithmUploadForm, StageForm
-from django_admin.pages.common import attempt, link, log, render, status, url, when
+from django_admin.pages.common import attempt, link, log, render, save, status, url, when
 
 CRUMBS = [("Algorithms", None)]
 
@@ -43,15 +43,12 @@ def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-unt
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         config = d["config_file"]
-        try:
-            created = platform.qm(lambda c: c.upload_algorithm(
+        created = save(form, lambda: platform.qm(lambda c: c.upload_algorithm(
                 name=d["name"], dataset=d["dataset"], model=d["file"].read(), filename=d["file"].name,
                 config=config.read() if config else None, config_filename=config.name if config else "config.pkl",
                 framework=d["framework"], description=d["description"], metrics=d["metrics"], stage=d["stage"]),
-                timeout=300)
-        except platform.PlatformError as exc:
-            form.add_error(None, exc.message)
-        else:
+                timeout=300))
+        if created is not None:
             log(request, "add", f"algorithm {created.name} v{created.version}", "uploaded through the admin")
             messages.success(request, f"Uploaded {created.name} version {created.version}.")
             return redirect(url("conveyor_algorithm", created.name, created.version))

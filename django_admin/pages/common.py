@@ -36,6 +36,18 @@ def attempt(request: HttpRequest, call: Callable[[], T], default: T) -> T:
         return default
 
 
+def save(form: Any, call: Callable[[], T]) -> T | None:
+    """The API's answer to a form, or None with the refusal on the form: the API's message, or which
+    part of the request is invalid (pydantic's errors are ValueErrors)."""
+    try:
+        return call()
+    except PlatformError as exc:
+        form.add_error(None, exc.message)
+    except ValueError as exc:
+        form.add_error(None, str(exc))
+    return None
+
+
 def log(request: HttpRequest, action: str, object_id: str, message: str) -> None:
     """The admin log keeps who did what; the object itself lives in the platform's APIs."""
     LogEntry.objects.create(user_id=request.user.pk, content_type=None, object_id=object_id,

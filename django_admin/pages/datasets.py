@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from conveyor.schemas.datasets import DatasetSchema
 from django_admin import platform
 from django_admin.forms import DatasetForm
-from django_admin.pages.common import attempt, link, log, render, url, when
+from django_admin.pages.common import attempt, link, log, render, save, url, when
 
 CRUMBS = [("Datasets", None)]
 
@@ -27,17 +27,11 @@ def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-un
 def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
     form = DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            schema = DatasetSchema(**form.schema())
-            platform.qm(lambda c: c.create_dataset(schema))
-        except ValueError as exc:  # the schema itself is invalid: say which part
-            form.add_error(None, str(exc))
-        except platform.PlatformError as exc:
-            form.add_error(None, exc.message)
-        else:
-            log(request, "add", f"dataset {schema.name}", "created through the admin")
-            messages.success(request, f"Dataset {schema.name} created.")
-            return redirect(url("conveyor_dataset", schema.name))
+        created = save(form, lambda: platform.qm(lambda c: c.create_dataset(DatasetSchema(**form.schema()))))
+        if created is not None:
+            log(request, "add", f"dataset {created.name}", "created through the admin")
+            messages.success(request, f"Dataset {created.name} created.")
+            return redirect(url("conveyor_dataset", created.name))
     return render(request, "form.html", site, "Add dataset", [("Datasets", url("conveyor_datasets")), ("Add", None)],
                   form=form, submit="Create")
 

@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from conveyor.schemas.retraining import RunCreate, RunStatus
 from django_admin import platform
 from django_admin.forms import RunForm
-from django_admin.pages.common import attempt, link, log, render, status, url, when
+from django_admin.pages.common import attempt, link, log, render, save, status, url, when
 
 ACTIVE = (RunStatus.queued, RunStatus.running)
 SCORES = ("Model", "MAE", "MSE", "RMSE", "R2", "RMSLE", "MAPE", "Accuracy", "AUC", "F1")
@@ -40,15 +40,11 @@ def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-unt
     initial = {k: request.GET[k] for k in ("dataset", "algorithm") if k in request.GET}
     form = RunForm(request.POST or None, datasets=datasets, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            body = RunCreate(**form.body())
-            accepted = platform.retraining(lambda c: c.start_run(body), timeout=120)
-        except ValueError as exc:
-            form.add_error(None, str(exc))
-        except platform.PlatformError as exc:
-            form.add_error(None, exc.message)
-        else:
-            log(request, "add", f"retraining run {accepted.id}", f"started for {body.algorithm} on {body.dataset}")
+        accepted = save(form, lambda: platform.retraining(lambda c: c.start_run(RunCreate(**form.body())),
+                                                          timeout=120))
+        if accepted is not None:
+            d = form.cleaned_data
+            log(request, "add", f"retraining run {accepted.id}", f"started for {d['algorithm']} on {d['dataset']}")
             messages.success(request, f"Run {accepted.id} queued; this page follows it.")
             return redirect(url("conveyor_run", accepted.id))
     return render(request, "form.html", site, "Start a retraining run", [("Retraining runs", url("conveyor_runs")),

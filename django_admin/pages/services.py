@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from conveyor.schemas.services import ServiceCreate, ServiceUpdate
 from django_admin import platform
 from django_admin.forms import ServiceForm
-from django_admin.pages.common import attempt, link, log, render, url, when
+from django_admin.pages.common import attempt, link, log, render, save, url, when
 
 CRUMBS = [("Services", None)]
 
@@ -31,9 +31,9 @@ def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-un
                                                     "retrain on", "revision", "updated"])
 
 
-def _choices(request: HttpRequest) -> tuple[list[str], list[Any]]:
+def _choices(request: HttpRequest, dataset: str | None = None) -> tuple[list[str], list[Any]]:
     datasets = [d.name for d in attempt(request, lambda: platform.qm(lambda c: c.list_datasets()), [])]
-    algorithms = attempt(request, lambda: platform.qm(lambda c: c.list_algorithms()), [])
+    algorithms = attempt(request, lambda: platform.qm(lambda c: c.list_algorithms(dataset=dataset)), [])
     return datasets, algorithms
 
 
@@ -41,17 +41,11 @@ def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-unt
     datasets, algorithms = _choices(request)
     form = ServiceForm(request.POST or None, datasets=datasets, algorithms=algorithms)
     if request.method == "POST" and form.is_valid():
-        try:
-            body = ServiceCreate(**form.body())
-            platform.qm(lambda c: c.create_service(body))
-        except ValueError as exc:
-            form.add_error(None, str(exc))
-        except platform.PlatformError as exc:
-            form.add_error(None, exc.message)
-        else:
-            log(request, "add", f"service {body.name}", "created through the admin")
-            messages.success(request, f"Service {body.name} created.")
-            return redirect(url("conveyor_service", body.name))
+        created = save(form, lambda: platform.qm(lambda c: c.create_service(ServiceCreate(**form.body()))))
+        if created is not None:
+            log(request, "add", f"service {created.name}", "created through the admin")
+            messages.success(request, f"Service {created.name} created.")
+            return redirect(url("conveyor_service", created.name))
     return render(request, "form.html", site, "Add service", [("Services", url("conveyor_services")), ("Add", None)],
                   form=form, submit="Create")
 
@@ -81,9 +75,9 @@ def change_view(site, request: HttpRequest, name: str) -> HttpResponse:  # type:
     service = attempt(request, lambda: platform.qm(lambda c: c.get_service(name)), None)
     if service is None:
         return redirect(url("conveyor_services"))
-    datasets, algorithms = _choices(request)
-    form = ServiceForm(request.POST or None, initial=_initial(service), datasets=datasets,
-                       algorithms=[a for a in algorithms if a.dataset == service.dataset], editing=True)
+    datasets, algorithms = _choices(request, service.dataset)
+    form = ServiceForm(request.POST or None, initial=_initial(service), datasets=datasets, algorithms=algorithms,
+                       editing=True)
     if request.method == "POST" and form.is_valid():
         body = form.body()
         body.pop("name")
@@ -93,14 +87,7 @@ def change_view(site, request: HttpRequest, name: str) -> HttpResponse:  # type:
         for role in ("algorithm", "challenger"):
             if form.cleaned_data[role] != current[role]:
                 sent[role] = body[role]
-        try:
-            update = ServiceUpdate(**sent)
-            platform.qm(lambda c: c.update_service(name, update))
-        except ValueError as exc:
-            form.add_error(None, str(exc))
-        except platform.PlatformError as exc:
-            form.add_error(None, exc.message)
-        else:
+        if save(form, lambda: platform.qm(lambda c: c.update_service(name, ServiceUpdate(**sent)))) is not None:
             log(request, "change", f"service {name}", f"changed {sorted(sent)} through the admin")
             messages.success(request, f"Service {name} saved.")
             return redirect(here)

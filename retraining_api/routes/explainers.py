@@ -36,10 +36,8 @@ async def get_explainer_dashboard(
     key = explainer_key(algorithm.name, algorithm.version, evaluate_on.value, rows)
     state = await run_in_threadpool(store.request_explainer, key, algorithm.name, algorithm.version,
                                     evaluate_on.value, rows, rebuild)
-    if state["status"] == RunStatus.finished.value:
-        html = await run_in_threadpool(store.explainer_html, key)
-        if html is not None:
-            return HTMLResponse(html, headers={"X-Explainer-Key": key, "Cache-Control": "private, max-age=300"})
+    if state["html"] is not None:
+        return HTMLResponse(state["html"], headers={"X-Explainer-Key": key, "Cache-Control": "private, max-age=300"})
     if state["status"] == RunStatus.failed.value:
         raise Unprocessable(f"building the explainer dashboard failed: {state['error']}; "
                             "ask again with rebuild=true once the cause is fixed")
