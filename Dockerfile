@@ -19,6 +19,7 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 
 COPY conveyor ./conveyor
+COPY conveyor_tools ./conveyor_tools
 COPY queue_manager ./queue_manager
 COPY ml_data_api ./ml_data_api
 COPY worker ./worker

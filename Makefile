@@ -15,7 +15,7 @@ export UV_LINK_MODE := copy
 help:
 	@echo "make demo   - install, start the whole platform with demo data (foreground; Ctrl-C stops it)"
 	@echo "make test   - install, start the stores if stopped, run pytest and the Postman collection"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and mypy"
 
 # uv comes from PyPI when it is missing; the virtualenv is rebuilt when the lock changes.
 $(STAMP): uv.lock pyproject.toml
@@ -31,7 +31,7 @@ install: $(STAMP) $(NODE_STAMP)
 
 demo: install
 	@scripts/ensure_services.sh
-	$(PY) -m conveyor.cli.main demo
+	$(PY) -m conveyor_tools.cli.main demo
 
 test: install
 	@scripts/install_system_tools.sh
@@ -46,14 +46,15 @@ test-python:
 
 # The Postman collection against a live stack started for the run (free ports, throwaway stores).
 test-api:
-	$(PY) -m conveyor.cli.main stack --exec scripts/run_newman.sh
+	$(PY) -m conveyor_tools.cli.main stack --exec scripts/run_newman.sh
 
 lint:
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench-ingest: install
 	@scripts/ensure_services.sh
-	$(PY) -m conveyor.cli.main bench ingest --rows 100000
+	$(PY) -m conveyor_tools.cli.main bench ingest --rows 100000
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -55,8 +55,8 @@ def parser() -> argparse.ArgumentParser:
 
 def default_file() -> Path:
     if not DEFAULT_FILE.exists():
-        from conveyor import datagen
-        from conveyor.demo_dataset import demo_stream
+        from conveyor_tools import datagen
+        from conveyor_tools.demo_dataset import demo_stream
 
         datagen.write_csv(demo_stream(10_000), DEFAULT_FILE)
     return DEFAULT_FILE

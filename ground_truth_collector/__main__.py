@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from conveyor import localenv
 from conveyor.clients import MLDataClient
+from conveyor_tools import localenv
 from ground_truth_collector.collector import Collector, CollectorOptions
 from ground_truth_collector.labels import LabelSource
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conveyor import devstack
+from conveyor_tools import devstack
 
 API_TOKEN = "test-token"
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

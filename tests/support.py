@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from conveyor import devstack
+from conveyor_tools import devstack
 
 
 @contextmanager

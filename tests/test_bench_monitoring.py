@@ -7,7 +7,8 @@ import sys
 
 def test_bench_monitoring_smoke() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli.main", "bench", "monitoring", "--rows", "3000", "--sample-cap", "1000"],
+        [sys.executable, "-m", "conveyor_tools.cli.main", "bench", "monitoring", "--rows", "3000",
+         "--sample-cap", "1000"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

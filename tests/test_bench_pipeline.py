@@ -7,7 +7,7 @@ import sys
 
 def test_bench_pipeline_smoke() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli.main", "bench", "pipeline", "--records", "300", "--workers", "1"],
+        [sys.executable, "-m", "conveyor_tools.cli.main", "bench", "pipeline", "--records", "300", "--workers", "1"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

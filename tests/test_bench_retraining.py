@@ -7,7 +7,7 @@ import sys
 
 def test_bench_retraining_smoke() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli.main", "bench", "retraining", "--rows", "1000", "--include", "lr",
+        [sys.executable, "-m", "conveyor_tools.cli.main", "bench", "retraining", "--rows", "1000", "--include", "lr",
          "--explainer-rows", "50"],
         capture_output=True, text=True, timeout=600,
     )

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conveyor.benchmarks.ingest import own_ml_data_api
-from conveyor.demo_dataset import DEMO_DATASET
+from conveyor_tools.benchmarks.ingest import own_ml_data_api
+from conveyor_tools.demo_dataset import DEMO_DATASET
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def ml_api() -> Iterator[tuple[str, str]]:
 
 
 def conveyor(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conveyor.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "conveyor_tools.cli.main", *args], capture_output=True, text=True,
                           timeout=120)
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conveyor import datagen
-from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
+from conveyor_tools import datagen
+from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 
 REAL = Path(__file__).resolve().parents[2] / "shared/data/production_quality/pq_sensors_quality_5837.csv"
 

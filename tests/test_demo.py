@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 
-from conveyor import devstack, localenv
+from conveyor_tools import devstack, localenv
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "conveyor.cli.main", "demo", "--rows", "1000"],
+    return subprocess.Popen([sys.executable, "-m", "conveyor_tools.cli.main", "demo", "--rows", "1000"],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=devstack.ROOT)
 
 

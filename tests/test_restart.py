@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conveyor import devstack
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import ServiceCreate
-from conveyor.stack import Stack, StackConfig
+from conveyor_tools import devstack
+from conveyor_tools.stack import Stack, StackConfig
 
 SCHEMA = DatasetSchema(
     name="restart_ds", task="regression",

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conveyor.stack import Stack, StackConfig
+from conveyor_tools.stack import Stack, StackConfig
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 

@@ -11,11 +11,11 @@ import uuid
 
 import httpx
 
-from conveyor import devstack
 from conveyor.clients import QueueManagerClient
 from conveyor.schemas.algorithms import Stage, StageUpdate
 from conveyor.schemas.services import ServiceUpdate
-from conveyor.stack import Stack
+from conveyor_tools import devstack
+from conveyor_tools.stack import Stack
 from tests.django_admin.conftest import AdminSession
 from tests.retraining_api.conftest import seed
 from tests.worker.conftest import model_bytes

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conveyor import devstack, localenv
+from conveyor_tools import devstack, localenv
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,7 +38,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
            **ports, "CONVEYOR_STATE_DIR": str(state), "DEMO_DATABASE": database, "DEMO_RATE": "20",
            "CHECK_INTERVAL_SECONDS": "5"}
     log = state / "demo.log"
-    proc = subprocess.Popen([sys.executable, "-m", "conveyor.cli.main", "demo", "--rows", "1500"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "conveyor_tools.cli.main", "demo", "--rows", "1500"], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=devstack.ROOT)
     try:
         deadline = time.monotonic() + 180

@@ -14,11 +14,11 @@ from fastapi import FastAPI, Request
 from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 from conveyor.records import to_records
 from conveyor.schemas.services import ServiceCreate
-from conveyor.stack import Stack, StackConfig
 from conveyor.training import dump_model
+from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
+from conveyor_tools.stack import Stack, StackConfig
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import DriftSpec, MessageFactory
 from tests.support import serve

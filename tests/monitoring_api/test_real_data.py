@@ -12,7 +12,7 @@ import pytest
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.records import to_records
 from conveyor.schemas.datasets import DatasetSchema
-from conveyor.stack import Stack
+from conveyor_tools.stack import Stack
 from monitoring_api.reports import ReportKind, Windows, json_report
 
 REAL = Path(__file__).resolve().parents[3] / "shared/data/production_quality/pq_sensors_quality_5837.csv"

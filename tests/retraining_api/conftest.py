@@ -14,12 +14,12 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 from conveyor.records import to_records
 from conveyor.schemas.algorithms import Stage, StageUpdate
 from conveyor.schemas.services import ServiceCreate
-from conveyor.stack import Stack, StackConfig
 from conveyor.training import dump_model
+from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
+from conveyor_tools.stack import Stack, StackConfig
 
 FAST_MODELS = ["lr", "dt"]
 

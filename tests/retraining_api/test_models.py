@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES
+from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES
 from tests.retraining_api.conftest import Seeded, seed
 from tests.retraining_api.test_runs import download
 

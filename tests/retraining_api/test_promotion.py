@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from conveyor.demo_dataset import DEMO_FEATURES, demo_stream
+from conveyor_tools.demo_dataset import DEMO_FEATURES, demo_stream
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import MessageFactory
 from tests.retraining_api.conftest import seed

@@ -57,7 +57,7 @@ def test_run_registers_next_version_and_compares_on_the_same_holdout(seeded: See
     assert set(comparison["previous_model_results"]) == METRICS
 
     # Both numbers equal a direct evaluation of both models on the same (testing) rows.
-    from conveyor.demo_dataset import DEMO_DATASET
+    from conveyor_tools.demo_dataset import DEMO_DATASET
 
     schema = DEMO_DATASET.model_copy(update={"name": seeded.dataset})
     for version, key in ((2, "retrained_model_results"), (1, "previous_model_results")):

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from conveyor.demo_dataset import DEMO_DATASET, demo_splits
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.training import TrainedModel, dump_model, evaluate, load_model, train_model
+from conveyor_tools.demo_dataset import DEMO_DATASET, demo_splits
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +96,11 @@ def test_classification() -> None:
 
 
 def test_conveyor_train_end_to_end(tmp_path: Path) -> None:
-    from conveyor.cli.main import main
     from conveyor.clients import MLDataClient, QueueManagerClient
     from conveyor.records import to_records
     from conveyor.schemas.services import ServiceCreate
-    from conveyor.stack import Stack, StackConfig
+    from conveyor_tools.cli.main import main
+    from conveyor_tools.stack import Stack, StackConfig
 
     config = StackConfig.throwaway()
     config.state_dir = tmp_path

@@ -19,9 +19,9 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conveyor import devstack
 from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name
-from conveyor.stack import Component, Stack, StackConfig
+from conveyor_tools import devstack
+from conveyor_tools.stack import Component, Stack, StackConfig
 
 FEATURES = ["a", "b", "c"]
 

@@ -113,7 +113,7 @@ def test_ml_data_api_outage_delays_but_loses_nothing(service: Service) -> None:
     service.wait_for(lambda: service.counts()["production"] == 100, what="first 100")
     ml = next(c for c in stack.components if c.name == "ml_data_api")
     stack.components.remove(ml)
-    from conveyor import devstack
+    from conveyor_tools import devstack
 
     devstack.stop_process(ml.proc)
     asyncio.run(publish(service.queue, [named(i, "during") for i in range(300)]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from conveyor import datagen
+from conveyor_tools import datagen
 
 
 def register(sub: argparse._SubParsersAction) -> None:

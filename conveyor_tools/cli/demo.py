@@ -11,10 +11,10 @@ import signal
 import time
 from types import FrameType
 
-from conveyor import devstack, localenv
 from conveyor.clients import APIError, MLDataClient, QueueManagerClient
 from conveyor.schemas.services import ServiceCreate
-from conveyor.stack import Stack, StackConfig
+from conveyor_tools import devstack, localenv
+from conveyor_tools.stack import Stack, StackConfig
 
 log = logging.getLogger("conveyor.demo")
 
@@ -67,7 +67,7 @@ def _check_ports_free(config: StackConfig) -> None:
 
 async def seed(stack: Stack, rows: int, seed_value: int) -> dict[str, int]:
     """Register the demo dataset and service, and load training and testing rows once."""
-    from conveyor.demo_dataset import DEMO_DATASET, DEMO_QUEUE, DEMO_SERVICE, demo_splits
+    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_QUEUE, DEMO_SERVICE, demo_splits
 
     token = stack.config.api_token
     async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
@@ -138,13 +138,13 @@ def run(args: argparse.Namespace) -> int:
 
 async def ensure_model(stack: Stack) -> str:
     """Train and assign a first model when the demo service has none."""
-    from conveyor.demo_dataset import DEMO_DATASET, DEMO_SERVICE
+    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_SERVICE
 
     async with QueueManagerClient(stack.qm_url, stack.config.api_token) as qm:
         service = await qm.get_service(DEMO_SERVICE)
     if service.algorithm is None:
         log.info("training a first model for %s (PyCaret, about half a minute)", DEMO_SERVICE)
-        trainer = stack.start_python("conveyor.cli.main", name="train", args=[
+        trainer = stack.start_python("conveyor_tools.cli.main", name="train", args=[
             "train", "--dataset", DEMO_DATASET.name, "--assign", DEMO_SERVICE, "--stage", "production"])
         if trainer.proc.wait() != 0:
             raise RuntimeError(f"training the first model failed:\n{stack.log_tail('train')}")
@@ -156,7 +156,7 @@ async def ensure_model(stack: Stack) -> str:
 
 def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
     """Worker replicas and the streaming data source; answers the workers' metrics URLs."""
-    from conveyor.demo_dataset import DEMO_FEATURES, DEMO_QUEUE, DEMO_SERVICE
+    from conveyor_tools.demo_dataset import DEMO_FEATURES, DEMO_QUEUE, DEMO_SERVICE
 
     urls = []
     base_port = int(os.environ.get("DEMO_WORKER_METRICS_PORT", 9101))
@@ -184,7 +184,7 @@ def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
 
 
 def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str], rate: float) -> str:
-    from conveyor.demo_dataset import DEMO_QUEUE, DEMO_SERVICE
+    from conveyor_tools.demo_dataset import DEMO_QUEUE, DEMO_SERVICE
 
     return "\n".join([
         "",

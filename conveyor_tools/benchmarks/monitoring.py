@@ -15,9 +15,9 @@ import httpx
 import numpy as np
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.demo_dataset import DEMO_DATASET, demo_splits, demo_stream
 from conveyor.records import to_records
-from conveyor.stack import Stack, StackConfig
+from conveyor_tools.demo_dataset import DEMO_DATASET, demo_splits, demo_stream
+from conveyor_tools.stack import Stack, StackConfig
 
 BATCH = 10_000
 

@@ -18,10 +18,10 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits
 from conveyor.records import to_records
-from conveyor.stack import Stack, StackConfig
 from conveyor.training import dump_model
+from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits
+from conveyor_tools.stack import Stack, StackConfig
 
 MODEL = "bench_model"
 

@@ -9,8 +9,8 @@ import json
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from conveyor import localenv
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor_tools import localenv
 
 
 def register(sub: argparse._SubParsersAction) -> None:

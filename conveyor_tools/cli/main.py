@@ -12,13 +12,13 @@ import logging
 import sys
 
 SUBCOMMAND_MODULES = (
-    "conveyor.cli.generate",
-    "conveyor.cli.load",
-    "conveyor.cli.bench",
-    "conveyor.cli.stack",
-    "conveyor.cli.demo",
-    "conveyor.cli.status",
-    "conveyor.cli.train",
+    "conveyor_tools.cli.generate",
+    "conveyor_tools.cli.load",
+    "conveyor_tools.cli.bench",
+    "conveyor_tools.cli.stack",
+    "conveyor_tools.cli.demo",
+    "conveyor_tools.cli.status",
+    "conveyor_tools.cli.train",
 )
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from conveyor import devstack
+from conveyor_tools import devstack
 
-log = logging.getLogger("conveyor.stack")
+log = logging.getLogger("conveyor_tools.stack")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conveyor.devstack import STATE_DIR
+from conveyor_tools.devstack import STATE_DIR
 
 DEMO_ENV = STATE_DIR / "demo.env"
 

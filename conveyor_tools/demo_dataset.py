@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from conveyor import datagen
 from conveyor.schemas.datasets import DatasetSchema
+from conveyor_tools import datagen
 
 DEMO_FEATURES = [
     "H_data", "T_data_1_1", "T_data_1_2", "T_data_1_3", "T_data_2_3", "T_data_3_1",

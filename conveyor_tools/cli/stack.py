@@ -6,9 +6,9 @@ import argparse
 import logging
 import subprocess
 
-from conveyor.stack import Stack, StackConfig, export_env
+from conveyor_tools.stack import Stack, StackConfig, export_env
 
-log = logging.getLogger("conveyor.stack")
+log = logging.getLogger("conveyor_tools.stack")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,10 +7,10 @@ import time
 
 import pandas as pd
 
-from conveyor import localenv
-from conveyor.cli.common import run_api
 from conveyor.clients import MLDataClient
 from conveyor.records import to_records
+from conveyor_tools import localenv
+from conveyor_tools.cli.common import run_api
 
 
 def register(sub: argparse._SubParsersAction) -> None:

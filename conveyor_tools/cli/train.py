@@ -7,11 +7,11 @@ import asyncio
 
 import pandas as pd
 
-from conveyor import localenv
-from conveyor.cli.common import run_api
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import ServiceUpdate
+from conveyor_tools import localenv
+from conveyor_tools.cli.common import run_api
 
 PAGE = 10_000
 

@@ -21,10 +21,10 @@ from sklearn.linear_model import LinearRegression
 
 from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 from conveyor.schemas.services import ServiceCreate
-from conveyor.stack import Stack, StackConfig
 from conveyor.training import dump_model
+from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
+from conveyor_tools.stack import Stack, StackConfig
 from data_source.publisher import PublishOptions, PublishSummary, publish_rows
 from data_source.records import MessageFactory
 

@@ -6,12 +6,12 @@ import argparse
 import importlib
 import json
 
-# name -> module in conveyor.benchmarks with add_arguments(parser) and run(args) -> dict
+# name -> module in conveyor_tools.benchmarks with add_arguments(parser) and run(args) -> dict
 BENCHMARKS = {
-    "ingest": "conveyor.benchmarks.ingest",
-    "pipeline": "conveyor.benchmarks.pipeline",
-    "monitoring": "conveyor.benchmarks.monitoring",
-    "retraining": "conveyor.benchmarks.retraining",
+    "ingest": "conveyor_tools.benchmarks.ingest",
+    "pipeline": "conveyor_tools.benchmarks.pipeline",
+    "monitoring": "conveyor_tools.benchmarks.monitoring",
+    "retraining": "conveyor_tools.benchmarks.retraining",
 }
 
 

@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from conveyor import datagen, devstack
 from conveyor.clients import MLDataClient
-from conveyor.demo_dataset import COLUMNS, DEMO_DATASET
 from conveyor.records import to_records
+from conveyor_tools import datagen, devstack
+from conveyor_tools.demo_dataset import COLUMNS, DEMO_DATASET
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
