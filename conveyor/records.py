@@ -14,5 +14,5 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             out[column] = out[column].map(lambda t: None if pd.isna(t) else t.isoformat())
     out = out.astype(object).where(out.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+    return [{str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
             for row in out.to_dict(orient="records")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.datasets import DatasetSchema, Feature, FeatureType, Task
 from conveyor_tools import datagen
 
 DEMO_FEATURES = [
@@ -13,8 +13,8 @@ DEMO_FEATURES = [
 ]
 DEMO_DATASET = DatasetSchema(
     name="product_quality",
-    task="regression",
-    features=[{"name": name, "type": "float"} for name in DEMO_FEATURES],
+    task=Task.regression,
+    features=[Feature(name=name, type=FeatureType.float) for name in DEMO_FEATURES],
     target="quality",
     timestamp_column="date_time",
     description="Roasting machine: 11 sensor readings predict the product quality (demo data).",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from conveyor.schemas.datasets import DatasetSchema, FeatureType
 
-DTYPES = {FeatureType.float: "float64", FeatureType.int: "int64", FeatureType.str: "object",
-          FeatureType.bool: "bool"}
+DTYPES: dict[FeatureType, np.dtype[Any]] = {
+    FeatureType.float: np.dtype("float64"), FeatureType.int: np.dtype("int64"), FeatureType.str: np.dtype("O"),
+    FeatureType.bool: np.dtype("bool"),
+}
 
 
 def frame_from_rows(rows: list[dict[str, Any]] | pd.DataFrame, schema: DatasetSchema,

@@ -39,7 +39,7 @@ class TrainedModel:
     seconds: float
 
 
-def _experiment(task: Task):  # type: ignore[no-untyped-def]
+def _experiment(task: Task) -> Any:
     if task is Task.regression:
         from pycaret.regression import RegressionExperiment
 

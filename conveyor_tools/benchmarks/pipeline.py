@@ -21,6 +21,7 @@ from sklearn.linear_model import LinearRegression
 
 from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
 from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ServiceCreate
 from conveyor.training import dump_model
 from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
@@ -61,7 +62,7 @@ async def _setup(stack: Stack, name: str) -> None:
         await qm.ensure_dataset(DEMO_DATASET)
         algorithm = await qm.upload_algorithm(name=f"{name}_model", dataset=DEMO_DATASET.name, model=dump_model(model))
         await qm.create_service(ServiceCreate(name=name, dataset=DEMO_DATASET.name, queue=name,
-                                              algorithm={"name": algorithm.name, "version": algorithm.version}))
+                                              algorithm=AlgorithmRef(name=algorithm.name, version=algorithm.version)))
 
 
 async def _stored_rows(stack: Stack) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+from types import ModuleType
 
 # name -> module in conveyor_tools.benchmarks with add_arguments(parser) and run(args) -> dict
 BENCHMARKS = {
@@ -20,11 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     kinds = p.add_subparsers(dest="benchmark", required=True)
     for name, module_name in BENCHMARKS.items():
         module = importlib.import_module(module_name)
-        parser = kinds.add_parser(name, help=module.__doc__.strip().splitlines()[0])
+        parser = kinds.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0])
         module.add_arguments(parser)
         parser.set_defaults(func=lambda args, m=module: _run(m, args))
 
 
-def _run(module, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _run(module: ModuleType, args: argparse.Namespace) -> int:
     print(json.dumps(module.run(args), indent=2))
     return 0

@@ -8,6 +8,7 @@ import asyncio
 import pandas as pd
 
 from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import ServiceUpdate
 from conveyor_tools import localenv
@@ -65,7 +66,8 @@ async def train(args: argparse.Namespace, qm_url: str, ml_url: str, token: str) 
         line = (f"trained {trained.model_name} ({trained.model_id}) in {trained.seconds:.1f}s; "
                 f"uploaded {algorithm.name} v{algorithm.version}")
         if args.assign:
-            await qm.update_service(args.assign, ServiceUpdate(algorithm={"name": name, "version": algorithm.version}))
+            assignment = AlgorithmRef(name=name, version=algorithm.version)
+            await qm.update_service(args.assign, ServiceUpdate(algorithm=assignment))
             line += f"; assigned to {args.assign}"
         scores = ", ".join(f"{k} {v:.4g}" for k, v in trained.metrics.items() if isinstance(v, float))
         return f"{line}\nholdout ({len(testing)} testing rows): {scores}"
