@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import pandas as pd
 
 from conveyor.jsonsafe import json_safe
-
-
-class ReportKind(StrEnum):
-    data_quality = "data_quality"
-    data_drift = "data_drift"
-    target_drift = "target_drift"
-    regression_performance = "regression_performance"
-    classification_performance = "classification_performance"
+from conveyor.schemas.monitoring import ReportKind
 
 
 @dataclass(frozen=True)

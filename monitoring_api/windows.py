@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from conveyor.api.errors import Unprocessable
+from conveyor.schemas.monitoring import Reference
 from conveyor.windows import WindowSpec
-
-
-class Reference(StrEnum):
-    training = "training"
-    testing = "testing"
-    window = "window"
 
 
 def current_spec(service: str | None, rows: int | None, hours: float | None, start: datetime | None,

@@ -1,47 +1,17 @@
+"""Scheduled checks as a time series, their alerts, and a check run on demand."""
+
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound, Unavailable
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.schemas.monitoring import Alert, CheckPoint, CheckRun
 from monitoring_api.deps import MonitorDep, SettingsDep, StoreDep
 
 router = APIRouter(prefix="/monitoring_api", tags=["checks and alerts"])
-
-
-class Alert(BaseModel):
-    id: int
-    service: str
-    at: datetime
-    kind: str
-    value: float | None
-    threshold: float | None
-    message: str
-    check_id: int | None
-
-
-class CheckPoint(BaseModel):
-    id: int
-    service: str
-    dataset: str
-    at: datetime
-    rows_current: int
-    rows_labeled: int
-    drift_share: float | None
-    dataset_drift: bool | None
-    drift: dict[str, Any] | None
-    target_drift: dict[str, Any] | None
-    prediction_drift: dict[str, Any] | None
-    mae: float | None
-    rmse: float | None
-    r2: float | None
-
-
-class CheckRun(CheckPoint):
-    alerts: list[Alert]
 
 
 @router.post("/checks/run", response_model=CheckRun)
