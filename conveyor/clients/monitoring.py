@@ -1,0 +1,40 @@
+"""Client of monitoring_api: Evidently reports (JSON or HTML), scheduled checks and alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from conveyor.clients.base import BaseClient
+from conveyor.schemas.monitoring import Alert, CheckPoint, CheckRun, Format, ReportKind, ReportOut, ReportQuery
+
+MONITORING = "/monitoring_api"
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in params.items() if v is not None}
+
+
+class MonitoringClient(BaseClient):
+    async def report(self, kind: ReportKind, query: ReportQuery) -> ReportOut:
+        params = query.model_copy(update={"format": Format.json}).model_dump(mode="json", exclude_none=True)
+        return ReportOut(**await self.json("GET", f"{MONITORING}/{kind.value}", params=params))
+
+    async def report_html(self, kind: ReportKind, query: ReportQuery) -> str:
+        """Evidently's own HTML page of the report."""
+        params = query.model_copy(update={"format": Format.html}).model_dump(mode="json", exclude_none=True)
+        response = await self.request("GET", f"{MONITORING}/{kind.value}", params=params)
+        return response.text
+
+    async def run_check(self, service: str) -> CheckRun:
+        return CheckRun(**await self.json("POST", f"{MONITORING}/checks/run", params={"service": service}))
+
+    async def checks(self, service: str | None = None, start: datetime | None = None, end: datetime | None = None,
+                     limit: int | None = None) -> list[CheckPoint]:
+        params = _present({"service": service, "start": start, "end": end, "limit": limit})
+        return [CheckPoint(**c) for c in await self.json("GET", f"{MONITORING}/checks", params=params)]
+
+    async def alerts(self, service: str | None = None, kind: str | None = None, start: datetime | None = None,
+                     end: datetime | None = None, limit: int | None = None) -> list[Alert]:
+        params = _present({"service": service, "kind": kind, "start": start, "end": end, "limit": limit})
+        return [Alert(**a) for a in await self.json("GET", f"{MONITORING}/alerts", params=params)]
