@@ -17,6 +17,7 @@ import numpy as np
 from psycopg2.extras import Json
 
 from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.clients.peers import PeerClients
 from conveyor.events import EventPublisher
 from conveyor.lookups import dataset_schema
 from conveyor.pg import Database, filters
@@ -65,13 +66,10 @@ CHECK_FIELDS = ("service", "dataset", "rows_current", "rows_labeled", "drift_sha
 
 
 class CheckStore:
+    """Checks and alerts in the tables of `DDL` (created at start-up by `monitoring_api.main`)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    def ensure_tables(self) -> None:
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('monitoring_tables'))")
-            cur.execute(DDL)
 
     def save_check(self, summary: dict[str, Any]) -> dict[str, Any]:
         values = [Json(summary[f]) if isinstance(summary[f], dict) else summary[f] for f in CHECK_FIELDS]
@@ -152,41 +150,45 @@ def alerts_for(summary: dict[str, Any], settings: Settings) -> list[dict[str, An
 
 
 class Monitor:
-    """Runs checks on demand and on a schedule; one per monitoring_api process."""
+    """Runs checks on demand and on a schedule; one per monitoring_api process, with the process's clients."""
 
-    def __init__(self, settings: Settings, store: CheckStore, events: EventPublisher) -> None:
-        self.s = settings
+    def __init__(self, settings: Settings, store: CheckStore, events: EventPublisher, peers: PeerClients,
+                 webhook: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
         self.store = store
         self.events = events
+        self.peers = peers
+        self.webhook = webhook  # set when settings.webhook_url is
         self._task: asyncio.Task[None] | None = None
 
     async def check(self, service: Service) -> dict[str, Any]:
-        async with QueueManagerClient(self.s.queue_manager_url, self.s.api_token) as qm, \
-                MLDataClient(self.s.ml_data_api_url, self.s.api_token, timeout=120) as ml:
-            summary = await summarize(service, qm, ml, self.s)
+        summary = await summarize(service, self.peers.queue_manager, self.peers.ml_data, self.settings)
         stored = await asyncio.to_thread(self.store.save_check, summary)
         stored["alerts"] = []
-        for alert in alerts_for(summary, self.s):
+        for alert in alerts_for(summary, self.settings):
             alert = await asyncio.to_thread(self.store.save_alert, {**alert, "service": service.name,
                                                                     "check_id": stored["id"]})
             log.warning("alert %s: %s", alert["kind"], alert["message"])
             body = {"event": alert["kind"], **{k: v for k, v in alert.items() if k != "id"},
                     "at": alert["at"].isoformat(), "dataset": summary["dataset"]}
             await self.events.publish(f"service.{service.name}.{alert['kind']}", body)
-            if self.s.webhook_url:
-                try:
-                    async with httpx.AsyncClient(timeout=5) as http:
-                        answer = await http.post(self.s.webhook_url, json=body)
-                    if answer.is_error:
-                        log.warning("webhook %s answered %s", self.s.webhook_url, answer.status_code)
-                except httpx.HTTPError as exc:
-                    log.warning("webhook %s failed: %s", self.s.webhook_url, exc)
+            await self._post_webhook(body)
             stored["alerts"].append(alert)
         return stored
 
+    async def _post_webhook(self, body: dict[str, Any]) -> None:
+        if self.webhook is None:
+            return
+        url = self.settings.webhook_url
+        try:
+            answer = await self.webhook.post(url, json=body)
+            if answer.is_error:
+                log.warning("webhook %s answered %s", url, answer.status_code)
+        except httpx.HTTPError as exc:
+            log.warning("webhook %s failed: %s", url, exc)
+
     async def check_all(self) -> int:
-        async with QueueManagerClient(self.s.queue_manager_url, self.s.api_token) as qm:
-            services = [s for s in await qm.list_services() if s.enabled]
+        services = [s for s in await self.peers.queue_manager.list_services() if s.enabled]
         for service in services:
             try:
                 await self.check(service)
@@ -196,14 +198,14 @@ class Monitor:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.s.check_interval_seconds)
+            await asyncio.sleep(self.settings.check_interval_seconds)
             try:
                 await self.check_all()
             except Exception as exc:
                 log.warning("scheduled checks failed: %s", exc)
 
     def start(self) -> None:
-        if self.s.check_interval_seconds > 0:
+        if self.settings.check_interval_seconds > 0:
             self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:

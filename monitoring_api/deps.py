@@ -1,33 +1,20 @@
-"""Typed dependencies of the routes."""
+"""Typed dependencies of the routes: what the composition root (`monitoring_api.main`) built once."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from conveyor.api.state import from_app_state
+from conveyor.clients import MLDataClient, QueueManagerClient
 from monitoring_api.checks import CheckStore, Monitor
 from monitoring_api.service import HtmlCache
 from monitoring_api.settings import Settings
 
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_store(request: Request) -> CheckStore:
-    return request.app.state.store
-
-
-def get_monitor(request: Request) -> Monitor:
-    return request.app.state.monitor
-
-
-def get_cache(request: Request) -> HtmlCache:
-    return request.app.state.html_cache
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[CheckStore, Depends(get_store)]
-MonitorDep = Annotated[Monitor, Depends(get_monitor)]
-CacheDep = Annotated[HtmlCache, Depends(get_cache)]
+SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
+StoreDep = Annotated[CheckStore, Depends(from_app_state("store"))]
+MonitorDep = Annotated[Monitor, Depends(from_app_state("monitor"))]
+CacheDep = Annotated[HtmlCache, Depends(from_app_state("html_cache"))]
+QueueManagerDep = Annotated[QueueManagerClient, Depends(from_app_state("queue_manager"))]
+MLDataDep = Annotated[MLDataClient, Depends(from_app_state("ml_data"))]

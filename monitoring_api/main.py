@@ -1,56 +1,60 @@
-"""The composition root of monitoring_api."""
+"""The composition root of monitoring_api: stores and clients are built here once and closed on shutdown."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.app import create_service_app
+from conveyor.clients.peers import PeerClients
 from conveyor.events import EventPublisher
 from conveyor.pg import Database
-from monitoring_api.checks import CheckStore, Monitor
+from conveyor.tables import StartupTables
+from monitoring_api.checks import DDL, CheckStore, Monitor
 from monitoring_api.routes import checks, reports
 from monitoring_api.service import HtmlCache
 from monitoring_api.settings import Settings, load_settings
 
-log = logging.getLogger(__name__)
+WEBHOOK_TIMEOUT = 5.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = Database(settings.database_url, 4)
-    store = CheckStore(db)
-    events = EventPublisher(settings.amqp_url, settings.events_exchange)
-    monitor = Monitor(settings, store, events)
+    tables = StartupTables(db, "monitoring_tables", DDL)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            await run_in_threadpool(store.ensure_tables)
-        except Exception as exc:  # the database may come up later; /ready says so meanwhile
-            log.warning("monitoring tables not ready yet: %s", exc)
-        await events.start()
-        monitor.start()
-        yield
-        await monitor.stop()
-        await events.close()
-        db.close()
-
-    async def postgres_ready() -> None:
-        await run_in_threadpool(store.ensure_tables)
+        async with AsyncExitStack() as resources:  # closed in reverse: the scheduler stops before its clients
+            resources.callback(db.close)
+            tables.start()
+            resources.push_async_callback(tables.close)
+            peers = PeerClients.open(settings, queue_manager_timeout=30, ml_data_timeout=120)
+            resources.push_async_callback(peers.aclose)
+            webhook = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT) if settings.webhook_url else None
+            if webhook is not None:
+                resources.push_async_callback(webhook.aclose)
+            events = EventPublisher(settings.amqp_url, settings.events_exchange)
+            await events.start()
+            resources.push_async_callback(events.close)
+            monitor = Monitor(settings, app.state.store, events, peers, webhook)
+            monitor.start()
+            resources.push_async_callback(monitor.stop)
+            app.state.queue_manager = peers.queue_manager
+            app.state.ml_data = peers.ml_data
+            app.state.monitor = monitor
+            yield
 
     app = create_service_app(
         service="monitoring_api", title="Conveyor monitoring_api",
         description="Data quality, drift and model performance with Evidently; scheduled checks and alerts.",
-        api_token=settings.api_token, ready_checks={"postgresql": postgres_ready}, lifespan=lifespan,
+        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = store
-    app.state.monitor = monitor
+    app.state.store = CheckStore(db)
     app.state.html_cache = HtmlCache(settings.html_cache_size)
     # Checks and alerts first: /monitoring_api/{kind} would otherwise take their paths.
     for module in (checks, reports):

@@ -7,18 +7,17 @@ from fastapi import APIRouter, Query
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound, Unavailable
-from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.clients import APIError, APIUnavailable
 from conveyor.schemas.monitoring import Alert, CheckPoint, CheckRun
-from monitoring_api.deps import MonitorDep, SettingsDep, StoreDep
+from monitoring_api.deps import MonitorDep, QueueManagerDep, StoreDep
 
 router = APIRouter(prefix="/monitoring_api", tags=["checks and alerts"])
 
 
 @router.post("/checks/run", response_model=CheckRun)
-async def run_check(_: TokenDep, service: str, monitor: MonitorDep, settings: SettingsDep) -> dict:
+async def run_check(_: TokenDep, service: str, monitor: MonitorDep, qm: QueueManagerDep) -> dict:
     try:
-        async with QueueManagerClient(settings.queue_manager_url, settings.api_token) as qm:
-            found = await qm.get_service(service)
+        found = await qm.get_service(service)
     except APIError as exc:
         raise NotFound(str(exc.detail)) from exc
     except APIUnavailable as exc:

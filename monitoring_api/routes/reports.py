@@ -6,17 +6,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from conveyor.api.errors import BadRequest
-from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.monitoring import Format, ReportKind, ReportOut, ReportQuery
 from monitoring_api import service
-from monitoring_api.deps import CacheDep, SettingsDep
+from monitoring_api.deps import CacheDep, MLDataDep, QueueManagerDep, SettingsDep
 from monitoring_api.windows import current_spec, reference_spec
 
 router = APIRouter(prefix="/monitoring_api", tags=["reports"])
 
 
 @router.get("/{kind}", response_model=ReportOut, responses={200: {"content": {"text/html": {}}}})
-async def report(kind: ReportKind, settings: SettingsDep, cache: CacheDep,
+async def report(kind: ReportKind, settings: SettingsDep, cache: CacheDep, qm: QueueManagerDep, ml: MLDataDep,
                  query: Annotated[ReportQuery, Query()]) -> Any:
     if query.current_rows is not None and (query.current_hours is not None or query.current_start or query.current_end):
         raise BadRequest("give the current window as current_rows, or current_hours, or current_start/end")
@@ -28,7 +27,5 @@ async def report(kind: ReportKind, settings: SettingsDep, cache: CacheDep,
         columns=tuple(c.strip() for c in query.columns.split(",") if c.strip()) if query.columns else None,
         html=query.format is Format.html,
     )
-    async with QueueManagerClient(settings.queue_manager_url, settings.api_token) as qm, \
-            MLDataClient(settings.ml_data_api_url, settings.api_token, timeout=120) as ml:
-        answer = await service.run(request, qm, ml, settings.sample_cap, cache)
+    answer = await service.run(request, qm, ml, settings.sample_cap, cache)
     return HTMLResponse(answer) if isinstance(answer, str) else answer

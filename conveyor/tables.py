@@ -1,0 +1,55 @@
+"""Tables a service creates once at start-up; readiness then only asks whether the database answers.
+
+Creating them keeps trying while the database is down (`conveyor.retry.until_done`), so a
+service started before its database serves meanwhile and says "not ready" until they exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+from conveyor.pg import Database
+from conveyor.retry import until_done
+
+log = logging.getLogger(__name__)
+
+
+class TablesNotReady(Exception):
+    """The database answers, but the service's tables are not created yet."""
+
+
+class StartupTables:
+    def __init__(self, db: Database, name: str, ddl: str) -> None:
+        self.db = db
+        self.name = name  # also the advisory lock: processes starting together do not race on CREATE
+        self.ddl = ddl
+        self.created = False
+        self._task: asyncio.Task[bool] | None = None
+
+    def create(self) -> None:
+        with self.db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.name,))
+            cur.execute(self.ddl)
+        self.created = True
+
+    async def create_until_done(self, stop: asyncio.Event | None = None) -> bool:
+        """Create the tables, trying again while the database is down; False when `stop` is set first."""
+        return await until_done(f"creating the {self.name}", lambda: asyncio.to_thread(self.create), stop=stop)
+
+    def start(self) -> None:
+        """Create the tables in the background: the service answers (not ready) while the database is down."""
+        self._task = asyncio.create_task(self.create_until_done())
+
+    async def ready(self) -> None:
+        """The readiness check: the database answers `SELECT 1` and the tables were created; no DDL."""
+        await asyncio.to_thread(self.db.ping)
+        if not self.created:
+            raise TablesNotReady(f"{self.name} not created yet: creating them is being retried (see the log)")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
