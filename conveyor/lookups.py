@@ -12,7 +12,10 @@ async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
     try:
         dataset = await qm.get_dataset(name)
     except APIError as exc:
-        raise NotFound(f"unknown dataset {name!r}: {exc.detail}") from exc
+        if exc.status_code == 404:
+            raise NotFound(f"unknown dataset {name!r} in queue_manager: {exc.detail}") from exc
+        # Any other refusal (a wrong token) is this service's configuration, not the caller's request.
+        raise Unavailable(f"queue_manager refused to look dataset {name!r} up: {exc}") from exc
     except APIUnavailable as exc:
         raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
-    return DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
+    return dataset.to_schema()

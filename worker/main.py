@@ -46,8 +46,7 @@ class Worker:
                 service = await self.qm.get_service(self.s.service_name)
                 dataset = await self.qm.get_dataset(service.dataset)
                 if service.algorithm is not None:
-                    schema = DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
-                    return service, schema
+                    return service, dataset.to_schema()
                 log.info("service %s has no model assigned yet; waiting", service.name)
             except APIUnavailable as exc:
                 log.warning("queue_manager unreachable: %s", exc)

@@ -81,5 +81,20 @@ class DatasetSchema(BaseModel):
 
 
 class Dataset(DatasetSchema):
+    """A dataset as queue_manager registers it: the schema and who made it when."""
+
     created_at: datetime
     created_by: str = ""
+
+    def to_schema(self) -> DatasetSchema:
+        """The schema alone, as the services that build tables or validate messages need it."""
+        return DatasetSchema.model_validate(self.model_dump(include=set(DatasetSchema.model_fields)))
+
+
+class DatasetDeleted(BaseModel):
+    """Published on the events exchange (`dataset.<name>.deleted`) when queue_manager deletes a dataset."""
+
+    event: str = "dataset_deleted"
+    dataset: str
+    created_at: datetime = Field(description="when the deleted dataset had been created")
+    at: datetime

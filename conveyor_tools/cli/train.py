@@ -9,7 +9,6 @@ import pandas as pd
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.algorithms import AlgorithmRef
-from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import ServiceUpdate
 from conveyor_tools import localenv
 from conveyor_tools.cli.common import run_api
@@ -46,7 +45,7 @@ async def train(args: argparse.Namespace, qm_url: str, ml_url: str, token: str) 
 
     async with QueueManagerClient(qm_url, token, timeout=120) as qm, MLDataClient(ml_url, token, timeout=120) as ml:
         dataset = await qm.get_dataset(args.dataset)
-        schema = DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
+        schema = dataset.to_schema()
         training = await all_rows(ml, schema.name, "training")
         testing = await all_rows(ml, schema.name, "testing")
         if training.empty:
