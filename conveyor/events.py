@@ -26,7 +26,7 @@ class EventPublisher:
         self.exchange_name = exchange
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
-        self._connector: asyncio.Task[None] | None = None
+        self._connector: asyncio.Task[bool] | None = None
 
     async def start(self) -> None:
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 from psycopg2.extras import Json
 
 from conveyor.clients import MLDataClient, QueueManagerClient
@@ -95,7 +96,7 @@ class CheckStore:
         return self._list("monitoring_alerts", service, start, end, limit, {"kind": kind})
 
 
-def _metrics(frame) -> dict[str, float | None]:  # type: ignore[no-untyped-def]
+def _metrics(frame: pd.DataFrame) -> dict[str, float | None]:
     if frame.empty:
         return {"mae": None, "rmse": None, "r2": None}
     truth = frame[LABEL].to_numpy(dtype=float)

@@ -40,7 +40,7 @@ def sample(frame: pd.DataFrame, cap: int, seed: int = 0) -> pd.DataFrame:
     return frame.sample(n=cap, random_state=seed).sort_index()
 
 
-def _column_mapping(w: Windows):  # type: ignore[no-untyped-def]
+def _column_mapping(w: Windows) -> Any:
     from evidently.legacy.pipeline.column_mapping import ColumnMapping
 
     extra = {}
@@ -81,7 +81,7 @@ def _metrics(kind: ReportKind, w: Windows, html: bool) -> list[Any]:
     raise ValueError(f"unknown report kind {kind}")
 
 
-def run_report(kind: ReportKind, w: Windows, html: bool = False):  # type: ignore[no-untyped-def]
+def run_report(kind: ReportKind, w: Windows, html: bool = False) -> Any:
     from evidently.legacy.report import Report
 
     report = Report(metrics=_metrics(kind, w, html))

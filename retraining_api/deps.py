@@ -1,44 +1,19 @@
-"""Typed dependencies of the routes."""
+"""Typed dependencies of the routes: what the composition root (`retraining_api.main`) built once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from conveyor.api.state import from_app_state
 from conveyor.clients import MLDataClient, QueueManagerClient
 from retraining_api.models_cache import ModelCache
 from retraining_api.settings import Settings
 from retraining_api.store import RunStore
 
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_store(request: Request) -> RunStore:
-    return request.app.state.store
-
-
-def get_models(request: Request) -> ModelCache:
-    return request.app.state.models
-
-
-async def get_qm(request: Request) -> AsyncIterator[QueueManagerClient]:
-    s: Settings = request.app.state.settings
-    async with QueueManagerClient(s.queue_manager_url, s.api_token, timeout=60) as qm:
-        yield qm
-
-
-async def get_ml(request: Request) -> AsyncIterator[MLDataClient]:
-    s: Settings = request.app.state.settings
-    async with MLDataClient(s.ml_data_api_url, s.api_token, timeout=120) as ml:
-        yield ml
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[RunStore, Depends(get_store)]
-ModelsDep = Annotated[ModelCache, Depends(get_models)]
-QueueManagerDep = Annotated[QueueManagerClient, Depends(get_qm)]
-MLDataDep = Annotated[MLDataClient, Depends(get_ml)]
+SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
+StoreDep = Annotated[RunStore, Depends(from_app_state("store"))]
+ModelsDep = Annotated[ModelCache, Depends(from_app_state("models"))]
+QueueManagerDep = Annotated[QueueManagerClient, Depends(from_app_state("queue_manager"))]
+MLDataDep = Annotated[MLDataClient, Depends(from_app_state("ml_data"))]

@@ -1,6 +1,6 @@
 """`python -m retraining_api.executor`: the process that runs retraining runs and builds explainers.
 
-It is the composition root of the executor: one store, one settings object, three
+It is the composition root of the executor (`serve`): one store, one client per peer service, three
 loops (runs, explainer builds, stale-work sweeper). Runs go one at a time per executor
 (and per dataset across executors); an explainer build may go alongside a run.
 On SIGTERM/SIGINT the work in hand goes back to the queue for the next executor,
@@ -14,70 +14,79 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
-from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.clients.peers import PeerClients
 from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
-from conveyor.retry import until_done
 from conveyor.schemas.retraining import EvaluateOn
+from conveyor.tables import StartupTables
 from conveyor.training import load_model
 from retraining_api import data, runner
 from retraining_api.explainer import build_html
 from retraining_api.settings import Settings, load_settings
-from retraining_api.store import RunStore
+from retraining_api.store import DDL, RunStore
 
 log = logging.getLogger("retraining_api.executor")
 
 
+# Runs upload and download model files: a client waits longer than the API's.
+PEER_TIMEOUT = 300.0
+
+
 class Executor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: RunStore, tables: StartupTables, peers: PeerClients) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url, 4)
-        self.store = RunStore(self.db)
+        self.store = store
+        self.tables = tables
+        self.peers = peers
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = asyncio.Event()
         self.current_run: int | None = None
         self.current_explainer: str | None = None
 
-    async def _claim(self, claim: Any) -> dict[str, Any] | None:
-        try:
-            return await asyncio.to_thread(claim, self.name)
-        except Exception as exc:  # store down: work waits, nothing is lost
-            log.warning("cannot claim work: %s", exc)
-            await asyncio.sleep(5)
-            return None
+    async def _take_work(self, claim: Callable[[str], dict[str, Any] | None],
+                         handle: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Claim work of one kind and handle it, one piece at a time, until the executor stops."""
+        while not self.stopping.is_set():
+            try:
+                work = await asyncio.to_thread(claim, self.name)
+            except Exception as exc:  # store down: work waits, nothing is lost
+                log.warning("cannot claim work: %s", exc)
+                await self._pause(5)
+                continue
+            if work is None:
+                await self._pause()
+                continue
+            await handle(work)
 
     async def run_loop(self) -> None:
-        while not self.stopping.is_set():
-            run = await self._claim(self.store.claim_run)
-            if run is None:
-                await self._pause()
-                continue
-            self.current_run = run["id"]
-            log.info("run %s claimed: %s/%s", run["id"], run["dataset"], run["algorithm"])
-            await runner.execute(run, self.settings, self.store)
-            self.current_run = None
+        await self._take_work(self.store.claim_run, self._execute_run)
+
+    async def _execute_run(self, run: dict[str, Any]) -> None:
+        self.current_run = run["id"]
+        log.info("run %s claimed: %s/%s", run["id"], run["dataset"], run["algorithm"])
+        await runner.execute(run, self.settings, self.store, self.peers)
+        self.current_run = None
 
     async def explainer_loop(self) -> None:
-        while not self.stopping.is_set():
-            job = await self._claim(self.store.claim_explainer)
-            if job is None:
-                await self._pause()
-                continue
-            self.current_explainer = job["key"]
-            html, error = None, None
-            beat = asyncio.create_task(self._beat_explainer(job["key"]))
-            try:
-                html = await self._explain(job)
-            except Exception as exc:  # the build ends as failed with the reason
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("explainer %s failed: %s", job["key"], error)
-            finally:
-                beat.cancel()
-            await asyncio.to_thread(self.store.finish_explainer, job["key"], html, error)
-            self.current_explainer = None
+        await self._take_work(self.store.claim_explainer, self._build_explainer)
+
+    async def _build_explainer(self, job: dict[str, Any]) -> None:
+        self.current_explainer = job["key"]
+        html, error = None, None
+        beat = asyncio.create_task(self._beat_explainer(job["key"]))
+        try:
+            html = await self._explain(job)
+        except Exception as exc:  # the build ends as failed with the reason
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("explainer %s failed: %s", job["key"], error)
+        finally:
+            beat.cancel()
+        await asyncio.to_thread(self.store.finish_explainer, job["key"], html, error)
+        self.current_explainer = None
 
     async def _beat_explainer(self, key: str) -> None:
         while True:
@@ -86,18 +95,16 @@ class Executor:
                 await asyncio.to_thread(self.store.heartbeat_explainer, key)
 
     async def _explain(self, job: dict[str, Any]) -> str:
-        s = self.settings
-        async with QueueManagerClient(s.queue_manager_url, s.api_token, timeout=120) as qm, \
-                MLDataClient(s.ml_data_api_url, s.api_token, timeout=120) as ml:
-            algorithm = await data.resolve_version(qm, job["model_name"], job["version"])
-            schema = await dataset_schema(qm, algorithm.dataset)
-            evaluate_on = EvaluateOn(job["evaluate_on"])
-            rows = await data.evaluation_frame(ml, schema, evaluate_on, job["rows"])
-            if rows.empty and evaluate_on is EvaluateOn.production:
-                rows = await data.unlabelled_production(ml, schema, job["rows"])
-            if rows.empty:
-                raise ValueError(f"dataset {schema.name!r} has no {evaluate_on.value} rows to explain the model on")
-            pipeline = load_model(await qm.download_algorithm(algorithm.name, algorithm.version))
+        qm, ml = self.peers.queue_manager, self.peers.ml_data
+        algorithm = await data.resolve_version(qm, job["model_name"], job["version"])
+        schema = await dataset_schema(qm, algorithm.dataset)
+        evaluate_on = EvaluateOn(job["evaluate_on"])
+        rows = await data.evaluation_frame(ml, schema, evaluate_on, job["rows"])
+        if rows.empty and evaluate_on is EvaluateOn.production:
+            rows = await data.unlabelled_production(ml, schema, job["rows"])
+        if rows.empty:
+            raise ValueError(f"dataset {schema.name!r} has no {evaluate_on.value} rows to explain the model on")
+        pipeline = load_model(await qm.download_algorithm(algorithm.name, algorithm.version))
         title = f"{algorithm.name} v{algorithm.version} on {len(rows)} {evaluate_on.value} rows"
         return await asyncio.to_thread(build_html, pipeline, rows, schema, title)
 
@@ -127,8 +134,7 @@ class Executor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         # The database may come up after us.
-        await until_done("creating the retraining tables", lambda: asyncio.to_thread(self.store.ensure_tables),
-                         stop=self.stopping)
+        await self.tables.create_until_done(stop=self.stopping)
         log.info("executor %s waiting for runs", self.name)
         tasks = [asyncio.create_task(loop_()) for loop_ in (self.run_loop, self.explainer_loop, self.stale_loop)]
         await self.stopping.wait()
@@ -141,13 +147,23 @@ class Executor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.db.close()
+
+
+async def serve(settings: Settings) -> None:
+    """The composition root: one database pool and one client per peer for the executor's life."""
+    db = Database(settings.database_url, 4)
+    peers = PeerClients.open(settings, queue_manager_timeout=PEER_TIMEOUT, ml_data_timeout=PEER_TIMEOUT)
+    try:
+        await Executor(settings, RunStore(db), StartupTables(db, "retraining_tables", DDL), peers).serve()
+    finally:
+        await peers.aclose()
+        db.close()
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(Executor(load_settings()).serve())
+    asyncio.run(serve(load_settings()))
 
 
 if __name__ == "__main__":

@@ -1,62 +1,63 @@
-"""The composition root of retraining_api (the HTTP side; runs execute in `retraining_api.executor`)."""
+"""The composition root of retraining_api (the HTTP side; runs execute in `retraining_api.executor`).
+
+Stores and clients are built here once and closed on shutdown.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.app import create_service_app
+from conveyor.clients.peers import PeerClients
 from conveyor.pg import Database
 from conveyor.schemas.datasets import Task
+from conveyor.tables import StartupTables
 from retraining_api.models_cache import ModelCache
 from retraining_api.routes import evaluation, explainers, runs
 from retraining_api.settings import Settings, load_settings
-from retraining_api.store import RunStore
+from retraining_api.store import DDL, RunStore
 from retraining_api.triggers import TriggerListener
 from retraining_api.validation import pycaret_models
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = Database(settings.database_url, 4)
+    tables = StartupTables(db, "retraining_tables", DDL)
     store = RunStore(db)
-    triggers = TriggerListener(settings, store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            await run_in_threadpool(store.ensure_tables)
-        except Exception as exc:  # the database may come up later; /ready says so meanwhile
-            log.warning("retraining tables not ready yet: %s", exc)
-        await triggers.start()
-        # PyCaret lists its model ids only after a setup (seconds): done now, not in the first request.
-        warm = asyncio.create_task(pycaret_models(Task.regression)) if settings.warm_pycaret else None
-        yield
-        if warm is not None:
-            warm.cancel()
-        await triggers.close()
-        db.close()
-
-    async def postgres_ready() -> None:
-        await run_in_threadpool(store.ensure_tables)
+        async with AsyncExitStack() as resources:  # closed in reverse: the listener stops before its client
+            resources.callback(db.close)
+            tables.start()
+            resources.push_async_callback(tables.close)
+            peers = PeerClients.open(settings, queue_manager_timeout=60, ml_data_timeout=120)
+            resources.push_async_callback(peers.aclose)
+            triggers = TriggerListener(settings, store, peers.queue_manager)
+            await triggers.start()
+            resources.push_async_callback(triggers.close)
+            app.state.queue_manager = peers.queue_manager
+            app.state.ml_data = peers.ml_data
+            app.state.triggers = triggers
+            if settings.warm_pycaret:
+                # PyCaret lists its model ids only after a setup (seconds): done now, not in the first request.
+                resources.callback(asyncio.create_task(pycaret_models(Task.regression)).cancel)
+            yield
 
     app = create_service_app(
         service="retraining_api", title="Conveyor retraining_api",
         description="Retraining runs with PyCaret in the background, new-against-previous comparison, promotion, "
                     "evaluation of any model version, explainer dashboards.",
-        api_token=settings.api_token, ready_checks={"postgresql": postgres_ready}, lifespan=lifespan,
+        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = store
     app.state.models = ModelCache()
-    app.state.triggers = triggers
     for module in (runs, evaluation, explainers):
         app.include_router(module.router)
     return app

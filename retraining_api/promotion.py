@@ -55,8 +55,8 @@ def decide(auto_promote: bool, margin: float, task: Task, new: dict[str, Any],
         return Decision(auto_promote=True, promoted=True, margin=margin,
                         reason="there is no previous version to beat: the first version is promoted")
     metric, lower_is_better = PRIMARY_METRIC[task]
-    new_score, old_score = new.get(metric), previous.get(metric)
-    if not _finite(new_score) or not _finite(old_score):
+    new_score, old_score = _finite(new.get(metric)), _finite(previous.get(metric))
+    if new_score is None or old_score is None:
         return Decision(auto_promote=True, promoted=False, metric=metric, new=None, previous=None, margin=margin,
                         reason=f"{metric} is undefined for one of the models: not promoted")
     gain = (old_score - new_score) if lower_is_better else (new_score - old_score)
@@ -72,5 +72,6 @@ def decide(auto_promote: bool, margin: float, task: Task, new: dict[str, Any],
     )
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+def _finite(value: Any) -> float | None:
+    """The score as a number, or None where it is missing, not a number or infinite."""
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None

@@ -14,7 +14,7 @@ from collections import deque
 from contextlib import suppress
 from typing import Any
 
-from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.clients.peers import PeerClients
 from conveyor.lookups import dataset_schema
 from conveyor.schemas.retraining import RunCreate
 from conveyor.training import dump_model, evaluate, load_model, train_model
@@ -76,13 +76,13 @@ async def _heartbeat(reporter: RunReporter, seconds: float) -> None:
             await asyncio.to_thread(reporter.flush)
 
 
-async def execute(run: dict[str, Any], settings: Settings, store: RunStore) -> None:
+async def execute(run: dict[str, Any], settings: Settings, store: RunStore, peers: PeerClients) -> None:
     run_id = run["id"]
     with RunLog() as run_log:
         reporter = RunReporter(store, run_id, run_log)
         beat = asyncio.create_task(_heartbeat(reporter, settings.heartbeat_seconds))
         try:
-            fields = await _work(run_id, RunCreate(**run["request"]), settings, store, reporter)
+            fields = await _work(run_id, RunCreate(**run["request"]), settings, store, peers, reporter)
             log.info("run %s finished: %s", run_id, fields["decision"]["reason"])
             store.finish_run(run_id, "finished", stage="finished", percent=100, log_tail=list(run_log.lines),
                              **fields)
@@ -96,66 +96,64 @@ async def execute(run: dict[str, Any], settings: Settings, store: RunStore) -> N
                 await beat
 
 
-async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunStore,
+async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunStore, peers: PeerClients,
                 reporter: RunReporter) -> dict[str, Any]:
-    timeout = 300.0
-    async with QueueManagerClient(settings.queue_manager_url, settings.api_token, timeout=timeout) as qm, \
-            MLDataClient(settings.ml_data_api_url, settings.api_token, timeout=timeout) as ml:
-        reporter("loading data", 2)
-        schema = await dataset_schema(qm, request.dataset)
-        previous = data.current_version(await data.versions_of(qm, request.algorithm))
-        if previous is None and not request.new_model:
-            raise RunFailed(f"model {request.algorithm!r} has no versions to retrain; pass new_model=true "
-                            "to train its first version")
-        if previous is not None and previous.dataset != schema.name:
-            raise RunFailed(f"model {request.algorithm!r} belongs to dataset {previous.dataset!r}, "
-                            f"not {schema.name!r}")
-        holdout = await data.holdout_frame(ml, schema, request.holdout, settings.evaluate_row_cap)
-        training = data.without_holdout(
-            await data.training_frame(ml, schema, request.training, settings.max_training_rows), holdout)
-        if training.empty:
-            raise RunFailed("no training rows left (the window is empty or every row is in the holdout)")
-        if holdout.empty:
-            raise RunFailed("the holdout has no labelled rows")
-        store.update_run(run_id, previous_version=previous.version if previous else None,
-                         training_rows=len(training), holdout_rows=len(holdout))
-        log.info("training on %d rows, holdout %d rows, previous version %s",
-                 len(training), len(holdout), previous.version if previous else None)
-        previous_model = load_model(await qm.download_algorithm(previous.name, previous.version)) \
-            if previous else None
+    qm, ml = peers.queue_manager, peers.ml_data
+    reporter("loading data", 2)
+    schema = await dataset_schema(qm, request.dataset)
+    previous = data.current_version(await data.versions_of(qm, request.algorithm))
+    if previous is None and not request.new_model:
+        raise RunFailed(f"model {request.algorithm!r} has no versions to retrain; pass new_model=true "
+                        "to train its first version")
+    if previous is not None and previous.dataset != schema.name:
+        raise RunFailed(f"model {request.algorithm!r} belongs to dataset {previous.dataset!r}, "
+                        f"not {schema.name!r}")
+    holdout = await data.holdout_frame(ml, schema, request.holdout, settings.evaluate_row_cap)
+    training = data.without_holdout(
+        await data.training_frame(ml, schema, request.training, settings.max_training_rows), holdout)
+    if training.empty:
+        raise RunFailed("no training rows left (the window is empty or every row is in the holdout)")
+    if holdout.empty:
+        raise RunFailed("the holdout has no labelled rows")
+    store.update_run(run_id, previous_version=previous.version if previous else None,
+                     training_rows=len(training), holdout_rows=len(holdout))
+    log.info("training on %d rows, holdout %d rows, previous version %s",
+             len(training), len(holdout), previous.version if previous else None)
+    previous_model = load_model(await qm.download_algorithm(previous.name, previous.version)) \
+        if previous else None
 
-        started = time.perf_counter()
-        trained = await asyncio.to_thread(train_model, training, holdout, schema, request.include,
-                                          request.budget_seconds, request.seed, reporter)
-        reporter("scoring the previous model", 92)
-        previous_results = None
-        if previous_model is not None:
-            name = previous.metrics.get("Model") if previous else None  # type: ignore[union-attr]
-            previous_results = await asyncio.to_thread(evaluate, previous_model, holdout, schema, None, name)
+    started = time.perf_counter()
+    trained = await asyncio.to_thread(train_model, training, holdout, schema, request.include,
+                                      request.budget_seconds, request.seed, reporter)
+    reporter("scoring the previous model", 92)
+    previous_results = None
+    if previous_model is not None:
+        name = previous.metrics.get("Model") if previous else None
+        previous_results = await asyncio.to_thread(evaluate, previous_model, holdout, schema, None, name)
 
-        reporter("registering", 96)
-        description = (f"retrained by run {run_id}: PyCaret {trained.model_id} on {len(training)} "
-                       f"{request.training.source.value} rows")
-        algorithm = await qm.upload_algorithm(
-            name=request.algorithm, dataset=schema.name, model=dump_model(trained.pipeline),
-            filename=f"{request.algorithm}.joblib", config=trained.config,
-            config_filename=f"{request.algorithm}_config.joblib", framework=trained.framework,
-            description=description, metrics=trained.metrics, stage="staging",
-        )
-        decision = decide(request.auto_promote, request.margin, schema.task, trained.metrics, previous_results,
-                          run_id)
-        promoted = False
-        if decision.promoted:
-            reporter("promoting", 98)
-            promotion = await promote(qm, request.algorithm, algorithm.version,
-                                      reason=f"auto-promoted by run {run_id}", run_id=run_id)
-            decision.reason += f"; services moved: {', '.join(promotion.services) or 'none'}"
-            promoted = True
-        log.info("run %s trained %s in %.1fs", run_id, trained.model_name, time.perf_counter() - started)
-        return {
-            "new_version": algorithm.version,
-            "comparison": {"retrained_model_results": trained.metrics,
-                           "previous_model_results": previous_results},
-            "decision": decision.model_dump(mode="json"),
-            "promoted": promoted,
-        }
+    reporter("registering", 96)
+    description = (f"retrained by run {run_id}: PyCaret {trained.model_id} on {len(training)} "
+                   f"{request.training.source.value} rows")
+    algorithm = await qm.upload_algorithm(
+        name=request.algorithm, dataset=schema.name, model=dump_model(trained.pipeline),
+        filename=f"{request.algorithm}.joblib", config=trained.config,
+        config_filename=f"{request.algorithm}_config.joblib", framework=trained.framework,
+        description=description, metrics=trained.metrics, stage="staging",
+    )
+    decision = decide(request.auto_promote, request.margin, schema.task, trained.metrics, previous_results,
+                      run_id)
+    promoted = False
+    if decision.promoted:
+        reporter("promoting", 98)
+        promotion = await promote(qm, request.algorithm, algorithm.version,
+                                  reason=f"auto-promoted by run {run_id}", run_id=run_id)
+        decision.reason += f"; services moved: {', '.join(promotion.services) or 'none'}"
+        promoted = True
+    log.info("run %s trained %s in %.1fs", run_id, trained.model_name, time.perf_counter() - started)
+    return {
+        "new_version": algorithm.version,
+        "comparison": {"retrained_model_results": trained.metrics,
+                       "previous_model_results": previous_results},
+        "decision": decision.model_dump(mode="json"),
+        "promoted": promoted,
+    }

@@ -84,13 +84,10 @@ def to_api(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class RunStore:
+    """Runs and explainer builds in the tables of `DDL` (created at start-up, `conveyor.tables.StartupTables`)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    def ensure_tables(self) -> None:
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('retraining_tables'))")
-            cur.execute(DDL)
 
     # -- runs
     def create_run(self, dataset: str, algorithm: str, request: dict[str, Any],

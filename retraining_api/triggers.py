@@ -31,29 +31,30 @@ log = logging.getLogger(__name__)
 
 
 class TriggerListener:
-    def __init__(self, settings: Settings, store: RunStore) -> None:
-        self.s = settings
+    def __init__(self, settings: Settings, store: RunStore, queue_manager: QueueManagerClient) -> None:
+        self.settings = settings
         self.store = store
+        self.queue_manager = queue_manager  # the process's client, closed by its owner
         self._connection: AbstractRobustConnection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[bool] | None = None
 
     async def start(self) -> None:
         # Broker down: alerts wait in the durable queue while this keeps trying.
         self._task = asyncio.create_task(until_done("subscribing to alerts", self._subscribe))
 
     async def _subscribe(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.s.amqp_url, timeout=5)
+        self._connection = await aio_pika.connect_robust(self.settings.amqp_url, timeout=5)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=1)
-        exchange = await declare_events_exchange(channel, self.s.events_exchange)
+        exchange = await declare_events_exchange(channel, self.settings.events_exchange)
         arguments: dict[str, object] = {"x-queue-type": "quorum"}
-        if self.s.trigger_queue_expires_ms:
-            arguments["x-expires"] = self.s.trigger_queue_expires_ms
-        queue = await channel.declare_queue(self.s.trigger_queue, durable=True, arguments=arguments)
+        if self.settings.trigger_queue_expires_ms:
+            arguments["x-expires"] = self.settings.trigger_queue_expires_ms
+        queue = await channel.declare_queue(self.settings.trigger_queue, durable=True, arguments=arguments)
         for kind in RetrainTrigger:
             await queue.bind(exchange, routing_key=f"service.*.{kind.value}")
         await queue.consume(self._on_message)
-        log.info("listening for %s on %s", [k.value for k in RetrainTrigger], self.s.events_exchange)
+        log.info("listening for %s on %s", [k.value for k in RetrainTrigger], self.settings.events_exchange)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         parts = (message.routing_key or "").split(".")
@@ -78,12 +79,11 @@ class TriggerListener:
 
     async def handle(self, service_name: str, kind: str, alert: dict[str, Any]) -> dict[str, Any] | None:
         """The run the alert starts, or None with the reason logged."""
-        async with QueueManagerClient(self.s.queue_manager_url, self.s.api_token) as qm:
-            try:
-                service = await qm.get_service(service_name)
-            except APIError:
-                log.info("alert %s for unknown service %s ignored", kind, service_name)
-                return None
+        try:
+            service = await self.queue_manager.get_service(service_name)
+        except APIError:
+            log.info("alert %s for unknown service %s ignored", kind, service_name)
+            return None
         policy = service.retraining
         if kind not in {t.value for t in policy.on}:
             log.info("alert %s for %s: its retraining policy does not retrain on it", kind, service_name)
@@ -97,7 +97,7 @@ class TriggerListener:
             log.info("alert %s for %s: run %s already retrains %s", kind, service_name, active["id"], name)
             return None
         last = await asyncio.to_thread(self.store.last_triggered, service.dataset, name)
-        cooldown = timedelta(seconds=self.s.trigger_cooldown_seconds)
+        cooldown = timedelta(seconds=self.settings.trigger_cooldown_seconds)
         if last and last["created_at"] > datetime.now(UTC) - cooldown:
             log.info("alert %s for %s: run %s was triggered at %s, within the cooldown", kind, service_name,
                      last["id"], last["created_at"])

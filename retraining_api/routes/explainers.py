@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from conveyor.api.errors import Unprocessable
 from conveyor.schemas.retraining import EvaluateOn, ExplainerStatus, RunStatus
@@ -24,7 +24,7 @@ async def get_explainer_dashboard(
     version: Annotated[int | None, Query(ge=1, description="default: the production version")] = None,
     rows: Annotated[int | None, Query(ge=10, description="explain a sample of this many rows")] = None,
     rebuild: bool = False,
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """A static explainerdashboard page, built in the background once per (model, version, split, rows).
 
     The first request answers 202 with the build's status; ask again until the page comes.
