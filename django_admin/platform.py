@@ -1,23 +1,39 @@
 """The admin's one way to the platform: queue_manager, ml_data_api, monitoring_api and retraining_api.
 
-Django views are synchronous; the shared async clients run here under `async_to_sync`.
+Django views are synchronous and every request may run on another thread; the async clients
+live instead on one event loop of their own, in a thread started with the first call, one
+client per API for the whole process, so connection pools are reused across requests
+(closed when the process exits). Each call waits for its answer with its own deadline.
 An API's 4xx becomes `PlatformError` with its message, an unreachable API one that says
 which service is down, so views can show either as an admin message.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import concurrent.futures
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient, RetrainingClient
+from conveyor.clients import (
+    APIError,
+    APIUnavailable,
+    MLDataClient,
+    MonitoringClient,
+    QueueManagerClient,
+    RetrainingClient,
+)
 from conveyor.clients.base import BaseClient
 
 T = TypeVar("T")
-C = TypeVar("C", bound=BaseClient)
+Client = TypeVar("Client", bound=BaseClient)
+# The clients' own limit is the longest any call may take (a model upload); each call's
+# deadline, below it, is the one a person waits for.
+HTTP_TIMEOUT = 300.0
 
 
 class PlatformError(Exception):
@@ -27,6 +43,58 @@ class PlatformError(Exception):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+
+
+class _ClientLoop:
+    """The event loop the admin's clients live on, and the clients, one per (kind, API)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Lock()
+        self._clients: dict[tuple[type[BaseClient], str], BaseClient] = {}  # touched on the loop's thread only
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._started:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="platform-clients", daemon=True).start()
+                self._loop = loop
+                atexit.register(self.close)
+            return self._loop
+
+    def _client(self, client_class: type[Client], url_key: str) -> Client:
+        key = (client_class, url_key)
+        if key not in self._clients:
+            self._clients[key] = client_class(_conf(url_key), _conf("API_TOKEN"), timeout=HTTP_TIMEOUT)
+        return cast(Client, self._clients[key])  # the key holds the client's class
+
+    def call(self, client_class: type[Client], url_key: str, fn: Callable[[Client], Awaitable[T]],
+             timeout: float) -> T:
+        async def run() -> T:
+            return await fn(self._client(client_class, url_key))
+
+        future = asyncio.run_coroutine_threadsafe(run(), self._running_loop())
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return
+
+        async def close_all() -> None:
+            for client in self._clients.values():
+                await client.aclose()
+            self._clients.clear()
+
+        asyncio.run_coroutine_threadsafe(close_all(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+
+
+_clients = _ClientLoop()
 
 
 def _conf(key: str) -> Any:
@@ -39,18 +107,16 @@ def _detail(detail: Any) -> str:
     return str(detail)
 
 
-def _call(client_class: type[C], url_key: str, fn: Callable[[C], Awaitable[T]], timeout: float = 60) -> T:
-    async def run() -> T:
-        async with client_class(_conf(url_key), _conf("API_TOKEN"), timeout=timeout) as client:
-            return await fn(client)
-
+def _call(client_class: type[Client], url_key: str, fn: Callable[[Client], Awaitable[T]], timeout: float) -> T:
     name = url_key.removesuffix("_URL").lower()
     try:
-        return async_to_sync(run)()
+        return _clients.call(client_class, url_key, fn, timeout)
     except APIError as exc:
         raise PlatformError(_detail(exc.detail), exc.status_code) from exc
     except APIUnavailable as exc:
         raise PlatformError(f"{name} is unreachable or failed ({exc}); try again in a moment") from exc
+    except concurrent.futures.TimeoutError as exc:
+        raise PlatformError(f"{name} did not answer within {timeout:g} s; try again in a moment") from exc
 
 
 def qm(fn: Callable[[QueueManagerClient], Awaitable[T]], timeout: float = 60) -> T:
@@ -65,15 +131,8 @@ def retraining(fn: Callable[[RetrainingClient], Awaitable[T]], timeout: float = 
     return _call(RetrainingClient, "RETRAINING_API_URL", fn, timeout)
 
 
-def monitoring(path: str, params: dict[str, Any] | None = None, timeout: float = 120) -> Any:
-    """monitoring_api has no typed client yet: its JSON (or HTML) as it answers."""
-    async def get(client: BaseClient) -> Any:
-        response = await client.request("GET", path, params={k: v for k, v in (params or {}).items()
-                                                             if v not in (None, "")})
-        return response.json() if response.headers.get("content-type", "").startswith("application/json") \
-            else response.text
-
-    return _call(BaseClient, "MONITORING_API_URL", get, timeout)
+def monitoring(fn: Callable[[MonitoringClient], Awaitable[T]], timeout: float = 120) -> T:
+    return _call(MonitoringClient, "MONITORING_API_URL", fn, timeout)
 
 
 def health(url_key: str, timeout: float = 2.0) -> dict[str, Any]:

@@ -8,18 +8,22 @@ from typing import Any
 
 import pandas as pd
 
+from conveyor.schemas.data import Counts
+from conveyor.schemas.datasets import Dataset
+from conveyor.schemas.monitoring import Alert, CheckPoint
+from conveyor.schemas.services import Service
 from django_admin import platform
 from django_admin.platform import PlatformError
 
 
-def services() -> list[Any]:
+def services() -> list[Service]:
     try:
         return platform.qm(lambda c: c.list_services())
     except PlatformError:
         return []
 
 
-def datasets() -> list[Any]:
+def datasets() -> list[Dataset]:
     try:
         return platform.qm(lambda c: c.list_datasets())
     except PlatformError:
@@ -60,7 +64,7 @@ def workers(jobs: pd.DataFrame) -> list[dict[str, Any]]:
     return sorted(out, key=lambda w: w["worker"])
 
 
-def predictions_and_labels(service: Any, rows: int = 300) -> pd.DataFrame:
+def predictions_and_labels(service: Service, rows: int = 300) -> pd.DataFrame:
     """The latest predictions, and the latest labelled ones (labels arrive later than predictions)."""
     def latest(**filters: Any) -> list[dict[str, Any]]:
         return platform.ml(lambda c: c.rows(service.dataset, "production", last=rows, service=service.name,
@@ -74,11 +78,15 @@ def predictions_and_labels(service: Any, rows: int = 300) -> pd.DataFrame:
     return frame.rename(columns={time_column: "at"})[["at", "prediction", "label"]].sort_values("at")
 
 
+def _counts(dataset: str) -> Counts:
+    return platform.ml(lambda c: c.counts(dataset))
+
+
 def row_counts() -> pd.DataFrame:
     out = []
     for dataset in datasets():
         try:
-            counts = platform.ml(lambda c, name=dataset.name: c.counts(name))
+            counts = _counts(dataset.name)
         except PlatformError:
             continue
         for table, value in counts.model_dump().items():
@@ -86,9 +94,9 @@ def row_counts() -> pd.DataFrame:
     return pd.DataFrame(out, columns=["dataset", "table", "rows"])
 
 
-def checks(service: str) -> list[dict[str, Any]]:
-    return platform.monitoring("/monitoring_api/checks", {"service": service, "limit": 500})
+def checks(service: str) -> list[CheckPoint]:
+    return platform.monitoring(lambda c: c.checks(service, limit=500))
 
 
-def alerts(service: str) -> list[dict[str, Any]]:
-    return platform.monitoring("/monitoring_api/alerts", {"service": service, "limit": 500})
+def alerts(service: str) -> list[Alert]:
+    return platform.monitoring(lambda c: c.alerts(service, limit=500))

@@ -37,7 +37,8 @@ def _services(_: int) -> list[dict[str, str]]:
      Output("status-line", "children")],
     [Input("refresh", "n_intervals"), Input("service", "value")],
 )
-def _update(_: int, service: str | None):  # type: ignore[no-untyped-def]
+def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure, go.Figure,
+                                                 html.Table | str, str]:
     try:
         stats = platform.qm(lambda c: c.job_stats(service=service, window_minutes=60))
         jobs = data.recent_jobs(service)

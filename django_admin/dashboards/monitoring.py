@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 from dash.dependencies import Input, Output
 from django_plotly_dash import DjangoDash
 
+from conveyor.schemas.monitoring import Alert
 from django_admin.dashboards import data
 from django_admin.dashboards.common import STYLE, card, empty, refresh, row, service_options, styled, table
 from django_admin.platform import PlatformError
@@ -27,25 +26,25 @@ app.layout = html.Div(style=STYLE, children=[
 
 @app.callback([Output("service", "options"), Output("service", "value")],
               [Input("refresh", "n_intervals"), Input("service", "value")])
-def _services(_: int, current: str | None):  # type: ignore[no-untyped-def]
+def _services(_: int, current: str | None) -> tuple[list[dict[str, str]], str | None]:
     services = data.services()
     names = [s.name for s in services]
     return service_options(services), current if current in names else (names[0] if names else None)
 
 
-def _alert_marks(fig: go.Figure, alerts: list[dict[str, Any]], kind: str, y: float | None) -> None:
-    chosen = [a for a in alerts if a["kind"] == kind]
+def _alert_marks(fig: go.Figure, alerts: list[Alert], kind: str) -> None:
+    chosen = [a for a in alerts if a.kind == kind]
     if chosen:
         fig.add_trace(go.Scatter(
-            x=[a["at"] for a in chosen], y=[a["value"] if y is None else y for a in chosen], mode="markers",
+            x=[a.at for a in chosen], y=[a.value for a in chosen], mode="markers",
             name=f"alert: {kind}", marker={"symbol": "x", "size": 12, "color": "#c62828"},
-            text=[a["message"] for a in chosen], hoverinfo="text+x"))
+            text=[a.message for a in chosen], hoverinfo="text+x"))
 
 
 @app.callback([Output("drift-share", "figure"), Output("performance", "figure"), Output("feature-drift", "figure"),
                Output("alerts", "children")],
               [Input("refresh", "n_intervals"), Input("service", "value")])
-def _update(_: int, service: str | None):  # type: ignore[no-untyped-def]
+def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figure, html.Table | str]:
     if not service:
         nothing = empty("no service")
         return nothing, nothing, nothing, ""
@@ -57,17 +56,17 @@ def _update(_: int, service: str | None):  # type: ignore[no-untyped-def]
     if not checks:
         waiting = empty("no checks yet: monitoring_api checks every CHECK_INTERVAL_SECONDS")
         return waiting, waiting, waiting, table([])
-    frame = pd.DataFrame(checks)
+    frame = pd.DataFrame([c.model_dump() for c in checks])
     share = go.Figure(go.Scatter(x=frame["at"], y=frame["drift_share"], mode="lines+markers", name="drift share"))
-    _alert_marks(share, alerts, "drift_detected", None)
+    _alert_marks(share, alerts, "drift_detected")
     share = styled(share, "Share of drifted features per check")
     performance = go.Figure([go.Scatter(x=frame["at"], y=frame[m], mode="lines+markers", name=m.upper())
                              for m in ("mae", "rmse") if frame[m].notna().any()])
-    _alert_marks(performance, alerts, "performance_degraded", None)
+    _alert_marks(performance, alerts, "performance_degraded")
     performance = styled(performance, "Performance on labelled rows per check") if performance.data \
         else empty("no labelled rows in the checked windows yet")
     per_feature = go.Figure()
-    drift_rows = [(c["at"], name, v["score"]) for c in checks for name, v in (c.get("drift") or {}).items()]
+    drift_rows = [(c.at, name, score) for c in checks for name, score in c.drift_scores().items()]
     if drift_rows:
         long = pd.DataFrame(drift_rows, columns=["at", "feature", "score"])
         for feature, group in long.groupby("feature"):
@@ -75,6 +74,6 @@ def _update(_: int, service: str | None):  # type: ignore[no-untyped-def]
         per_feature = styled(per_feature, "Drift score per feature", 380)
     else:
         per_feature = empty("no drift figures yet")
-    recent = [{"at": a["at"][:19].replace("T", " "), "kind": a["kind"], "message": a["message"]}
+    recent = [{"at": a.at.strftime("%Y-%m-%d %H:%M:%S"), "kind": a.kind, "message": a.message}
               for a in reversed(alerts[-20:])]
     return share, performance, per_feature, table(recent, "alerts-table")

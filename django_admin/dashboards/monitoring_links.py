@@ -7,6 +7,7 @@ per-feature drift scores, from monitoring_api's JSON answer.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 import plotly.graph_objects as go
@@ -14,20 +15,21 @@ from dash import dcc, html
 from dash.dependencies import Input, Output
 from django_plotly_dash import DjangoDash
 
+from conveyor.schemas.monitoring import DataDrift, Reference, ReportKind, ReportQuery
 from django_admin import platform
 from django_admin.dashboards import data
 from django_admin.dashboards.common import STYLE, card, empty, row, styled
 from django_admin.platform import PlatformError
 
-KINDS = [("data_quality", "Data quality"), ("data_drift", "Data drift"), ("target_drift", "Target drift"),
-         ("regression_performance", "Regression performance"),
-         ("classification_performance", "Classification performance")]
+KINDS = [(ReportKind.data_quality, "Data quality"), (ReportKind.data_drift, "Data drift"),
+         (ReportKind.target_drift, "Target drift"), (ReportKind.regression_performance, "Regression performance"),
+         (ReportKind.classification_performance, "Classification performance")]
 WINDOWS = [(500, "last 500 rows"), (1000, "last 1,000 rows"), (5000, "last 5,000 rows"), (20000, "last 20,000 rows")]
 
 app = DjangoDash("monitoring_links", serve_locally=True)
 
 
-def _dropdown(id_: str, label: str, **kwargs: object) -> html.Div:
+def _dropdown(id_: str, label: str, **kwargs: Any) -> html.Div:
     return html.Div([html.Label(label), dcc.Dropdown(id=id_, clearable=False, **kwargs)],
                     style={"width": "240px", "display": "inline-block", "marginRight": "12px"})
 
@@ -48,13 +50,13 @@ app.layout = html.Div(style=STYLE, children=[
 
 
 @app.callback([Output("dataset", "options"), Output("dataset", "value")], Input("load", "n_intervals"))
-def _datasets(_: int):  # type: ignore[no-untyped-def]
+def _datasets(_: int) -> tuple[list[dict[str, str]], str | None]:
     names = [d.name for d in data.datasets()]
     return [{"label": n, "value": n} for n in names], (names[0] if names else None)
 
 
 @app.callback([Output("service", "options"), Output("service", "value")], Input("dataset", "value"))
-def _services(dataset: str | None):  # type: ignore[no-untyped-def]
+def _services(dataset: str | None) -> tuple[list[dict[str, str]], str | None]:
     names = [s.name for s in data.services() if s.dataset == dataset]
     return [{"label": n, "value": n} for n in names], (names[0] if names else None)
 
@@ -62,22 +64,23 @@ def _services(dataset: str | None):  # type: ignore[no-untyped-def]
 @app.callback([Output("links", "children"), Output("drift", "figure")],
               [Input("dataset", "value"), Input("service", "value"), Input("reference", "value"),
                Input("window", "value")])
-def _links(dataset: str | None, service: str | None, reference: str, window: int):  # type: ignore[no-untyped-def]
+def _links(dataset: str | None, service: str | None, reference: str, window: int) -> tuple[list[html.Li], go.Figure]:
     if not dataset:
         return [html.Li("no dataset registered yet")], empty("no dataset")
-    params = {"dataset": dataset, "service": service or "", "reference": reference, "current_rows": window}
+    query = ReportQuery(dataset=dataset, service=service or None, reference=Reference(reference),
+                        current_rows=window)
+    params = query.model_dump(mode="json", exclude_none=True, exclude={"format"})
     links = [html.Li(html.A(label, href=f"/dash_monitoring_links/report?{urlencode({'kind': kind, **params})}",
                             target="_blank", className="report-link")) for kind, label in KINDS]
     try:
-        drift = platform.monitoring("/monitoring_api/data_drift", params)
+        report = platform.monitoring(lambda c: c.report(ReportKind.data_drift, query))
     except PlatformError as exc:
         return links, empty(exc.message)
-    columns = drift.get("result", drift).get("columns", {}) if isinstance(drift, dict) else {}
-    if not columns:
+    drift = DataDrift.model_validate(report.result)
+    if not drift.columns:
         return links, empty("no drift figures for this window")
-    names = sorted(columns)
-    fig = go.Figure(go.Bar(x=names, y=[columns[n]["score"] for n in names],
-                           marker_color=["#c62828" if columns[n]["detected"] else "#2e7d32" for n in names]))
-    share = drift.get("result", drift).get("share_of_drifted_columns")
-    title = f"Drift score per feature (red: drifted; share {share:.0%})" if share is not None else "Drift score"
+    names = sorted(drift.columns)
+    fig = go.Figure(go.Bar(x=names, y=[drift.columns[n].score for n in names],
+                           marker_color=["#c62828" if drift.columns[n].detected else "#2e7d32" for n in names]))
+    title = f"Drift score per feature (red: drifted; share {drift.share_of_drifted_columns:.0%})"
     return links, styled(fig, title, 360)

@@ -89,7 +89,7 @@ def _wrap(text: str, width: int = 26) -> str:
 
 
 @app.callback([Output("map", "figure"), Output("components", "children")], Input("refresh", "n_intervals"))
-def _update(_: int):  # type: ignore[no-untyped-def]
+def _update(_: int) -> tuple[go.Figure, html.Table]:
     states = status()
     where = {key: (x, y) for key, _, x, y in NODES}
     fig = go.Figure()

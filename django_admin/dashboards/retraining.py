@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 import dash
@@ -26,9 +27,9 @@ app.layout = html.Div(style=STYLE, children=[
         html.H4("Start a retraining run"),
         html.Label("Model to retrain"), dcc.Dropdown(id="model", clearable=False),
         html.Label("PyCaret models to compare"),
-        dcc.Checklist(id="include", options=[{"label": f" {m}", "value": m} for m in MODELS], value=["lr", "dt"],
+        dcc.Checklist(id="include", options={m: f" {m}" for m in MODELS}, value=["lr", "dt"],
                       inline=True, labelStyle={"marginRight": "14px"}),
-        dcc.Checklist(id="auto", options=[{"label": " auto-promote when better by the margin", "value": "auto"}],
+        dcc.Checklist(id="auto", options={"auto": " auto-promote when better by the margin"},
                       value=[]),
         html.Label("Margin (fraction of the previous score) "),
         dcc.Input(id="margin", type="number", value=0.0, min=0, step=0.01),
@@ -46,7 +47,7 @@ app.layout = html.Div(style=STYLE, children=[
 
 @app.callback([Output("model", "options"), Output("model", "value")], Input("refresh", "n_intervals"),
               State("model", "value"))
-def _models(_: int, current: str | None):  # type: ignore[no-untyped-def]
+def _models(_: int, current: str | None) -> tuple[list[dict[str, str]], str | None]:
     options = []
     for service in data.services():
         if service.algorithm:
@@ -77,7 +78,7 @@ def _start(clicks: int, model: str | None, include: list[str], auto: list[str], 
 
 @app.callback([Output("runs", "children"), Output("run", "options"), Output("run", "value")],
               [Input("refresh", "n_intervals"), Input("started", "children")], State("run", "value"))
-def _runs(_: int, __: str, current: int | None):  # type: ignore[no-untyped-def]
+def _runs(_: int, __: str, current: int | None) -> tuple[html.Table | str, list[dict[str, Any]], int | None]:
     try:
         runs = platform.retraining(lambda c: c.list_runs(limit=20))
     except PlatformError as exc:
@@ -96,7 +97,7 @@ def _runs(_: int, __: str, current: int | None):  # type: ignore[no-untyped-def]
 
 @app.callback([Output("run-status", "children"), Output("comparison", "figure"), Output("explainer", "children")],
               [Input("run", "value"), Input("refresh", "n_intervals")])
-def _run(run_id: int | None, _: int):  # type: ignore[no-untyped-def]
+def _run(run_id: int | None, _: int) -> tuple[str, go.Figure, html.A | str]:
     if run_id is None:
         return "No runs yet.", empty("start a run"), ""
     try:

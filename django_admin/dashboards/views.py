@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import escape
 
+from conveyor.schemas.monitoring import ReportKind, ReportQuery
 from django_admin import platform
 from django_admin.platform import PlatformError
 
@@ -21,7 +23,7 @@ PAGES = {
 }
 
 
-def page(app_name: str):  # type: ignore[no-untyped-def]
+def page(app_name: str) -> Callable[[HttpRequest], HttpResponse]:
     @staff_member_required(login_url="/admin/login/")
     def view(request: HttpRequest) -> HttpResponse:
         from django.contrib import admin
@@ -54,10 +56,15 @@ def explainer(request: HttpRequest) -> HttpResponse:
 @staff_member_required(login_url="/admin/login/")
 def monitoring_report(request: HttpRequest) -> HttpResponse:
     """Evidently's HTML report from monitoring_api, for a browser that only reaches this site."""
-    kind = request.GET.get("kind", "data_drift")
-    params = {k: v for k, v in request.GET.items() if k != "kind"} | {"format": "html"}
     try:
-        html = platform.monitoring(f"/monitoring_api/{kind}", params)
+        kind = ReportKind(request.GET.get("kind", "data_drift"))
+        query = ReportQuery.model_validate({k: v for k, v in request.GET.items() if k != "kind" and v != ""})
+    except ValueError as exc:  # pydantic's ValidationError is one
+        kinds = ", ".join(k.value for k in ReportKind)
+        return HttpResponse(f"<h1>Report</h1><p>Not a report this page can ask for ({escape(str(exc))}); kind is "
+                            f"one of {kinds} and dataset is required.</p>", status=400)
+    try:
+        html = platform.monitoring(lambda c: c.report_html(kind, query))
     except PlatformError as exc:
         return HttpResponse(f"<h1>Report</h1><p>{escape(exc.message)}</p>", status=exc.status_code or 502)
     return HttpResponse(html)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from conveyor.schemas.algorithms import Stage, StageUpdate
 from django_admin import platform
 from django_admin.forms import AlgorithmUploadForm, StageForm
-from django_admin.pages.common import attempt, link, log, render, save, status, url, when
+from django_admin.pages.common import attempt, filter_fields, link, log, query_values, render, save, status, url, when
 
 CRUMBS = [("Algorithms", None)]
 
@@ -22,8 +23,8 @@ def _score(metrics: dict) -> str:
     return ", ".join(shown) or "–"
 
 
-def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
-    filters = {k: request.GET.get(k) or None for k in ("name", "dataset", "stage")}
+def list_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    filters = query_values(request, "name", "dataset", "stage")
     algorithms = attempt(request, lambda: platform.qm(lambda c: c.list_algorithms(**filters)), [])
     rows = [[link(f"{a.name} v{a.version}", url("conveyor_algorithm", a.name, a.version)), a.dataset,
              status(a.stage.value), a.framework or "–", _score(a.metrics), f"{a.file.size:,} B", when(a.created_at)]
@@ -31,13 +32,10 @@ def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-un
     return render(request, "list.html", site, "Algorithms", CRUMBS, rows=rows, add_url=url("conveyor_algorithm_add"),
                   add_label="Upload a model", headers=["model", "dataset", "stage", "framework", "holdout scores",
                                                        "file", "uploaded"],
-                  filters=[{"name": "name", "label": "name", "value": filters["name"]},
-                           {"name": "dataset", "label": "dataset", "value": filters["dataset"]},
-                           {"name": "stage", "label": "stage", "value": filters["stage"],
-                            "choices": [(s.value, s.value) for s in Stage]}])
+                  filters=filter_fields(filters, choices={"stage": [s.value for s in Stage]}))
 
 
-def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+def add_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     datasets = [d.name for d in attempt(request, lambda: platform.qm(lambda c: c.list_datasets()), [])]
     form = AlgorithmUploadForm(request.POST or None, request.FILES or None, datasets=datasets)
     if request.method == "POST" and form.is_valid():
@@ -57,7 +55,7 @@ def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-unt
                   intro="The server numbers versions per name: uploading an existing name adds its next version.")
 
 
-def detail_view(site, request: HttpRequest, name: str, version: int) -> HttpResponse:  # type: ignore[no-untyped-def]
+def detail_view(site: AdminSite, request: HttpRequest, name: str, version: int) -> HttpResponse:
     here = url("conveyor_algorithm", name, version)
     if request.method == "POST":
         try:

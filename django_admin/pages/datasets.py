@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import messages
+from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from conveyor.schemas.datasets import DatasetSchema
 from django_admin import platform
 from django_admin.forms import DatasetForm
-from django_admin.pages.common import attempt, link, log, render, save, url, when
+from django_admin.pages.common import add_page, attempt, delete_page, link, render, url, when
 
 CRUMBS = [("Datasets", None)]
 
 
-def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+def list_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     datasets = attempt(request, lambda: platform.qm(lambda c: c.list_datasets()), [])
     rows = [[link(d.name, url("conveyor_dataset", d.name)), d.task.value, len(d.features), d.target,
              when(d.created_at)] for d in datasets]
@@ -24,28 +24,15 @@ def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-un
                   "created"], rows=rows, add_url=url("conveyor_dataset_add"), add_label="Add dataset")
 
 
-def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+def add_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     form = DatasetForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        created = save(form, lambda: platform.qm(lambda c: c.create_dataset(DatasetSchema(**form.schema()))))
-        if created is not None:
-            log(request, "add", f"dataset {created.name}", "created through the admin")
-            messages.success(request, f"Dataset {created.name} created.")
-            return redirect(url("conveyor_dataset", created.name))
-    return render(request, "form.html", site, "Add dataset", [("Datasets", url("conveyor_datasets")), ("Add", None)],
-                  form=form, submit="Create")
+    return add_page(site, request, form, "dataset",
+                    lambda: platform.qm(lambda c: c.create_dataset(DatasetSchema(**form.schema()))))
 
 
-def detail_view(site, request: HttpRequest, name: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+def detail_view(site: AdminSite, request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
-        try:
-            platform.qm(lambda c: c.delete_dataset(name))
-        except platform.PlatformError as exc:
-            messages.error(request, exc.message)
-            return redirect(url("conveyor_dataset", name))
-        log(request, "delete", f"dataset {name}", "deleted through the admin")
-        messages.success(request, f"Dataset {name} deleted.")
-        return redirect(url("conveyor_datasets"))
+        return delete_page(request, "dataset", name, lambda: platform.qm(lambda c: c.delete_dataset(name)))
     dataset = attempt(request, lambda: platform.qm(lambda c: c.get_dataset(name)), None)
     if dataset is None:
         return redirect(url("conveyor_datasets"))

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from conveyor.schemas.jobs import JobStatus
 from django_admin import platform
-from django_admin.pages.common import attempt, link, render, status, url, when
+from django_admin.pages.common import attempt, filter_fields, link, query_values, render, status, url, when
 
 PAGE = 50
 
 
-def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
-    filters = {k: request.GET.get(k) or None for k in ("service", "status", "record_id")}
+def list_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    filters = query_values(request, "service", "status", "record_id")
     offset = max(int(request.GET.get("offset") or 0), 0)
     page = attempt(request, lambda: platform.qm(lambda c: c.list_jobs(**filters, limit=PAGE, offset=offset)), None)
     jobs = page.jobs if page else []
@@ -32,15 +33,12 @@ def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-un
     services = [s.name for s in attempt(request, lambda: platform.qm(lambda c: c.list_services()), [])]
     return render(request, "list.html", site, "Jobs", [("Jobs", None)], rows=rows, pages=pages,
                   headers=["record", "service", "status", "model", "worker", "latency", "error", "created"],
-                  filters=[{"name": "service", "label": "service", "value": filters["service"],
-                            "choices": [(s, s) for s in services]},
-                           {"name": "status", "label": "status", "value": filters["status"],
-                            "choices": [(s.value, s.value) for s in JobStatus]},
-                           {"name": "record_id", "label": "record id", "value": filters["record_id"]}],
+                  filters=filter_fields(filters, choices={"service": services,
+                                                          "status": [s.value for s in JobStatus]}),
                   empty="No jobs match.")
 
 
-def detail_view(site, request: HttpRequest, job_id: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+def detail_view(site: AdminSite, request: HttpRequest, job_id: str) -> HttpResponse:
     found = attempt(request, lambda: platform.qm(lambda c: c.get_job(job_id)), None)
     if found is None:
         return redirect(url("conveyor_jobs"))

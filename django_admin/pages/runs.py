@@ -5,20 +5,21 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from conveyor.schemas.retraining import RunCreate, RunStatus
 from django_admin import platform
 from django_admin.forms import RunForm
-from django_admin.pages.common import attempt, link, log, render, save, status, url, when
+from django_admin.pages.common import attempt, filter_fields, link, log, query_values, render, save, status, url, when
 
 ACTIVE = (RunStatus.queued, RunStatus.running)
 SCORES = ("Model", "MAE", "MSE", "RMSE", "R2", "RMSLE", "MAPE", "Accuracy", "AUC", "F1")
 
 
-def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
-    filters = {k: request.GET.get(k) or None for k in ("dataset", "algorithm", "status")}
+def list_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    filters = query_values(request, "dataset", "algorithm", "status")
     runs = attempt(request, lambda: platform.retraining(lambda c: c.list_runs(**filters, limit=200)), [])
     rows = [[link(f"run {r.id}", url("conveyor_run", r.id)), r.dataset, r.algorithm, status(r.status.value),
              f"{r.progress.stage} ({r.progress.percent:.0f}%)", f"v{r.new_version}" if r.new_version else "–",
@@ -29,13 +30,11 @@ def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-un
                   refresh=5 if any(r.status in ACTIVE for r in runs) else None,
                   headers=["run", "dataset", "model", "status", "progress", "new version", "promoted", "trigger",
                            "created"],
-                  filters=[{"name": "dataset", "label": "dataset", "value": filters["dataset"]},
-                           {"name": "algorithm", "label": "model", "value": filters["algorithm"]},
-                           {"name": "status", "label": "status", "value": filters["status"],
-                            "choices": [(s.value, s.value) for s in RunStatus]}])
+                  filters=filter_fields(filters, labels={"algorithm": "model"},
+                                        choices={"status": [s.value for s in RunStatus]}))
 
 
-def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+def add_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     datasets = [d.name for d in attempt(request, lambda: platform.qm(lambda c: c.list_datasets()), [])]
     initial = {k: request.GET[k] for k in ("dataset", "algorithm") if k in request.GET}
     form = RunForm(request.POST or None, datasets=datasets, initial=initial)
@@ -63,7 +62,7 @@ def _scores_table(comparison: dict) -> dict:
             "rows": [[k, fmt(new.get(k)), fmt(old.get(k))] for k in keys]}
 
 
-def detail_view(site, request: HttpRequest, run_id: int) -> HttpResponse:  # type: ignore[no-untyped-def]
+def detail_view(site: AdminSite, request: HttpRequest, run_id: int) -> HttpResponse:
     here = url("conveyor_run", run_id)
     if request.method == "POST":
         try:

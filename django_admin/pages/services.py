@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from conveyor.schemas.services import ServiceCreate, ServiceUpdate
 from django_admin import platform
 from django_admin.forms import ServiceForm
-from django_admin.pages.common import attempt, link, log, render, save, url, when
+from django_admin.pages.common import add_page, attempt, delete_page, link, log, render, save, url, when
 
 CRUMBS = [("Services", None)]
 
@@ -20,7 +21,7 @@ def _ref(ref: Any) -> str:
     return f"{ref.name} v{ref.version}" if ref else "–"
 
 
-def list_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+def list_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     services = attempt(request, lambda: platform.qm(lambda c: c.list_services()), [])
     rows = [[link(s.name, url("conveyor_service", s.name)), s.dataset, s.queue, _ref(s.algorithm),
              f"{_ref(s.challenger)} ({s.challenger_share:.0%})" if s.challenger else "–",
@@ -37,17 +38,11 @@ def _choices(request: HttpRequest, dataset: str | None = None) -> tuple[list[str
     return datasets, algorithms
 
 
-def add_view(site, request: HttpRequest) -> HttpResponse:  # type: ignore[no-untyped-def]
+def add_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     datasets, algorithms = _choices(request)
     form = ServiceForm(request.POST or None, datasets=datasets, algorithms=algorithms)
-    if request.method == "POST" and form.is_valid():
-        created = save(form, lambda: platform.qm(lambda c: c.create_service(ServiceCreate(**form.body()))))
-        if created is not None:
-            log(request, "add", f"service {created.name}", "created through the admin")
-            messages.success(request, f"Service {created.name} created.")
-            return redirect(url("conveyor_service", created.name))
-    return render(request, "form.html", site, "Add service", [("Services", url("conveyor_services")), ("Add", None)],
-                  form=form, submit="Create")
+    return add_page(site, request, form, "service",
+                    lambda: platform.qm(lambda c: c.create_service(ServiceCreate(**form.body()))))
 
 
 def _initial(service: Any) -> dict[str, Any]:
@@ -61,17 +56,10 @@ def _initial(service: Any) -> dict[str, Any]:
             "retrain_auto_promote": service.retraining.auto_promote, "retrain_margin": service.retraining.margin}
 
 
-def change_view(site, request: HttpRequest, name: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+def change_view(site: AdminSite, request: HttpRequest, name: str) -> HttpResponse:
     here = url("conveyor_service", name)
     if request.method == "POST" and "_delete" in request.POST:
-        try:
-            platform.qm(lambda c: c.delete_service(name))
-        except platform.PlatformError as exc:
-            messages.error(request, exc.message)
-            return redirect(here)
-        log(request, "delete", f"service {name}", "deleted through the admin")
-        messages.success(request, f"Service {name} deleted.")
-        return redirect(url("conveyor_services"))
+        return delete_page(request, "service", name, lambda: platform.qm(lambda c: c.delete_service(name)))
     service = attempt(request, lambda: platform.qm(lambda c: c.get_service(name)), None)
     if service is None:
         return redirect(url("conveyor_services"))
