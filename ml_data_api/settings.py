@@ -1,32 +1,44 @@
-"""ml_data_api settings, from the environment or `.env`."""
+"""ml_data_api settings (ML_DATA_API_*), from the environment or `.env`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from conveyor.settings import config, secret
+from conveyor.settings import (
+    amqp_url_setting,
+    api_token_setting,
+    database_url_setting,
+    db_pool_size_setting,
+    events_exchange_setting,
+    host_setting,
+    load,
+    max_upload_setting,
+    port_setting,
+    service_url_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/conveyor"
-    api_token: str = "dev-token"
-    host: str = "127.0.0.1"
-    port: int = 8004
-    queue_manager_url: str = "http://127.0.0.1:8001"
-    max_upload_bytes: int = 200 * 1024 * 1024
-    max_page_rows: int = 10_000
-    pool_size: int = 8
+    env_prefix: ClassVar[str] = "ML_DATA_API_"
+
+    database_url: str = database_url_setting()
+    api_token: str = api_token_setting()
+    host: str = host_setting("ML_DATA_API")
+    port: int = port_setting("ML_DATA_API")
+    queue_manager_url: str = service_url_setting("QUEUE_MANAGER")
+    max_upload_bytes: int = max_upload_setting()
+    max_page_rows: int = setting(10_000, "Rows at most in one page of a query.", aliases=("MAX_PAGE_ROWS",))
+    pool_size: int = db_pool_size_setting(8, aliases=("DB_POOL_SIZE",))
+    amqp_url: str = amqp_url_setting()
+    events_exchange: str = events_exchange_setting()
+    events_queue: str = setting("ml_data_api.dataset_events",
+                                "Durable queue of dataset events: a dataset deleted in queue_manager loses its tables.")
+    events_queue_expires_ms: int = setting(
+        0, "Delete the events queue after this long without a listener (ms); 0 keeps it, events wait in it.")
 
 
 def load_settings() -> Settings:
-    return Settings(
-        database_url=config("DATABASE_URL", default=Settings.database_url),
-        api_token=secret("API_TOKEN", "dev-token"),
-        host=config("ML_DATA_API_HOST", default=Settings.host),
-        port=config("ML_DATA_API_PORT", default=Settings.port, cast=int),
-        queue_manager_url=config("QUEUE_MANAGER_URL", default=Settings.queue_manager_url),
-        max_upload_bytes=int(config("MAX_UPLOAD_MB", default=200, cast=float) * 1024 * 1024),
-        max_page_rows=config("MAX_PAGE_ROWS", default=Settings.max_page_rows, cast=int),
-        pool_size=config("DB_POOL_SIZE", default=Settings.pool_size, cast=int),
-    )
+    return load(Settings)

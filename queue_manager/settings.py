@@ -1,30 +1,36 @@
-"""queue_manager settings, from the environment or `.env`."""
+"""queue_manager settings (QUEUE_MANAGER_*), from the environment or `.env`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from conveyor.settings import amqp_url, config, events_exchange, secret
+from conveyor.settings import (
+    amqp_url_setting,
+    api_token_setting,
+    events_exchange_setting,
+    host_setting,
+    load,
+    max_upload_setting,
+    port_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True)
 class Settings:
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/conveyor?retryWrites=false"
-    api_token: str = "dev-token"
-    host: str = "127.0.0.1"
-    port: int = 8001
-    max_upload_bytes: int = 200 * 1024 * 1024
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    events_exchange: str = "conveyor.events"
+    env_prefix: ClassVar[str] = "QUEUE_MANAGER_"
+
+    mongodb_uri: str = setting("mongodb://127.0.0.1:27017/conveyor?retryWrites=false",
+                               "MongoDB holding the registry, the jobs and the model files (GridFS).",
+                               name="MONGODB_URI", prefixed=False)
+    api_token: str = api_token_setting()
+    host: str = host_setting("QUEUE_MANAGER")
+    port: int = port_setting("QUEUE_MANAGER")
+    max_upload_bytes: int = max_upload_setting()
+    amqp_url: str = amqp_url_setting()
+    events_exchange: str = events_exchange_setting()
 
 
 def load_settings() -> Settings:
-    return Settings(
-        mongodb_uri=config("MONGODB_URI", default=Settings.mongodb_uri),
-        api_token=secret("API_TOKEN", "dev-token"),
-        host=config("QUEUE_MANAGER_HOST", default=Settings.host),
-        port=config("QUEUE_MANAGER_PORT", default=Settings.port, cast=int),
-        max_upload_bytes=int(config("MAX_UPLOAD_MB", default=200, cast=float) * 1024 * 1024),
-        amqp_url=amqp_url(),
-        events_exchange=events_exchange(),
-    )
+    return load(Settings)

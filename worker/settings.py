@@ -1,52 +1,56 @@
-"""Worker settings, from the environment or `.env`."""
+"""Worker settings (WORKER_*), from the environment or `.env`."""
 
 from __future__ import annotations
 
 import os
 import socket
 from dataclasses import dataclass
+from typing import ClassVar
 
-from conveyor.settings import ImproperlyConfigured, amqp_url, config, events_exchange, secret
+from conveyor.settings import (
+    amqp_url_setting,
+    api_token_setting,
+    events_exchange_setting,
+    load,
+    service_url_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True)
 class Settings:
-    service_name: str
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    queue_manager_url: str = "http://127.0.0.1:8001"
-    ml_data_api_url: str = "http://127.0.0.1:8004"
-    api_token: str = "dev-token"
-    events_exchange: str = "conveyor.events"
-    batch_size: int = 200
-    batch_wait_ms: int = 20
-    prefetch: int = 400
-    model_cache_dir: str = ".conveyor/models"
-    metrics_port: int = 0
-    version_check_seconds: float = 10.0
-    worker_id: str = ""
-    retry_initial_seconds: float = 0.2
-    retry_max_seconds: float = 5.0
+    env_prefix: ClassVar[str] = "WORKER_"
+
+    service_name: str = setting("", "The name of the service this worker serves.",
+                                aliases=("SERVICE_NAME",), required=True)
+    amqp_url: str = amqp_url_setting()
+    queue_manager_url: str = service_url_setting("QUEUE_MANAGER")
+    ml_data_api_url: str = service_url_setting("ML_DATA_API")
+    api_token: str = api_token_setting()
+    events_exchange: str = events_exchange_setting()
+    batch_size: int = setting(200, "Messages at most in one batch.", aliases=("BATCH_SIZE",))
+    batch_wait_ms: int = setting(20, "How long a batch waits to fill, in ms.", aliases=("BATCH_WAIT_MS",))
+    prefetch: int = setting(0, "Messages the broker hands out ahead of acknowledgement (0: twice the batch).",
+                            aliases=("PREFETCH",), shown="2×`WORKER_BATCH_SIZE`")
+    model_cache_dir: str = setting(".conveyor/models", "Where downloaded model files are kept.",
+                                   aliases=("MODEL_CACHE_DIR",))
+    metrics_port: int = setting(0, "Port of its Prometheus /metrics (0: a free port, logged).")
+    version_check_seconds: float = setting(10.0, "How often it checks its service's model version "
+                                                 "(the fallback when an assignment event is missed).",
+                                           aliases=("VERSION_CHECK_SECONDS",))
+    worker_id: str = setting("", "Its name in jobs and logs (empty: host name and process id).",
+                             shown="host name-process id")
+    retry_initial_seconds: float = setting(0.2, "First wait before retrying a passing failure (it doubles).",
+                                           aliases=("RETRY_INITIAL_SECONDS",))
+    retry_max_seconds: float = setting(5.0, "Longest wait between retries.", aliases=("RETRY_MAX_SECONDS",))
+
+    def __post_init__(self) -> None:
+        # Defaults that depend on another value or on the process; frozen, so set through object.
+        if not self.prefetch:
+            object.__setattr__(self, "prefetch", 2 * self.batch_size)
+        if not self.worker_id:
+            object.__setattr__(self, "worker_id", f"{socket.gethostname()}-{os.getpid()}")
 
 
 def load_settings() -> Settings:
-    service = config("SERVICE_NAME", default="")
-    if not service:
-        raise ImproperlyConfigured("SERVICE_NAME must name the service this worker serves")
-    batch_size = config("BATCH_SIZE", default=Settings.batch_size, cast=int)
-    return Settings(
-        service_name=service,
-        amqp_url=amqp_url(),
-        queue_manager_url=config("QUEUE_MANAGER_URL", default=Settings.queue_manager_url),
-        ml_data_api_url=config("ML_DATA_API_URL", default=Settings.ml_data_api_url),
-        api_token=secret("API_TOKEN", "dev-token"),
-        events_exchange=events_exchange(),
-        batch_size=batch_size,
-        batch_wait_ms=config("BATCH_WAIT_MS", default=Settings.batch_wait_ms, cast=int),
-        prefetch=config("PREFETCH", default=2 * batch_size, cast=int),
-        model_cache_dir=config("MODEL_CACHE_DIR", default=Settings.model_cache_dir),
-        metrics_port=config("WORKER_METRICS_PORT", default=Settings.metrics_port, cast=int),
-        version_check_seconds=config("VERSION_CHECK_SECONDS", default=Settings.version_check_seconds, cast=float),
-        worker_id=config("WORKER_ID", default=f"{socket.gethostname()}-{os.getpid()}"),
-        retry_initial_seconds=config("RETRY_INITIAL_SECONDS", default=Settings.retry_initial_seconds, cast=float),
-        retry_max_seconds=config("RETRY_MAX_SECONDS", default=Settings.retry_max_seconds, cast=float),
-    )
+    return load(Settings)
