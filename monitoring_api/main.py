@@ -23,7 +23,7 @@ WEBHOOK_TIMEOUT = 5.0
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    db = Database(settings.database_url, 4)
+    db = Database(settings.database_url, settings.pool_size)
     tables = StartupTables(db, "monitoring_tables", DDL)
 
     @asynccontextmanager

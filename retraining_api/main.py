@@ -26,7 +26,7 @@ from retraining_api.validation import pycaret_models
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    db = Database(settings.database_url, 4)
+    db = Database(settings.database_url, settings.pool_size)
     tables = StartupTables(db, "retraining_tables", DDL)
     store = RunStore(db)
 
