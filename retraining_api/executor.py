@@ -22,6 +22,7 @@ from conveyor.clients.peers import PeerClients
 from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
 from conveyor.schemas.retraining import EvaluateOn
+from conveyor.settings import settings_or_exit
 from conveyor.tables import StartupTables
 from conveyor.training import load_model
 from retraining_api import data, runner
@@ -37,13 +38,14 @@ PEER_TIMEOUT = 300.0
 
 
 class Executor:
-    def __init__(self, settings: Settings, store: RunStore, tables: StartupTables, peers: PeerClients) -> None:
+    def __init__(self, settings: Settings, store: RunStore, tables: StartupTables, peers: PeerClients,
+                 stopping: asyncio.Event | None = None) -> None:
         self.settings = settings
         self.store = store
         self.tables = tables
         self.peers = peers
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self.stopping = asyncio.Event()
+        self.stopping = stopping or asyncio.Event()  # set by SIGTERM/SIGINT, or by whoever passed it
         self.current_run: int | None = None
         self.current_explainer: str | None = None
 
@@ -149,12 +151,13 @@ class Executor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, stopping: asyncio.Event | None = None) -> None:
     """The composition root: one database pool and one client per peer for the executor's life."""
-    db = Database(settings.database_url, 4)
+    db = Database(settings.database_url, settings.pool_size)
     peers = PeerClients.open(settings, queue_manager_timeout=PEER_TIMEOUT, ml_data_timeout=PEER_TIMEOUT)
     try:
-        await Executor(settings, RunStore(db), StartupTables(db, "retraining_tables", DDL), peers).serve()
+        tables = StartupTables(db, "retraining_tables", DDL)
+        await Executor(settings, RunStore(db), tables, peers, stopping).serve()
     finally:
         await peers.aclose()
         db.close()
@@ -163,7 +166,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(serve(load_settings()))
+    asyncio.run(serve(settings_or_exit(load_settings)))
 
 
 if __name__ == "__main__":
