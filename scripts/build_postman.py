@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from conveyor.settings import DEV_TOKEN
+
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
     "queue_manager", "ml_data_api", "worker", "monitoring_api", "retraining_api", "django_admin",
@@ -22,7 +24,7 @@ VARIABLES = {
     "admin_url": "http://127.0.0.1:8000",
     "admin_user": "admin",
     "admin_password": "",
-    "token": "dev-token",
+    "token": DEV_TOKEN,
     "run_id": "",
 }
 PREREQUEST = [

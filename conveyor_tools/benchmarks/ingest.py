@@ -16,6 +16,7 @@ from typing import Any
 
 from conveyor.clients import MLDataClient
 from conveyor.records import to_records
+from conveyor.settings import DEV_TOKEN
 from conveyor_tools import datagen, devstack
 from conveyor_tools.demo_dataset import COLUMNS, DEMO_DATASET
 
@@ -24,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=10_000)
     p.add_argument("--url", default=None, help="an ml_data_api already running (default: start one)")
-    p.add_argument("--token", default=os.environ.get("API_TOKEN", "dev-token"))
+    p.add_argument("--token", default=os.environ.get("API_TOKEN", DEV_TOKEN))
 
 
 @contextlib.contextmanager

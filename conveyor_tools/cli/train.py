@@ -10,6 +10,7 @@ import pandas as pd
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ServiceUpdate
+from conveyor.settings import DEV_TOKEN
 from conveyor_tools import localenv
 from conveyor_tools.cli.common import run_api
 
@@ -75,7 +76,7 @@ async def train(args: argparse.Namespace, qm_url: str, ml_url: str, token: str) 
 def run(args: argparse.Namespace) -> int:
     qm_url = args.qm_url or localenv.lookup("QUEUE_MANAGER_URL", "http://127.0.0.1:8001")
     ml_url = args.ml_url or localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004")
-    token = args.token or localenv.lookup("API_TOKEN", "dev-token")
+    token = args.token or localenv.lookup("API_TOKEN", DEV_TOKEN)
     code, summary = run_api(train(args, qm_url, ml_url, token))
     if summary:
         print(summary)
