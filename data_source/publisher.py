@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +12,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel
 
 from conveyor.amqp import declare_service_queue
+from conveyor.retry import Backoff, retry
 from data_source.records import MessageFactory
 
-log = logging.getLogger(__name__)
+UNCONFIRMED_BACKOFF = Backoff(initial=0.4, maximum=5.0)
 
 
 @dataclass
@@ -52,7 +52,7 @@ class PublishOptions:
 class Publisher:
     def __init__(self, options: PublishOptions, factory: MessageFactory, stop: asyncio.Event | None = None,
                  progress: Callable[[PublishSummary], None] | None = None) -> None:
-        self.o = options
+        self.options = options
         self.factory = factory
         self.stop = stop or asyncio.Event()
         self.progress = progress
@@ -76,41 +76,43 @@ class Publisher:
     async def _send(self, channel: AbstractChannel, index: int) -> None:
         elapsed = time.monotonic() - self._start
         record_id, body, kind = self.factory.build(index, elapsed)
-        attempt = 0
-        while True:
+
+        async def publish() -> float:
             published_at = time.time()
             message = aio_pika.Message(
                 body, message_id=record_id, content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT, timestamp=datetime.now(UTC),
                 headers={"x-published-at": published_at},
             )
-            try:
-                await channel.default_exchange.publish(message, routing_key=self.o.queue, timeout=30)
-                break
-            except (aio_pika.exceptions.AMQPError, ConnectionError, TimeoutError) as exc:
-                # Not confirmed: publish again once the robust connection is back.
-                attempt += 1
-                self.summary.retried += 1
-                log.warning("record %s not confirmed (%s); retrying", record_id, exc)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5))
+            await channel.default_exchange.publish(message, routing_key=self.options.queue, timeout=30)
+            return published_at
+
+        def count_retry(_: str) -> None:
+            self.summary.retried += 1
+
+        # Not confirmed: publish again once the robust connection is back. A stop does not end
+        # these waits: a record taken is sent, so that the summary counts only confirmed ones.
+        published_at = await retry(f"publishing record {record_id}", publish, backoff=UNCONFIRMED_BACKOFF,
+                                   passing=(aio_pika.exceptions.AMQPError, ConnectionError, TimeoutError),
+                                   on_retry=count_retry)
         self.summary.confirmed += 1
         if kind:
             self.summary.malformed += 1
-        if self.o.keep_published_at:
+        if self.options.keep_published_at:
             self.summary.published_at[record_id] = published_at
 
     async def _publisher(self, connection: aio_pika.abc.AbstractRobustConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
         pending: set[asyncio.Task[None]] = set()
         while (index := self._take()) is not None:
-            if self.o.rate > 0:
+            if self.options.rate > 0:
                 # Each record has its own slot in absolute time, so pacing never drifts.
-                delay = self._start + index / self.o.rate - time.monotonic()
+                delay = self._start + index / self.options.rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             self.summary.published += 1
             pending.add(asyncio.create_task(self._send(channel, index)))
-            if len(pending) >= self.o.window:
+            if len(pending) >= self.options.window:
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         if pending:
             await asyncio.wait(pending)
@@ -124,15 +126,15 @@ class Publisher:
                 self.progress(self.summary)
 
     async def run(self) -> PublishSummary:
-        connection = await aio_pika.connect_robust(self.o.amqp_url)
+        connection = await aio_pika.connect_robust(self.options.amqp_url)
         async with connection:
             channel = await connection.channel()
-            await declare_service_queue(channel, self.o.queue)
+            await declare_service_queue(channel, self.options.queue)
             await channel.close()
             self._start = time.monotonic()
             reporter = asyncio.create_task(self._report())
             try:
-                await asyncio.gather(*(self._publisher(connection) for _ in range(max(1, self.o.publishers))))
+                await asyncio.gather(*(self._publisher(connection) for _ in range(max(1, self.options.publishers))))
             finally:
                 reporter.cancel()
         self.summary.elapsed = time.monotonic() - self._start

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
-from aio_pika.abc import AbstractChannel
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from conveyor.amqp import declare_events_exchange
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
@@ -38,7 +38,7 @@ class AssignmentWatcher:
         await queue.consume(self._on_event, no_ack=True)
         self._tasks.append(asyncio.create_task(self._poll()))
 
-    async def _on_event(self, message) -> None:  # type: ignore[no-untyped-def]
+    async def _on_event(self, message: AbstractIncomingMessage) -> None:
         try:
             revision = int(json.loads(message.body).get("assignment_revision", 0))
         except (ValueError, TypeError, AttributeError):

@@ -10,25 +10,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 import numpy as np
 import pandas as pd
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
-from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.retry import Backoff, retry
 from conveyor.schemas.datasets import DatasetSchema, FeatureType
 from conveyor.schemas.jobs import JobCreate, JobMetadata, JobStatus, JobUpdateItem
 from worker.messages import InvalidMessage, Record, parse, record_id_of
 from worker.metrics import WorkerMetrics
 from worker.model_store import LoadedModel
-from worker.retry import with_retry
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 RAW_PAYLOAD_LIMIT = 2000
 
 
@@ -37,9 +39,16 @@ class Item:
     message: AbstractIncomingMessage
     record: Record | None = None
     error: str | None = None
-    job_id: str | None = None
+    job_id: str = ""  # set once queue_manager has recorded the job
     prediction: Any = None
     skip: bool = False  # already finished by an earlier delivery
+
+    @property
+    def parsed(self) -> Record:
+        """The record of an item that parsed: only those are predicted and stored."""
+        if self.record is None:
+            raise RuntimeError(f"message {self.message.message_id} did not parse: {self.error}")
+        return self.record
 
 
 def _plain(value: Any) -> Any:
@@ -51,7 +60,8 @@ class BatchProcessor:
         self, settings: Settings, qm: QueueManagerClient, ml: MLDataClient, schema: DatasetSchema,
         payload_key: str, dead_letters: AbstractExchange, queue: str, metrics: WorkerMetrics, stop: asyncio.Event,
     ) -> None:
-        self.s = settings
+        self.settings = settings
+        self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.qm = qm
         self.ml = ml
         self.schema = schema
@@ -61,9 +71,11 @@ class BatchProcessor:
         self.metrics = metrics
         self.stop = stop
 
-    async def _retry(self, step: str, call):  # type: ignore[no-untyped-def]
-        return await with_retry(
-            step, call, stop=self.stop, initial=self.s.retry_initial_seconds, maximum=self.s.retry_max_seconds,
+    async def _retry(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
+        # A 4xx for a whole batch means the platform changed under us (a schema, a service):
+        # never drop the batch; keep it, try again slowly and say so loudly.
+        return await retry(
+            step, call, backoff=self.backoff, stop=self.stop, passing=(APIUnavailable,), refused=(APIError,),
             on_retry=lambda name: self.metrics.retries.labels(name).inc(),
         )
 
@@ -79,23 +91,23 @@ class BatchProcessor:
         return item
 
     def _job(self, item: Item, model: LoadedModel, started: datetime) -> JobCreate:
-        metadata = JobMetadata(start=started, routing_key=item.message.routing_key, worker_id=self.s.worker_id)
+        metadata = JobMetadata(start=started, routing_key=item.message.routing_key, worker_id=self.settings.worker_id)
         if item.record is None:
             return JobCreate(
-                record_id=record_id_of(item.message.body, item.message.message_id), service=self.s.service_name,
+                record_id=record_id_of(item.message.body, item.message.message_id), service=self.settings.service_name,
                 algorithm_name=model.name, algorithm_version=model.version,
                 payload=item.message.body[:RAW_PAYLOAD_LIMIT].decode("utf-8", errors="replace"),
                 status=JobStatus.failed, error=item.error, metadata=metadata,
             )
         metadata.extra = item.record.notes
         return JobCreate(
-            record_id=item.record.record_id, service=self.s.service_name, algorithm_name=model.name,
+            record_id=item.record.record_id, service=self.settings.service_name, algorithm_name=model.name,
             algorithm_version=model.version, payload=item.record.payload, status=JobStatus.processing,
             metadata=metadata,
         )
 
     def _predict(self, model: LoadedModel, items: list[Item]) -> None:
-        frame = pd.DataFrame([i.record.features for i in items], columns=self.schema.feature_names)  # type: ignore[union-attr]
+        frame = pd.DataFrame([i.parsed.features for i in items], columns=self.schema.feature_names)
         started = time.perf_counter()
         try:
             predictions = list(model.model.predict(frame))
@@ -123,19 +135,19 @@ class BatchProcessor:
         return str(value)
 
     def _row(self, item: Item, model: LoadedModel) -> dict[str, Any]:
-        record = item.record
+        record = item.parsed
         return {
-            self.schema.timestamp_column: record.timestamp.isoformat(),  # type: ignore[union-attr]
-            **record.features,  # type: ignore[union-attr]
-            "record_id": record.record_id, "prediction": item.prediction,  # type: ignore[union-attr]
+            self.schema.timestamp_column: record.timestamp.isoformat(),
+            **record.features,
+            "record_id": record.record_id, "prediction": item.prediction,
             "model_name": model.name, "model_version": model.version, "job_id": item.job_id,
-            "service": self.s.service_name,
+            "service": self.settings.service_name,
         }
 
     async def _dead_letter(self, item: Item) -> None:
         message = item.message
-        headers = {**(message.headers or {}), "x-death-reason": item.error or "", "x-conveyor-worker": self.s.worker_id,
-                   "x-conveyor-service": self.s.service_name}
+        headers = {**(message.headers or {}), "x-death-reason": item.error or "",
+                   "x-conveyor-worker": self.settings.worker_id, "x-conveyor-service": self.settings.service_name}
         await self.dead_letters.publish(
             aio_pika.Message(
                 message.body, headers=headers, message_id=message.message_id, timestamp=message.timestamp,
@@ -170,7 +182,7 @@ class BatchProcessor:
         ended = datetime.now(UTC)
         elapsed = (ended - started_at).total_seconds()
         updates = [
-            JobUpdateItem(id=i.job_id, status=JobStatus.finished if i.error is None else JobStatus.failed,  # type: ignore[arg-type]
+            JobUpdateItem(id=i.job_id, status=JobStatus.finished if i.error is None else JobStatus.failed,
                           result=i.prediction, error=i.error,
                           metadata=JobMetadata(end=ended, elapsed=elapsed))
             for i in todo
