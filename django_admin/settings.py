@@ -9,18 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from conveyor.settings import Csv, ImproperlyConfigured, config, is_production, secret
+from conveyor.settings import load
+from django_admin.environment import AdminSettings, DjangoSettings
 
 BASE_DIR = Path(__file__).resolve().parent
-DEV_SECRET_KEY = "dev-only-django-secret-key-not-for-production"
 
-SECRET_KEY = secret("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
-DEBUG = config("DJANGO_DEBUG", default=not is_production(), cast=bool)
-if is_production() and DEBUG:
-    raise ImproperlyConfigured("DJANGO_DEBUG must be off when CONVEYOR_ENV=production")
-ALLOWED_HOSTS = config("DJANGO_ALLOWED_HOSTS", default="*" if not is_production() else "localhost,127.0.0.1",
-                       cast=Csv())
-CSRF_TRUSTED_ORIGINS = config("DJANGO_CSRF_TRUSTED_ORIGINS", default="", cast=Csv())
+DJANGO = load(DjangoSettings)
+ADMIN = load(AdminSettings)
+
+SECRET_KEY = DJANGO.secret_key
+DEBUG = DJANGO.debug
+ALLOWED_HOSTS = list(DJANGO.allowed_hosts)
+CSRF_TRUSTED_ORIGINS = list(DJANGO.csrf_trusted_origins)
 
 
 def _database(url: str) -> dict:
@@ -37,8 +37,7 @@ def _database(url: str) -> dict:
     }
 
 
-DATABASES = {"default": _database(config("DJANGO_DATABASE_URL", default=config(
-    "DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/conveyor")))}
+DATABASES = {"default": _database(DJANGO.database_url)}
 
 INSTALLED_APPS = [
     "django_admin.admin_config.ConveyorAdminConfig",
@@ -79,14 +78,14 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 LOGIN_URL = "/admin/login/"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = config("DJANGO_SECURE_COOKIES", default=False, cast=bool)
+SESSION_COOKIE_SECURE = DJANGO.secure_cookies
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Dash apps render in same-origin iframes; their scripts and styles are served from here
 # (no CDN: the dashboards work without internet access).
 X_FRAME_OPTIONS = "SAMEORIGIN"
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(config("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "_static")))
+STATIC_ROOT = Path(DJANGO.static_root or BASE_DIR / "_static")
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
@@ -102,13 +101,16 @@ PLOTLY_DASH = {"serve_locally": True, "cache_timeout_initial_arguments": 60,
 
 # Where the platform's services are (server-side calls; a browser only ever talks to this site).
 CONVEYOR = {
-    "API_TOKEN": secret("API_TOKEN", "dev-token"),
-    "QUEUE_MANAGER_URL": config("QUEUE_MANAGER_URL", default="http://127.0.0.1:8001"),
-    "ML_DATA_API_URL": config("ML_DATA_API_URL", default="http://127.0.0.1:8004"),
-    "MONITORING_API_URL": config("MONITORING_API_URL", default="http://127.0.0.1:8005"),
-    "RETRAINING_API_URL": config("RETRAINING_API_URL", default="http://127.0.0.1:8006"),
-    "DASHBOARD_REFRESH_SECONDS": config("DASHBOARD_REFRESH_SECONDS", default=5, cast=int),
+    "API_TOKEN": ADMIN.api_token,
+    "QUEUE_MANAGER_URL": ADMIN.queue_manager_url,
+    "ML_DATA_API_URL": ADMIN.ml_data_api_url,
+    "MONITORING_API_URL": ADMIN.monitoring_api_url,
+    "RETRAINING_API_URL": ADMIN.retraining_api_url,
+    "DASHBOARD_REFRESH_SECONDS": ADMIN.dashboard_refresh_seconds,
 }
+# The superuser `python -m django_admin` makes (see management/commands/ensure_superuser.py).
+ADMIN_USER = ADMIN.user
+ADMIN_PASSWORD = ADMIN.password
 
 LOGGING = {
     "version": 1,

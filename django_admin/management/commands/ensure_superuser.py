@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from conveyor.settings import INSECURE_SECRETS, config, is_production
+from conveyor.settings import INSECURE_SECRETS, is_production
 
 
 class Command(BaseCommand):
     help = "Create the superuser ADMIN_USER (or set its password) from ADMIN_PASSWORD; without one, do nothing."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        username = config("ADMIN_USER", default="admin")
-        password = config("ADMIN_PASSWORD", default="")
+        username, password = settings.ADMIN_USER, settings.ADMIN_PASSWORD
         if not password:
             self.stdout.write("ADMIN_PASSWORD is not set: no superuser created (createsuperuser makes one)")
             return
