@@ -1,18 +1,19 @@
-"""Publishes platform events on the events exchange; a broker outage never fails the caller.
+"""Platform events on the events exchange: publishing never fails the caller; listening has a queue of its own.
 
 Whoever listens also has a slower way to learn the same thing (workers poll their
 service's revision, alerts are stored), so an event lost while the broker is down only
-delays a reaction.
+delays a reaction. A listener's durable queue keeps what is published while it is down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 
 from conveyor.amqp import declare_events_exchange, publish_event
 from conveyor.retry import until_done
@@ -58,10 +59,58 @@ class EventPublisher:
             return False
 
     async def close(self) -> None:
-        if self._connector:
-            self._connector.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await self._connector
-        if self._connection:
-            with suppress(Exception):
-                await self._connection.close()
+        await _stop(self._connector, self._connection)
+
+
+class EventSubscription:
+    """Events of some routing keys, through a durable quorum queue of the listener's own.
+
+    Subscribing keeps trying in the background while the broker is down; meanwhile the
+    events wait in the queue. Messages come to `on_message` one at a time.
+    """
+
+    def __init__(self, what: str, amqp_url: str, exchange: str, queue: str, routing_keys: Sequence[str],
+                 on_message: Callable[[AbstractIncomingMessage], Awaitable[None]], expires_ms: int = 0) -> None:
+        self.what = what
+        self.amqp_url = amqp_url
+        self.exchange_name = exchange
+        self.queue_name = queue
+        self.routing_keys = list(routing_keys)
+        self.on_message = on_message
+        self.expires_ms = expires_ms  # 0: the queue stays while no one listens
+        self._connection: AbstractRobustConnection | None = None
+        self._task: asyncio.Task[bool] | None = None
+        self.subscribed = False  # True once messages are being consumed
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(until_done(f"subscribing to {self.what}", self._subscribe))
+
+    async def _subscribe(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=1)
+        exchange = await declare_events_exchange(channel, self.exchange_name)
+        arguments: dict[str, object] = {"x-queue-type": "quorum"}
+        if self.expires_ms:
+            arguments["x-expires"] = self.expires_ms
+        queue = await channel.declare_queue(self.queue_name, durable=True, arguments=arguments)
+        for key in self.routing_keys:
+            await queue.bind(exchange, routing_key=key)
+        await queue.consume(self.on_message)
+        self.subscribed = True
+        log.info("%s: %s from %s through queue %s", self.what, self.routing_keys, self.exchange_name,
+                 self.queue_name)
+
+    async def close(self) -> None:
+        await _stop(self._task, self._connection)
+
+
+async def _stop(task: asyncio.Task[bool] | None, connection: AbstractRobustConnection | None) -> None:
+    """Stop connecting (if still trying), then close the connection; a broker gone by then is no error."""
+    if task:
+        task.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await task
+    if connection:
+        with suppress(Exception):
+            await connection.close()

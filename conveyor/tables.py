@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from typing import Self
 
 from conveyor.pg import Database
 from conveyor.retry import until_done
@@ -53,3 +54,11 @@ class StartupTables:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
+
+    async def __aenter__(self) -> Self:
+        """`async with tables:` creates them in the background for as long as the block runs."""
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

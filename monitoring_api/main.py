@@ -30,13 +30,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as resources:  # closed in reverse: the scheduler stops before its clients
             resources.callback(db.close)
-            tables.start()
-            resources.push_async_callback(tables.close)
-            peers = PeerClients.open(settings, queue_manager_timeout=30, ml_data_timeout=120)
-            resources.push_async_callback(peers.aclose)
-            webhook = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT) if settings.webhook_url else None
-            if webhook is not None:
-                resources.push_async_callback(webhook.aclose)
+            await resources.enter_async_context(tables)
+            peers = await resources.enter_async_context(
+                PeerClients.open(settings, queue_manager_timeout=30, ml_data_timeout=120))
+            webhook = await resources.enter_async_context(httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)) \
+                if settings.webhook_url else None
             events = EventPublisher(settings.amqp_url, settings.events_exchange)
             await events.start()
             resources.push_async_callback(events.close)

@@ -34,12 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as resources:  # closed in reverse: the listener stops before its client
             resources.callback(db.close)
-            tables.start()
-            resources.push_async_callback(tables.close)
-            peers = PeerClients.open(settings, queue_manager_timeout=60, ml_data_timeout=120)
-            resources.push_async_callback(peers.aclose)
+            await resources.enter_async_context(tables)
+            peers = await resources.enter_async_context(
+                PeerClients.open(settings, queue_manager_timeout=60, ml_data_timeout=120))
             triggers = TriggerListener(settings, store, peers.queue_manager)
-            await triggers.start()
+            triggers.start()
             resources.push_async_callback(triggers.close)
             app.state.queue_manager = peers.queue_manager
             app.state.ml_data = peers.ml_data

@@ -12,16 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage
 
-from conveyor.amqp import declare_events_exchange
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
-from conveyor.retry import until_done
+from conveyor.events import EventSubscription
 from conveyor.schemas.retraining import RunCreate
 from conveyor.schemas.services import RetrainTrigger
 from retraining_api.settings import Settings
@@ -35,26 +32,14 @@ class TriggerListener:
         self.settings = settings
         self.store = store
         self.queue_manager = queue_manager  # the process's client, closed by its owner
-        self._connection: AbstractRobustConnection | None = None
-        self._task: asyncio.Task[bool] | None = None
+        # Broker down: alerts wait in the durable queue while the subscription keeps trying.
+        self.subscription = EventSubscription(
+            "alerts", settings.amqp_url, settings.events_exchange, settings.trigger_queue,
+            [f"service.*.{kind.value}" for kind in RetrainTrigger], self._on_message,
+            expires_ms=settings.trigger_queue_expires_ms)
 
-    async def start(self) -> None:
-        # Broker down: alerts wait in the durable queue while this keeps trying.
-        self._task = asyncio.create_task(until_done("subscribing to alerts", self._subscribe))
-
-    async def _subscribe(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.settings.amqp_url, timeout=5)
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=1)
-        exchange = await declare_events_exchange(channel, self.settings.events_exchange)
-        arguments: dict[str, object] = {"x-queue-type": "quorum"}
-        if self.settings.trigger_queue_expires_ms:
-            arguments["x-expires"] = self.settings.trigger_queue_expires_ms
-        queue = await channel.declare_queue(self.settings.trigger_queue, durable=True, arguments=arguments)
-        for kind in RetrainTrigger:
-            await queue.bind(exchange, routing_key=f"service.*.{kind.value}")
-        await queue.consume(self._on_message)
-        log.info("listening for %s on %s", [k.value for k in RetrainTrigger], self.settings.events_exchange)
+    def start(self) -> None:
+        self.subscription.start()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         parts = (message.routing_key or "").split(".")
@@ -113,10 +98,4 @@ class TriggerListener:
         return run
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._connection:
-            with suppress(Exception):
-                await self._connection.close()
+        await self.subscription.close()

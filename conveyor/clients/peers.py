@@ -6,7 +6,7 @@ One client per peer keeps its connection pool alive across requests, checks and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 from conveyor.clients.ml_data import MLDataClient
 from conveyor.clients.queue_manager import QueueManagerClient
@@ -40,3 +40,9 @@ class PeerClients:
     async def aclose(self) -> None:
         await self.queue_manager.aclose()
         await self.ml_data.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
