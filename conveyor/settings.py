@@ -136,6 +136,7 @@ class Described:
 
     field_name: str
     variable: str
+    platform_wide: bool  # read under a name outside the class's prefix: shared, or another service's
     declaration: Declaration
     cast: Cast[Any]
     default: Any  # development's
@@ -167,7 +168,8 @@ def describe(settings_class: type[SettingsClass]) -> list[Described]:
         suffix = declaration.name or field.name.upper()
         variable = prefix + suffix if declaration.prefixed else suffix
         cast = declaration.cast or _cast_of(hints[field.name])
-        described.append(Described(field.name, variable, declaration, cast, field.default))
+        described.append(Described(field.name, variable, not variable.startswith(prefix), declaration, cast,
+                                   field.default))
     return described
 
 

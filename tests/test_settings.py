@@ -1,39 +1,210 @@
-"""Production mode refuses to start on a missing or development secret."""
+"""Settings: declared once, read with their older names too, checked at start-up; the README's table agrees."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+import ml_data_api.settings
+import monitoring_api.settings
+import queue_manager.settings
+import retraining_api.settings
+import worker.settings
 from conveyor import settings
+from conveyor.settings import DEV_TOKEN, ImproperlyConfigured, describe, load
+from conveyor_tools import settings_doc
+from django_admin.environment import AdminSettings, DjangoSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_CLASSES = [cls for _, cls in settings_doc.COMPONENTS]
+# Read under the same name by every component that needs them (the services' URLs too).
+PLATFORM_WIDE = {"API_TOKEN", "AMQP_URL", "EVENTS_EXCHANGE", "DATABASE_URL", "MONGODB_URI", "QUEUE_MANAGER_URL",
+                 "ML_DATA_API_URL", "MONITORING_API_URL", "RETRAINING_API_URL"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No declared variable (new or old name) leaks in from the shell running the tests."""
+    monkeypatch.delenv("CONVEYOR_ENV", raising=False)
+    for settings_class in SETTINGS_CLASSES:
+        for described in describe(settings_class):
+            for name in described.names:
+                monkeypatch.delenv(name, raising=False)
+
+
+# -- one secret outside a settings class
 
 
 def test_development_falls_back_to_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CONVEYOR_ENV", raising=False)
     monkeypatch.delenv("SOME_SECRET", raising=False)
-    assert settings.secret("SOME_SECRET", "dev-token") == "dev-token"
+    assert settings.secret("SOME_SECRET", DEV_TOKEN) == DEV_TOKEN
     monkeypatch.setenv("SOME_SECRET", "s3cr3t-value")
-    assert settings.secret("SOME_SECRET", "dev-token") == "s3cr3t-value"
+    assert settings.secret("SOME_SECRET", DEV_TOKEN) == "s3cr3t-value"
 
 
-@pytest.mark.parametrize("value", [None, "", "dev-token", "changeme"])
+@pytest.mark.parametrize("value", [None, "", DEV_TOKEN, "changeme"])
 def test_production_refuses_missing_or_default(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
     monkeypatch.setenv("CONVEYOR_ENV", "production")
     if value is None:
         monkeypatch.delenv("SOME_SECRET", raising=False)
     else:
         monkeypatch.setenv("SOME_SECRET", value)
-    with pytest.raises(settings.ImproperlyConfigured, match="SOME_SECRET"):
-        settings.secret("SOME_SECRET", "dev-token")
+    with pytest.raises(ImproperlyConfigured, match="SOME_SECRET"):
+        settings.secret("SOME_SECRET", DEV_TOKEN)
 
 
 def test_production_accepts_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONVEYOR_ENV", "production")
     monkeypatch.setenv("SOME_SECRET", "a-long-random-value")
-    assert settings.secret("SOME_SECRET", "dev-token") == "a-long-random-value"
+    assert settings.secret("SOME_SECRET", DEV_TOKEN) == "a-long-random-value"
+
+
+# -- declarations
+
+
+@pytest.mark.parametrize("settings_class", SETTINGS_CLASSES, ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
+def test_each_class_reads_its_own_prefix_or_a_platform_wide_name(settings_class: Any) -> None:
+    for described in describe(settings_class):
+        assert described.variable.startswith(settings_class.env_prefix) or described.variable in PLATFORM_WIDE, \
+            f"{described.variable} is neither under {settings_class.env_prefix} nor platform-wide"
+
+
+@pytest.mark.parametrize("settings_class", [cls for cls in SETTINGS_CLASSES if cls is not worker.settings.Settings])
+def test_defaults_load_in_development(settings_class: Any) -> None:
+    assert load(settings_class) == settings_class()
+
+
+# Every name in use before the prefixes were made consistent, with the field it still sets.
+OLD_NAMES = [
+    (queue_manager.settings.Settings, "MAX_UPLOAD_MB", "0.25", "max_upload_bytes", 256 * 1024),
+    (ml_data_api.settings.Settings, "MAX_UPLOAD_MB", "1", "max_upload_bytes", 1024 * 1024),
+    (ml_data_api.settings.Settings, "MAX_PAGE_ROWS", "50", "max_page_rows", 50),
+    (ml_data_api.settings.Settings, "DB_POOL_SIZE", "3", "pool_size", 3),
+    (worker.settings.Settings, "BATCH_SIZE", "7", "batch_size", 7),
+    (worker.settings.Settings, "BATCH_WAIT_MS", "5", "batch_wait_ms", 5),
+    (worker.settings.Settings, "PREFETCH", "9", "prefetch", 9),
+    (worker.settings.Settings, "MODEL_CACHE_DIR", "/tmp/models", "model_cache_dir", "/tmp/models"),
+    (worker.settings.Settings, "VERSION_CHECK_SECONDS", "2.5", "version_check_seconds", 2.5),
+    (worker.settings.Settings, "RETRY_INITIAL_SECONDS", "0.1", "retry_initial_seconds", 0.1),
+    (worker.settings.Settings, "RETRY_MAX_SECONDS", "1", "retry_max_seconds", 1.0),
+    (monitoring_api.settings.Settings, "CHECK_INTERVAL_SECONDS", "0", "check_interval_seconds", 0.0),
+    (monitoring_api.settings.Settings, "CHECK_WINDOW_ROWS", "100", "check_window_rows", 100),
+    (monitoring_api.settings.Settings, "DRIFT_SHARE_THRESHOLD", "0.5", "drift_share_threshold", 0.5),
+    (monitoring_api.settings.Settings, "MAE_THRESHOLD", "1.5", "mae_threshold", 1.5),
+    (monitoring_api.settings.Settings, "R2_THRESHOLD", "0.8", "r2_threshold", 0.8),
+    (monitoring_api.settings.Settings, "ALERT_WEBHOOK_URL", "http://hook", "webhook_url", "http://hook"),
+    (monitoring_api.settings.Settings, "HTML_CACHE_SIZE", "4", "html_cache_size", 4),
+    (retraining_api.settings.Settings, "EXPLAINER_DEFAULT_ROWS", "10", "explainer_default_rows", 10),
+    (retraining_api.settings.Settings, "EXPLAINER_MAX_ROWS", "20", "explainer_max_rows", 20),
+    (retraining_api.settings.Settings, "RETRAIN_TRIGGER_COOLDOWN_SECONDS", "60", "trigger_cooldown_seconds", 60.0),
+    (DjangoSettings, "DATABASE_URL", "postgresql://x@h/db", "database_url", "postgresql://x@h/db"),
+    (AdminSettings, "DASHBOARD_REFRESH_SECONDS", "9", "dashboard_refresh_seconds", 9),
+]
+
+
+@pytest.mark.parametrize(("settings_class", "old_name", "text", "field_name", "expected"), OLD_NAMES,
+                         ids=[f"{row[0].__module__}:{row[1]}" for row in OLD_NAMES])
+def test_old_names_still_work(monkeypatch: pytest.MonkeyPatch, settings_class: Any, old_name: str, text: str,
+                              field_name: str, expected: Any) -> None:
+    monkeypatch.setenv("SERVICE_NAME", "a_service")  # the worker's one required setting, by its old name too
+    monkeypatch.setenv(old_name, text)
+    assert getattr(load(settings_class), field_name) == expected
+
+
+def test_the_new_name_wins_over_the_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_SERVICE_NAME", "new_service")
+    monkeypatch.setenv("SERVICE_NAME", "old_service")
+    monkeypatch.setenv("WORKER_BATCH_SIZE", "9")
+    monkeypatch.setenv("BATCH_SIZE", "7")
+    loaded = worker.settings.load_settings()
+    assert (loaded.service_name, loaded.batch_size, loaded.prefetch) == ("new_service", 9, 18)
+
+
+def test_an_empty_value_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITORING_MAE_THRESHOLD", "")
+    monkeypatch.setenv("MONITORING_CHECK_INTERVAL_SECONDS", "")
+    monkeypatch.setenv("CHECK_INTERVAL_SECONDS", "5")
+    loaded = monitoring_api.settings.load_settings()
+    assert (loaded.mae_threshold, loaded.check_interval_seconds) == (None, 5.0)
+
+
+@pytest.mark.parametrize(("name", "text", "line"), [
+    ("WORKER_BATCH_SIZE", "abc", "WORKER_BATCH_SIZE must be an integer, got 'abc'"),
+    ("BATCH_SIZE", "2.5", "BATCH_SIZE must be an integer, got '2.5'"),
+    ("WORKER_VERSION_CHECK_SECONDS", "soon", "WORKER_VERSION_CHECK_SECONDS must be a number, got 'soon'"),
+])
+def test_a_wrong_type_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, text: str,
+                                                      line: str) -> None:
+    monkeypatch.setenv("WORKER_SERVICE_NAME", "a_service")
+    monkeypatch.setenv(name, text)
+    with pytest.raises(ImproperlyConfigured) as raised:
+        worker.settings.load_settings()
+    assert str(raised.value) == line
+
+
+def test_a_boolean_is_spelled_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAINING_WARM_PYCARET", "no")
+    assert retraining_api.settings.load_settings().warm_pycaret is False
+    monkeypatch.setenv("RETRAINING_WARM_PYCARET", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="^RETRAINING_WARM_PYCARET must be true or false, got 'maybe'$"):
+        retraining_api.settings.load_settings()
+
+
+def test_every_problem_is_named_in_the_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_BATCH_SIZE", "abc")
+    with pytest.raises(ImproperlyConfigured) as raised:
+        worker.settings.load_settings()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("WORKER_SERVICE_NAME or SERVICE_NAME must be set")
+    assert "WORKER_BATCH_SIZE must be an integer" in message
+
+
+@pytest.mark.parametrize("token", [None, DEV_TOKEN, "changeme"])
+@pytest.mark.parametrize("settings_class", [queue_manager.settings.Settings, ml_data_api.settings.Settings,
+                                            monitoring_api.settings.Settings, retraining_api.settings.Settings,
+                                            AdminSettings])
+def test_production_refuses_a_missing_or_development_token(monkeypatch: pytest.MonkeyPatch, settings_class: Any,
+                                                           token: str | None) -> None:
+    monkeypatch.setenv("CONVEYOR_ENV", "production")
+    if token is not None:
+        monkeypatch.setenv("API_TOKEN", token)
+    with pytest.raises(ImproperlyConfigured,
+                       match="^API_TOKEN must be set to a non-default secret when CONVEYOR_ENV=production$"):
+        load(settings_class)
+    monkeypatch.setenv("API_TOKEN", "a-long-random-token")
+    assert load(settings_class).api_token == "a-long-random-token"
+
+
+def test_production_defaults_differ_where_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load(DjangoSettings).allowed_hosts == ("*",)
+    monkeypatch.setenv("CONVEYOR_ENV", "production")
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "k" * 50)
+    loaded = load(DjangoSettings)
+    assert (loaded.allowed_hosts, loaded.debug) == (("localhost", "127.0.0.1"), False)
+    monkeypatch.setenv("DJANGO_DEBUG", "true")
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_DEBUG must be off"):
+        load(DjangoSettings)
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("WORKER_SERVICE_NAME=from_env_file\nWORKER_BATCH_SIZE=11\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "BATCH_", "SERVICE_NAME"))}
+    env["WORKER_BATCH_SIZE"] = "12"
+    result = subprocess.run(
+        [sys.executable, "-c", "from worker.settings import load_settings; s = load_settings(); "
+                               "print(s.service_name, s.batch_size)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.stdout.split() == ["from_env_file", "12"], result.stderr
+
+
+# -- entry points
 
 
 @pytest.mark.parametrize("module", ["queue_manager", "ml_data_api"])
@@ -43,5 +214,35 @@ def test_services_refuse_to_start_in_production_without_token(module: str) -> No
     result = subprocess.run(
         [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode != 0
-    assert "API_TOKEN" in result.stderr + result.stdout
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "configuration error: API_TOKEN must be set to a non-default secret when CONVEYOR_ENV=production"
+    )
+
+
+def test_worker_names_a_mistyped_variable_and_exits() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "BATCH_", "SERVICE_NAME"))}
+    env.update(WORKER_SERVICE_NAME="a_service", WORKER_BATCH_SIZE="abc")
+    result = subprocess.run(
+        [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "configuration error: WORKER_BATCH_SIZE must be an integer, got 'abc'"
+
+
+# -- the README
+
+
+def test_readme_settings_table_matches_the_declarations() -> None:
+    problem = settings_doc.readme_problem((ROOT / "README.md").read_text())
+    assert problem is None, problem
+
+
+def test_a_stale_readme_table_is_reported_with_the_command_that_fixes_it() -> None:
+    readme = (ROOT / "README.md").read_text()
+    stale = readme.replace("| `WORKER_BATCH_SIZE`", "| `BATCH_SIZE`", 1)
+    assert settings_doc.readme_problem(stale) == (
+        "README.md's settings table differs from the declarations: run "
+        "`python -m conveyor_tools.settings_doc --write`"
+    )
+    assert settings_doc.readme_problem(settings_doc.with_table(stale)) is None

@@ -38,8 +38,7 @@ class Settings:
     version_check_seconds: float = setting(10.0, "How often it checks its service's model version "
                                                  "(the fallback when an assignment event is missed).",
                                            aliases=("VERSION_CHECK_SECONDS",))
-    worker_id: str = setting("", "Its name in jobs and logs (empty: host name and process id).",
-                             shown="host name-process id")
+    worker_id: str = setting("", "Its name in jobs and logs.", name="ID", shown="host name and process id")
     retry_initial_seconds: float = setting(0.2, "First wait before retrying a passing failure (it doubles).",
                                            aliases=("RETRY_INITIAL_SECONDS",))
     retry_max_seconds: float = setting(5.0, "Longest wait between retries.", aliases=("RETRY_MAX_SECONDS",))
