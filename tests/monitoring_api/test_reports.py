@@ -1,14 +1,18 @@
-"""The Evidently engine on known data: it flags what drifted and nothing else."""
+"""The Evidently engine on known data: it flags what drifted and nothing else; the typed client reads its answers."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conveyor.clients import MonitoringClient
+from conveyor.schemas.monitoring import Alert, CheckPoint, CheckRun, DataDrift, ReportOut, ReportQuery
 from monitoring_api.reports import ReportKind, Windows, html_report, json_report, sample
+from tests.monitoring_api.conftest import DRIFTED, Fed
 
 FEATURES = [f"s{i}" for i in range(6)]
 REAL = Path(__file__).resolve().parents[3] / "shared/data/production_quality/pq_sensors_quality_5837.csv"
@@ -94,3 +98,24 @@ def test_classification_performance() -> None:
     w = Windows(None, frame, numerical=["s0"], target="grade", prediction="prediction", classification=True)
     result = json_report(ReportKind.classification_performance, w)
     assert result["current"]["accuracy"] == pytest.approx((truth == predicted).mean())
+
+
+def test_the_typed_client_reads_monitoring_apis_answers(drifted: Fed) -> None:
+    async def read() -> tuple[ReportOut, str, CheckRun, list[CheckPoint], list[Alert]]:
+        stack = drifted.stack
+        async with MonitoringClient(stack.monitoring_url, stack.config.api_token, timeout=120) as client:
+            query = ReportQuery(dataset=drifted.dataset, service=drifted.service, current_rows=1500)
+            report = await client.report(ReportKind.data_drift, query)
+            html = await client.report_html(ReportKind.data_drift, query.model_copy(update={"current_rows": 300}))
+            run = await client.run_check(drifted.service)
+            return report, html, run, await client.checks(drifted.service), await client.alerts(drifted.service)
+
+    report, html, run, checks, alerts = asyncio.run(read())
+    drift = DataDrift.model_validate(report.result)
+    assert {name for name, column in drift.columns.items() if column.detected} == set(DRIFTED)
+    assert report.current.total == 1500 and report.reference and report.reference.split == "training"
+    assert "evidently" in html.lower()
+    assert run.service == drifted.service and run.rows_current > 0 and run.drift_share
+    assert {name for name, score in run.drift_scores().items() if score is not None} >= set(DRIFTED)
+    assert run.id in [check.id for check in checks]
+    assert [a.id for a in run.alerts] == [a.id for a in alerts if a.check_id == run.id]
