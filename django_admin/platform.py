@@ -45,27 +45,38 @@ class PlatformError(Exception):
         self.status_code = status_code
 
 
-class _ClientLoop:
-    """The event loop the admin's clients live on, and the clients, one per (kind, API)."""
+def _run(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
 
-    def __init__(self) -> None:
+
+class ClientLoop:
+    """The event loop the admin's clients live on, and the clients, one per (kind, API).
+
+    `conf` answers a setting by name: an API's URL (e.g. QUEUE_MANAGER_URL) and API_TOKEN.
+    """
+
+    def __init__(self, conf: Callable[[str], Any]) -> None:
+        self._conf = conf
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Lock()
         self._clients: dict[tuple[type[BaseClient], str], BaseClient] = {}  # touched on the loop's thread only
+        atexit.register(self.close)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._started:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="platform-clients", daemon=True).start()
+                threading.Thread(target=_run, args=(loop,), name="platform-clients", daemon=True).start()
                 self._loop = loop
-                atexit.register(self.close)
             return self._loop
 
     def _client(self, client_class: type[Client], url_key: str) -> Client:
         key = (client_class, url_key)
         if key not in self._clients:
-            self._clients[key] = client_class(_conf(url_key), _conf("API_TOKEN"), timeout=HTTP_TIMEOUT)
+            self._clients[key] = client_class(self._conf(url_key), self._conf("API_TOKEN"), timeout=HTTP_TIMEOUT)
         return cast(Client, self._clients[key])  # the key holds the client's class
 
     def call(self, client_class: type[Client], url_key: str, fn: Callable[[Client], Awaitable[T]],
@@ -81,8 +92,10 @@ class _ClientLoop:
             raise
 
     def close(self) -> None:
-        loop = self._loop
-        if loop is None or not loop.is_running():
+        """Close the clients and stop the loop; a later call starts both again."""
+        with self._started:
+            loop, self._loop = self._loop, None
+        if loop is None:
             return
 
         async def close_all() -> None:
@@ -94,11 +107,7 @@ class _ClientLoop:
         loop.call_soon_threadsafe(loop.stop)
 
 
-_clients = _ClientLoop()
-
-
-def _conf(key: str) -> Any:
-    return settings.CONVEYOR[key]
+_clients = ClientLoop(lambda key: settings.CONVEYOR[key])
 
 
 def _detail(detail: Any) -> str:
