@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import time
@@ -20,6 +21,10 @@ import httpx
 from conveyor_tools import devstack
 
 log = logging.getLogger("conveyor_tools.stack")
+
+
+def local_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 @dataclass
@@ -40,13 +45,14 @@ class StackConfig:
     mongo_port: int = 27017
     database: str = "conveyor"
     api_token: str = ""
-    ephemeral: bool = False  # throwaway stores, removed on stop
+    ephemeral: bool = False  # throwaway: its stores and its state directory are removed on stop
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def throwaway(cls) -> StackConfig:
         return cls(
-            state_dir=Path(tempfile.mkdtemp(prefix="conveyor-stack-")),
+            # Named, not made: the stack makes it on start (a caller may point it elsewhere first).
+            state_dir=Path(tempfile.gettempdir()) / f"conveyor-stack-{secrets.token_hex(6)}",
             qm_port=devstack.free_port(),
             ml_port=devstack.free_port(),
             monitoring_port=devstack.free_port(),
@@ -76,27 +82,12 @@ class Stack:
             config.mongo_port, config.database
         )
         self.database_url = devstack.database_url(config.database)
-
-    # -- addresses every child and every caller shares
-    @property
-    def qm_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.qm_port}"
-
-    @property
-    def ml_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.ml_port}"
-
-    @property
-    def monitoring_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.monitoring_port}"
-
-    @property
-    def retraining_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.retraining_port}"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.admin_port}"
+        # The addresses every child and every caller share.
+        self.qm_url = local_url(config.qm_port)
+        self.ml_url = local_url(config.ml_port)
+        self.monitoring_url = local_url(config.monitoring_port)
+        self.retraining_url = local_url(config.retraining_port)
+        self.admin_url = local_url(config.admin_port)
 
     def env(self) -> dict[str, str]:
         c = self.config
@@ -167,6 +158,9 @@ class Stack:
         return component
 
     def wait_healthy(self, component: Component, timeout: float = 90.0) -> None:
+        url = component.health_url
+        if url is None:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if component.proc.poll() is not None:
@@ -175,7 +169,7 @@ class Stack:
                     f"{component.name} exited with {component.proc.returncode}:\n{tail}"
                 )
             try:
-                if httpx.get(component.health_url, timeout=1).status_code == 200:  # type: ignore[arg-type]
+                if httpx.get(url, timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -200,6 +194,8 @@ class Stack:
                 devstack.drop_database(self.config.database)
             except Exception as exc:  # the store may be gone; nothing left to clean then
                 log.warning("could not drop %s: %s", self.config.database, exc)
+            # Its secantusdb files and logs; a demo's persistent state directory is not ephemeral and stays.
+            shutil.rmtree(self.config.state_dir, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         self.start()

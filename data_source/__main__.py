@@ -10,16 +10,18 @@ import os
 import signal
 import sys
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 
 import pandas as pd
 
-from conveyor.settings import amqp_url
+from conveyor.clients import QueueManagerClient
+from conveyor.dataset_lookup import look_up_dataset
+from conveyor.retry import Stopping
+from conveyor.settings import DEV_TOKEN, amqp_url, config, secret
 from data_source.publisher import PublishOptions, PublishSummary, publish_rows
 from data_source.records import DriftSpec, MessageFactory
 
 log = logging.getLogger("data_source")
-DEFAULT_FILE = Path(os.environ.get("CONVEYOR_STATE_DIR", ".conveyor")) / "demo_stream.csv"
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -27,46 +29,66 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 def parser() -> argparse.ArgumentParser:
+    # Numbers from the environment are text: argparse casts a text default with the option's type.
     p = argparse.ArgumentParser(prog="python -m data_source", description=__doc__)
-    p.add_argument("--queue", default=env("queue"), help="the service's queue (required)")
-    p.add_argument("--file", default=env("file"), help=f"CSV to stream (default: generated {DEFAULT_FILE})")
-    p.add_argument("--features", default=env("features"), help="comma-separated columns to send, in order")
-    p.add_argument("--target", default=env("target", "quality"), help="column never sent as a feature")
-    p.add_argument("--timestamp-column", default=env("timestamp_column", "date_time"))
+    p.add_argument("--file", default=env("file"), help="CSV to stream (required)")
+    p.add_argument("--service", default=env("service"),
+                   help="the service to feed: its queue, and its dataset's schema for the defaults below")
+    p.add_argument("--dataset", default=env("dataset"), help="the dataset whose schema gives the defaults below")
+    p.add_argument("--queue", default=env("queue"), help="the queue to publish to (default: the service's)")
+    p.add_argument("--features", default=env("features"),
+                   help="comma-separated columns to send, in order (default: the dataset's features)")
+    p.add_argument("--target", default=env("target"),
+                   help="column never sent as a feature (default: the dataset's target)")
+    p.add_argument("--timestamp-column", default=env("timestamp_column"),
+                   help="column of the rows' times (default: the dataset's timestamp column)")
     p.add_argument("--record-id-column", default=env("record_id_column"))
     p.add_argument("--run-id", default=env("run_id"), help="prefix of generated record ids (default: random)")
-    p.add_argument("--rate", type=float, default=float(env("rate", "0")), help="records/s; 0 = as fast as confirmed")
-    p.add_argument("--publishers", type=int, default=int(env("publishers", "1")))
-    p.add_argument("--rows", type=int, default=int(env("rows")) if env("rows") else None, help="stop after N")
+    p.add_argument("--rate", type=float, default=env("rate", "0"), help="records/s; 0 = as fast as confirmed")
+    p.add_argument("--publishers", type=int, default=env("publishers", "1"))
+    p.add_argument("--rows", type=int, default=env("rows"), help="stop after N")
     p.add_argument("--loop", action="store_true", default=env("loop", "") in ("1", "true", "yes"))
     p.add_argument("--format", choices=["named", "positional"], default=env("format", "named"))
     p.add_argument("--payload-key", default=env("payload_key", "data"))
     p.add_argument("--drift-features", default=env("drift_features", ""))
-    p.add_argument("--drift-shift", type=float, default=float(env("drift_shift", "0")))
-    p.add_argument("--drift-scale", type=float, default=float(env("drift_scale", "1")))
-    p.add_argument("--drift-from-row", type=int, default=int(env("drift_from_row")) if env("drift_from_row") else None)
-    p.add_argument("--drift-after-seconds", type=float,
-                   default=float(env("drift_after_seconds")) if env("drift_after_seconds") else None)
-    p.add_argument("--malformed-share", type=float, default=float(env("malformed_share", "0")))
-    p.add_argument("--seed", type=int, default=int(env("seed", "0")))
+    p.add_argument("--drift-shift", type=float, default=env("drift_shift", "0"))
+    p.add_argument("--drift-scale", type=float, default=env("drift_scale", "1"))
+    p.add_argument("--drift-from-row", type=int, default=env("drift_from_row"))
+    p.add_argument("--drift-after-seconds", type=float, default=env("drift_after_seconds"))
+    p.add_argument("--malformed-share", type=float, default=env("malformed_share", "0"))
+    p.add_argument("--seed", type=int, default=env("seed", "0"))
     p.add_argument("--timestamps", choices=["now", "file"], default=env("timestamps", "now"))
     return p
 
 
-def default_file() -> Path:
-    if not DEFAULT_FILE.exists():
-        from conveyor_tools import datagen
-        from conveyor_tools.demo_dataset import demo_stream
-
-        datagen.write_csv(demo_stream(10_000), DEFAULT_FILE)
-    return DEFAULT_FILE
+async def take_defaults_from_schema(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """Fill what was not given from the dataset's schema in queue_manager; explicit options win."""
+    if not (args.dataset or args.service):
+        return
+    async with QueueManagerClient(config("QUEUE_MANAGER_URL", default="http://127.0.0.1:8001"),
+                                  secret("API_TOKEN", DEV_TOKEN)) as qm:
+        found = await look_up_dataset(qm, dataset=args.dataset, service=args.service, stop=stop)
+    schema = found.dataset
+    args.queue = args.queue or (found.service.queue if found.service else None)
+    args.features = args.features or ",".join(schema.feature_names)
+    args.target = args.target or schema.target
+    args.timestamp_column = args.timestamp_column or schema.timestamp_column
 
 
 def factory_from(args: argparse.Namespace) -> MessageFactory:
-    frame = pd.read_csv(args.file or default_file())
-    skip = {args.target, args.timestamp_column, args.record_id_column, "record_id"}
-    features = ([f.strip() for f in args.features.split(",") if f.strip()] if args.features
-                else [c for c in frame.columns if c not in skip])
+    frame = pd.read_csv(args.file)
+    if args.features:
+        features = [f.strip() for f in args.features.split(",") if f.strip()]
+    else:
+        skip = {args.target, args.timestamp_column, args.record_id_column, "record_id"}
+        features = [c for c in frame.columns if c not in skip]
+        not_numbers = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+        if not_numbers:
+            raise ValueError(
+                f"column(s) {not_numbers} are not numbers: name the features with --features, or the dataset "
+                "with --dataset / --service (its schema names them), or leave columns out with "
+                "--timestamp-column / --target"
+            )
     drift = []
     if args.drift_features:
         if args.drift_from_row is None and args.drift_after_seconds is None:
@@ -84,7 +106,7 @@ def factory_from(args: argparse.Namespace) -> MessageFactory:
     )
 
 
-def progress_printer(total: int | None):  # type: ignore[no-untyped-def]
+def progress_printer(total: int | None) -> Callable[[PublishSummary], None]:
     if sys.stdout.isatty():
         from tqdm import tqdm
 
@@ -106,6 +128,7 @@ async def run(args: argparse.Namespace) -> PublishSummary:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await take_defaults_from_schema(args, stop)
     factory = factory_from(args)
     options = PublishOptions(queue=args.queue, amqp_url=amqp_url(), rate=args.rate, publishers=args.publishers,
                              rows=args.rows, loop=args.loop)
@@ -118,14 +141,21 @@ async def run(args: argparse.Namespace) -> PublishSummary:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args()
-    if not args.queue:
-        print("error: --queue (or DATA_SOURCE_QUEUE) is required", file=sys.stderr)
+    if not args.queue and not args.service:
+        print("error: --queue or --service (or DATA_SOURCE_QUEUE / DATA_SOURCE_SERVICE) is required", file=sys.stderr)
+        return 2
+    if not args.file:
+        print("error: --file (or DATA_SOURCE_FILE) is required: the CSV to stream "
+              "(`conveyor generate-data` writes demo rows)", file=sys.stderr)
         return 2
     try:
         summary = asyncio.run(run(args))
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Stopping:
+        log.info("stopped before streaming")
+        return 0
     print(json.dumps(summary.as_dict()))
     return 0
 

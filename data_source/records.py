@@ -35,7 +35,7 @@ class MessageFactory:
     run_id: str
     fmt: str = "named"
     payload_key: str = "data"
-    timestamp_column: str | None = "date_time"
+    timestamp_column: str | None = None
     record_id_column: str | None = None
     timestamps: str = "now"
     drift: list[DriftSpec] = field(default_factory=list)
@@ -67,14 +67,14 @@ class MessageFactory:
             return None
         return MALFORMED_KINDS[int(rng.integers(len(MALFORMED_KINDS)))]
 
-    def values(self, index: int, elapsed: float) -> list[float]:
+    def values(self, index: int, elapsed: float) -> list[float | None]:
         values = self._values[index % len(self.frame)].copy()
         for spec in self.drift:
             if spec.active(index, elapsed):
                 for name in spec.features:
                     column = self._column[name]
                     values[column] = values[column] * spec.scale + spec.shift
-        return [None if math.isnan(v) else float(v) for v in values]  # type: ignore[misc]
+        return [None if math.isnan(v) else float(v) for v in values]  # JSON has no NaN: a gap is null
 
     def build(self, index: int, elapsed: float, now: datetime | None = None) -> tuple[str, bytes, str | None]:
         """(record_id, body, malformed kind or None)."""
@@ -84,7 +84,7 @@ class MessageFactory:
             stamp = self._times.iloc[index % len(self.frame)].isoformat()
         else:
             stamp = now.isoformat()
-        values = self.values(index, elapsed)
+        values: list[Any] = self.values(index, elapsed)
         kind = self.malformed_kind(index)
         body: dict[str, Any]
         if kind == "bad_json":
@@ -93,7 +93,7 @@ class MessageFactory:
             return record_id, json.dumps({self.payload_key: values[:-1]}).encode(), kind
         if self.fmt == "positional":
             if kind == "mistyped":
-                values[0] = "abc"  # type: ignore[call-overload]
+                values[0] = "abc"
             if kind == "missing_feature":
                 values = values[:-1]
             body = {self.payload_key: values}

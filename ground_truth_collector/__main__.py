@@ -8,12 +8,13 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-from conveyor.clients import MLDataClient
-from conveyor_tools import localenv
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.dataset_lookup import look_up_dataset
+from conveyor.retry import Stopping
+from conveyor.settings import DEV_TOKEN, config, secret
 from ground_truth_collector.collector import Collector, CollectorOptions
 from ground_truth_collector.labels import LabelSource
 
@@ -25,42 +26,57 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 def parser() -> argparse.ArgumentParser:
+    # Numbers from the environment are text: argparse casts a text default with the option's type.
     p = argparse.ArgumentParser(prog="python -m ground_truth_collector", description=__doc__)
-    state = Path(os.environ.get("CONVEYOR_STATE_DIR", ".conveyor"))
-    p.add_argument("--dataset", default=env("dataset", "product_quality"))
-    p.add_argument("--service", default=env("service"))
-    p.add_argument("--file", default=env("file", str(state / "demo_stream.csv")),
-                   help="the file the data source streams, with the true labels")
-    p.add_argument("--label-column", default=env("label_column", "quality"))
+    p.add_argument("--dataset", default=env("dataset"),
+                   help="the dataset whose labels to send (default: the service's)")
+    p.add_argument("--service", default=env("service"), help="label only the records this service predicted")
+    p.add_argument("--file", default=env("file"),
+                   help="the file the data source streams, with the true labels (required)")
+    p.add_argument("--label-column", default=env("label_column"),
+                   help="the file's column of true labels (default: the dataset's target)")
     p.add_argument("--record-id-column", default=env("record_id_column"))
-    p.add_argument("--timestamp-column", default=env("timestamp_column", "date_time"))
-    p.add_argument("--delay-seconds", type=float, default=float(env("delay_seconds", "30")))
-    p.add_argument("--interval-seconds", type=float, default=float(env("interval_seconds", "10")))
-    p.add_argument("--missing-share", type=float, default=float(env("missing_share", "0.1")))
-    p.add_argument("--seed", type=int, default=int(env("seed", "0")))
+    p.add_argument("--timestamp-column", default=env("timestamp_column"),
+                   help="the production rows' time column (default: the dataset's timestamp column)")
+    p.add_argument("--delay-seconds", type=float, default=env("delay_seconds", "30"))
+    p.add_argument("--interval-seconds", type=float, default=env("interval_seconds", "10"))
+    p.add_argument("--missing-share", type=float, default=env("missing_share", "0.1"))
+    p.add_argument("--seed", type=int, default=env("seed", "0"))
     p.add_argument("--append-to-training", action="store_true",
                    default=env("append_to_training", "") in ("1", "true", "yes"))
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     return p
 
 
+async def take_defaults_from_schema(args: argparse.Namespace, token: str, stop: asyncio.Event) -> None:
+    """Fill what was not given from the dataset's schema in queue_manager; explicit options win."""
+    if args.dataset and args.label_column and args.timestamp_column:
+        return
+    async with QueueManagerClient(config("QUEUE_MANAGER_URL", default="http://127.0.0.1:8001"), token) as qm:
+        found = await look_up_dataset(qm, dataset=args.dataset, service=args.service, stop=stop)
+    args.dataset = args.dataset or found.dataset.name
+    args.label_column = args.label_column or found.dataset.target
+    args.timestamp_column = args.timestamp_column or found.dataset.timestamp_column
+
+
 async def run(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    token = secret("API_TOKEN", DEV_TOKEN)
+    await take_defaults_from_schema(args, token, stop)
     source = LabelSource(pd.read_csv(args.file), args.label_column, args.record_id_column)
     options = CollectorOptions(
         dataset=args.dataset, service=args.service, delay_seconds=args.delay_seconds,
         interval_seconds=args.interval_seconds, missing_share=args.missing_share, seed=args.seed,
         append_to_training=args.append_to_training,
     )
-    url = localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004")
-    async with MLDataClient(url, localenv.lookup("API_TOKEN", "dev-token"), timeout=60) as ml:
+    async with MLDataClient(config("ML_DATA_API_URL", default="http://127.0.0.1:8004"), token, timeout=60) as ml:
         collector = Collector(options, source, ml, args.timestamp_column)
         if args.once:
             print(f"sent {await collector.collect_once()} labels")
             return 0
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         log.info("collecting labels for %s every %gs, %gs after prediction, %.0f%% never arrive", args.dataset,
                  args.interval_seconds, args.delay_seconds, 100 * args.missing_share)
         await collector.run(stop)
@@ -70,11 +86,22 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    args = parser().parse_args()
+    if not args.dataset and not args.service:
+        print("error: --dataset or --service (or GTC_DATASET / GTC_SERVICE) is required", file=sys.stderr)
+        return 2
+    if not args.file:
+        print("error: --file (or GTC_FILE) is required: the file the data source streams, with the true labels",
+              file=sys.stderr)
+        return 2
     try:
-        return asyncio.run(run(parser().parse_args()))
+        return asyncio.run(run(args))
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Stopping:
+        log.info("stopped before collecting")
+        return 0
 
 
 if __name__ == "__main__":

@@ -37,19 +37,19 @@ class Progress:
 
 class Collector:
     def __init__(self, options: CollectorOptions, source: LabelSource, ml: MLDataClient, timestamp_column: str) -> None:
-        self.o = options
+        self.options = options
         self.source = source
         self.ml = ml
-        self.ts = timestamp_column
+        self.timestamp_column = timestamp_column
         self.progress = Progress()
 
     async def collect_once(self) -> int:
         """One pass over the records that became due; answers how many labels were sent."""
-        due = datetime.now(UTC) - timedelta(seconds=self.o.delay_seconds)
+        due = datetime.now(UTC) - timedelta(seconds=self.options.delay_seconds)
         sent = 0
         while True:
             page = await self.ml.rows(
-                self.o.dataset, "production", labeled="false", service=self.o.service, limit=PAGE,
+                self.options.dataset, "production", labeled="false", service=self.options.service, limit=PAGE,
                 start=self.progress.cursor.isoformat() if self.progress.cursor else None, end=due.isoformat(),
             )
             labels = []
@@ -61,18 +61,18 @@ class Collector:
                 if label is None:
                     self.progress.unknown += 1
                     self.progress.withheld.add(record_id)
-                elif not arrives(record_id, self.o.missing_share, self.o.seed):
+                elif not arrives(record_id, self.options.missing_share, self.options.seed):
                     self.progress.never += 1
                     self.progress.withheld.add(record_id)
                 else:
                     labels.append({"record_id": record_id, "label": label})
             if labels:
-                result = await self.ml.post_labels(self.o.dataset, labels, self.o.append_to_training)
+                result = await self.ml.post_labels(self.options.dataset, labels, self.options.append_to_training)
                 sent += result.updated
                 self.progress.appended += result.appended_to_training
             if page.rows:
                 # Rows at the cursor's own time are read again next time; labelled ones no longer match.
-                self.progress.cursor = datetime.fromisoformat(page.rows[-1][self.ts])
+                self.progress.cursor = datetime.fromisoformat(page.rows[-1][self.timestamp_column])
             if len(page.rows) < PAGE or (not labels and page.rows and
                                          all(r["record_id"] in self.progress.withheld for r in page.rows)):
                 break
@@ -91,6 +91,6 @@ class Collector:
             except APIError as exc:
                 log.error("labels refused: %s", exc)
             try:
-                await asyncio.wait_for(stop.wait(), timeout=self.o.interval_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=self.options.interval_seconds)
             except TimeoutError:
                 pass

@@ -18,7 +18,7 @@ class LabelSource:
     """
 
     frame: pd.DataFrame
-    label_column: str = "quality"
+    label_column: str
     record_id_column: str | None = None
 
     def __post_init__(self) -> None:

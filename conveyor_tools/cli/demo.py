@@ -9,9 +9,11 @@ import os
 import secrets
 import signal
 import time
+from pathlib import Path
 from types import FrameType
 
 from conveyor.clients import APIError, MLDataClient, QueueManagerClient
+from conveyor.records import to_records
 from conveyor.schemas.services import ServiceCreate
 from conveyor_tools import devstack, localenv
 from conveyor_tools.stack import Stack, StackConfig
@@ -82,9 +84,7 @@ async def seed(stack: Stack, rows: int, seed_value: int) -> dict[str, int]:
         training, testing = demo_splits(rows=rows, seed=seed_value)
         for split, frame in (("training", training), ("testing", testing)):
             if getattr(counts, split) == 0:
-                records = frame.assign(
-                    date_time=frame["date_time"].map(lambda t: t.isoformat())
-                ).to_dict(orient="records")
+                records = to_records(frame)
                 for start in range(0, len(records), 5000):
                     await ml.insert_rows(DEMO_DATASET.name, split, records[start : start + 5000])
         return (await ml.counts(DEMO_DATASET.name)).model_dump()
@@ -151,12 +151,25 @@ async def ensure_model(stack: Stack) -> str:
         stack.components.remove(trainer)
         async with QueueManagerClient(stack.qm_url, stack.config.api_token) as qm:
             service = await qm.get_service(DEMO_SERVICE)
-    return f"{service.algorithm.name} v{service.algorithm.version}"  # type: ignore[union-attr]
+    if service.algorithm is None:
+        raise RuntimeError(f"{DEMO_SERVICE} has no model even after training one")
+    return f"{service.algorithm.name} v{service.algorithm.version}"
+
+
+def demo_stream_file(state_dir: Path) -> Path:
+    """The rows the data source streams, with their true labels for the collector: made once, then kept."""
+    from conveyor_tools import datagen
+    from conveyor_tools.demo_dataset import demo_stream
+
+    path = state_dir / "demo_stream.csv"
+    if not path.exists():
+        datagen.write_csv(demo_stream(10_000), path)
+    return path
 
 
 def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
-    """Worker replicas and the streaming data source; answers the workers' metrics URLs."""
-    from conveyor_tools.demo_dataset import DEMO_FEATURES, DEMO_QUEUE, DEMO_SERVICE
+    """Worker replicas, the streaming data source and the label collector; answers the workers' metrics URLs."""
+    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, DEMO_QUEUE, DEMO_SERVICE
 
     urls = []
     base_port = int(os.environ.get("DEMO_WORKER_METRICS_PORT", 9101))
@@ -167,19 +180,18 @@ def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
             "MODEL_CACHE_DIR": str(stack.config.state_dir / "models"),
         })
         urls.append(f"http://127.0.0.1:{port}/metrics")
-    state = {"CONVEYOR_STATE_DIR": str(stack.config.state_dir)}
+    # The components assume no dataset: the demo names its own columns (and the stack's env its URLs and token).
+    stream = str(demo_stream_file(stack.config.state_dir))
+    columns = ["--timestamp-column", DEMO_DATASET.timestamp_column]
     stack.start_python("data_source", name="data_source", args=[
-        "--queue", DEMO_QUEUE, "--features", ",".join(DEMO_FEATURES), "--loop", "--rate", str(args.rate),
-    ], env=state)
-    # The collector reads the labels from the file the data source streams (made on its first start).
-    stream = stack.config.state_dir / "demo_stream.csv"
-    deadline = time.monotonic() + 60
-    while not stream.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+        "--queue", DEMO_QUEUE, "--file", stream, "--features", ",".join(DEMO_FEATURES),
+        "--target", DEMO_DATASET.target, *columns, "--loop", "--rate", str(args.rate),
+    ])
     stack.start_python("ground_truth_collector", name="ground_truth_collector", args=[
-        "--dataset", "product_quality", "--service", DEMO_SERVICE, "--delay-seconds", "20",
-        "--interval-seconds", "5", "--missing-share", "0.1",
-    ], env=state)
+        "--dataset", DEMO_DATASET.name, "--service", DEMO_SERVICE, "--file", stream,
+        "--label-column", DEMO_DATASET.target, *columns, "--delay-seconds", "20", "--interval-seconds", "5",
+        "--missing-share", "0.1",
+    ])
     return urls
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
+from types import FrameType
 
 from conveyor_tools.stack import Stack, StackConfig, export_env
 
@@ -20,7 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Unwinds through `with stack`, so a terminated run still stops the stack and removes its state.
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     config = StackConfig.throwaway()
     config.admin = True  # the collection logs in to the admin site too
     stack = Stack(config)

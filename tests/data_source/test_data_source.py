@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,9 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name
+from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import DriftSpec, MessageFactory
+from tests.queue_manager_server import queue_manager, register
 
 FEATURES = ["s1", "s2", "s3"]
 
@@ -61,7 +63,8 @@ def factory(**kw) -> MessageFactory:  # type: ignore[no-untyped-def]
 
 def test_named_messages_carry_everything(queue: str, amqp_url: str) -> None:
     data = frame(30)
-    summary = asyncio.run(publish_rows(PublishOptions(queue, amqp_url), factory(frame=data, timestamps="file")))
+    summary = asyncio.run(publish_rows(PublishOptions(queue, amqp_url),
+                                       factory(frame=data, timestamps="file", timestamp_column="date_time")))
     assert summary.confirmed == 30 and summary.published == 30
     messages = asyncio.run(drain(amqp_url, queue))
     assert len(messages) == 30
@@ -127,26 +130,40 @@ def test_malformed_share_is_deterministic() -> None:
             assert len(json.loads(body)["data"]) == 2
 
 
-def _cli(args: list[str], **kw) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+def _cli(args: list[str], **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "data_source", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kw)
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
 
 
 def test_cli_streams_n_rows(queue: str, amqp_url: str, tmp_path: Path) -> None:
     csv = tmp_path / "rows.csv"
     frame(100).to_csv(csv, index=False)
-    proc = _cli(["--queue", queue, "--file", str(csv), "--rows", "20"])
+    # No dataset named: the columns that are not features are said explicitly.
+    proc = _cli(["--queue", queue, "--file", str(csv), "--rows", "20", "--target", "quality",
+                 "--timestamp-column", "date_time"])
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert json.loads(out.strip().splitlines()[-1])["confirmed"] == 20
-    assert len(asyncio.run(drain(amqp_url, queue))) == 20
+    messages = asyncio.run(drain(amqp_url, queue))
+    assert len(messages) == 20 and set(json.loads(messages[0].body)["features"]) == set(FEATURES)
+
+
+async def _queued(url: str, queue: str) -> int:
+    async with await aio_pika.connect_robust(url) as connection:
+        channel = await connection.channel()
+        declared, _, _ = await declare_service_queue(channel, queue)
+        return int(declared.declaration_result.message_count or 0)
 
 
 def test_cli_sigterm_stops_cleanly_and_counts_truthfully(queue: str, amqp_url: str, tmp_path: Path) -> None:
     csv = tmp_path / "rows.csv"
     frame(100).to_csv(csv, index=False)
-    proc = _cli(["--queue", queue, "--file", str(csv), "--loop", "--rate", "200"])
-    time.sleep(3)
+    proc = _cli(["--queue", queue, "--file", str(csv), "--features", ",".join(FEATURES), "--loop", "--rate", "200"])
+    deadline = time.monotonic() + 30
+    while asyncio.run(_queued(amqp_url, queue)) <= 50:
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "data_source had not published 50 records after 30 s"
+        time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
@@ -164,3 +181,55 @@ def test_cli_refuses_bad_options(tmp_path: Path) -> None:
     proc = _cli(["--file", str(csv)])
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "--queue" in out
+    proc = _cli(["--queue", "q"])
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "--file" in out
+    # Neither features nor a dataset: date_time would go out as a feature, and is refused with a way out.
+    proc = _cli(["--queue", "q", "--file", str(csv)])
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "date_time" in out and "--features" in out and "--dataset" in out
+
+
+SCHEMA = {"name": "gauges", "task": "regression", "features": [{"name": "s1"}, {"name": "s2"}], "target": "grade",
+          "timestamp_column": "measured_at"}
+
+
+@pytest.fixture
+def registered(mongo_uri: str, api_token: str, amqp_url: str, queue: str) -> Iterator[dict[str, str]]:
+    """A real queue_manager knowing a dataset whose column names are none of the demo's, and a service on `queue`."""
+    with queue_manager(mongo_uri, api_token, amqp_url) as url:
+        register(url, api_token, SCHEMA, {"name": "gauge_service", "dataset": "gauges", "queue": queue})
+        yield {"QUEUE_MANAGER_URL": url, "API_TOKEN": api_token}
+
+
+def gauges(rows: int) -> pd.DataFrame:
+    data = frame(rows).rename(columns={"date_time": "measured_at", "quality": "grade"})
+    return data.assign(measured_at=pd.date_range("2021-06-01", periods=rows, freq="min"))
+
+
+def test_defaults_come_from_the_services_dataset(registered: dict[str, str], queue: str, amqp_url: str,
+                                                 tmp_path: Path) -> None:
+    csv = tmp_path / "gauges.csv"
+    gauges(30).to_csv(csv, index=False)
+    proc = _cli(["--service", "gauge_service", "--file", str(csv), "--rows", "5", "--timestamps", "file"],
+                **registered)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    bodies = [json.loads(m.body) for m in asyncio.run(drain(amqp_url, queue))]
+    assert len(bodies) == 5, "published to the service's queue"
+    assert all(list(b["features"]) == ["s1", "s2"] for b in bodies), "the schema's features, never s3 or grade"
+    assert bodies[1]["timestamp"].startswith("2021-06-01T00:01:00"), "times from the schema's timestamp column"
+
+
+def test_explicit_options_win_over_the_schema(registered: dict[str, str], queue: str, amqp_url: str,
+                                              tmp_path: Path) -> None:
+    csv = tmp_path / "gauges.csv"
+    gauges(30).to_csv(csv, index=False)
+    proc = _cli(["--dataset", "gauges", "--queue", queue, "--features", "s3,s1", "--file", str(csv), "--rows", "3"],
+                **registered)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert [list(json.loads(m.body)["features"]) for m in asyncio.run(drain(amqp_url, queue))] == [["s3", "s1"]] * 3
+    proc = _cli(["--dataset", "nope", "--queue", queue, "--file", str(csv)], **registered)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "nope" in out and registered["QUEUE_MANAGER_URL"] in out

@@ -53,7 +53,8 @@ def test_windows_are_sampled_to_the_cap_and_say_so(steady: Fed) -> None:
 
 
 def test_collector_labels_then_metrics_equal_a_direct_computation(steady: Fed) -> None:
-    env = {"ML_DATA_API_URL": steady.stack.ml_url, "API_TOKEN": steady.stack.config.api_token}
+    env = {"ML_DATA_API_URL": steady.stack.ml_url, "QUEUE_MANAGER_URL": steady.stack.qm_url,
+           "API_TOKEN": steady.stack.config.api_token}
     stream_file = steady.stack.config.state_dir / f"{steady.service}.csv"
     steady.stream.to_csv(stream_file, index=False)  # type: ignore[attr-defined]
     result = subprocess.run(

@@ -40,10 +40,8 @@ def model_bytes(offset: float = 0.0) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.throwaway()
-    config.state_dir = tmp_path_factory.mktemp("stack")
-    with Stack(config) as s:
+def stack() -> Iterator[Stack]:
+    with Stack(StackConfig.throwaway()) as s:
         yield s
 
 
