@@ -123,6 +123,10 @@ def test_api_errors_are_admin_messages_not_server_errors(stack: Stack, admin: Ad
     assert qm(stack, lambda c: c.get_algorithm(model, 1)).version == 1, "nothing was deleted"
     bad_schema = admin.submit("/admin/platform/datasets/add/", {**fields, "name": f"x_{suffix}", "features": "y"})
     assert bad_schema.status_code == 200 and "errornote" in bad_schema.text
+    bad_report = admin.get("/dash_monitoring_links/report", kind="no_such_report", dataset=dataset)
+    assert bad_report.status_code == 400 and "kind is one of data_quality" in bad_report.text
+    bad_window = admin.get("/dash_monitoring_links/report", kind="data_drift", dataset=dataset, current_rows="0")
+    assert bad_window.status_code == 400 and "current_rows" in bad_window.text
 
 
 def test_retraining_runs_start_follow_and_promote_in_the_admin(stack: Stack, admin: AdminSession) -> None:
