@@ -1,22 +1,29 @@
-"""Datasets known to ml_data_api; an unknown one is looked up in queue_manager once."""
+"""Datasets known to ml_data_api; an unknown one is looked up in queue_manager once.
+
+queue_manager owns the schemas: this catalog (a table, and a cache of it in memory) keeps
+the schema each dataset's tables were built from. A dataset deleted in queue_manager is
+forgotten here on its `dataset.<name>.deleted` event (`ml_data_api.dataset_events`).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 
+from fastapi.concurrency import run_in_threadpool
 from psycopg2.extras import Json
 
-from conveyor.api.errors import Conflict, NotFound, Unavailable
-from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
+from conveyor.api.errors import Conflict, NotFound
+from conveyor.clients import QueueManagerClient
+from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema
 from ml_data_api import tables
 
 log = logging.getLogger(__name__)
 
+# Created once at start-up (ml_data_api.main); the readiness probe runs no DDL.
 CATALOG_DDL = """
 CREATE TABLE IF NOT EXISTS conveyor_datasets (
     name text PRIMARY KEY,
@@ -33,29 +40,29 @@ def _shape(schema: DatasetSchema) -> dict:
     return {k: v for k, v in schema.model_dump(mode="json").items() if k in SHAPE_FIELDS}
 
 
+def same_shape(a: DatasetSchema, b: DatasetSchema) -> bool:
+    return _shape(a) == _shape(b)
+
+
 def describe_difference(old: DatasetSchema, new: DatasetSchema) -> str:
     a, b = _shape(old), _shape(new)
     return "; ".join(f"{k}: registered {a[k]!r}, sent {b[k]!r}" for k in SHAPE_FIELDS if a[k] != b[k])
 
 
 class Catalog:
-    def __init__(self, db: Database, queue_manager_url: str, api_token: str) -> None:
+    def __init__(self, db: Database, queue_manager: QueueManagerClient | None) -> None:
+        """`queue_manager` None: a standalone ml_data_api, whose datasets are registered with PUT."""
         self.db = db
-        self.queue_manager_url = queue_manager_url
-        self.api_token = api_token
+        self.queue_manager = queue_manager
         self._cache: dict[str, DatasetSchema] = {}
         self._lock = threading.Lock()
-
-    def ensure_table(self) -> None:
-        with self.db.connect() as conn, conn.cursor() as cur:
-            cur.execute(CATALOG_DDL)
 
     def list(self) -> list[DatasetSchema]:
         with self.db.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT schema FROM conveyor_datasets ORDER BY name")
             return [DatasetSchema(**row[0]) for row in cur.fetchall()]
 
-    def _stored(self, name: str) -> DatasetSchema | None:
+    def stored(self, name: str) -> DatasetSchema | None:
         with self.db.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT schema FROM conveyor_datasets WHERE name = %s", (name,))
             row = cur.fetchone()
@@ -64,9 +71,9 @@ class Catalog:
     def register(self, schema: DatasetSchema) -> tuple[DatasetSchema, bool]:
         """Create the tables of a dataset; answer (schema, created)."""
         with self._lock:
-            existing = self._stored(schema.name)
+            existing = self.stored(schema.name)
             if existing is not None:
-                if _shape(existing) != _shape(schema):
+                if not same_shape(existing, schema):
                     raise Conflict(
                         f"dataset {schema.name!r} is registered with a different schema "
                         f"({describe_difference(existing, schema)}); delete it first to change it"
@@ -92,43 +99,30 @@ class Catalog:
             row = cur.fetchone()
         return bool(row and row[0])
 
-    def get(self, name: str) -> DatasetSchema:
+    async def get(self, name: str) -> DatasetSchema:
+        """The dataset's schema; its tables are made on first use of a dataset queue_manager knows."""
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        stored = self._stored(name)
+        stored = await run_in_threadpool(self.stored, name)
         if stored is not None:
             self._cache[name] = stored
             return stored
-        return self.register(self._from_queue_manager(name))[0]
+        if self.queue_manager is None:
+            raise NotFound(
+                f"dataset {name!r} is not registered: create it with POST /queue_manager/datasets "
+                f"(or PUT /ml_data_api/datasets/{name})"
+            )
+        schema = await dataset_schema(self.queue_manager, name)
+        return (await run_in_threadpool(self.register, schema))[0]
 
-    def _from_queue_manager(self, name: str) -> DatasetSchema:
-        hint = f"dataset {name!r} is not registered: create it with POST /queue_manager/datasets"
-        if not self.queue_manager_url:
-            raise NotFound(f"{hint} (or PUT /ml_data_api/datasets/{name})")
-
-        async def fetch() -> DatasetSchema:
-            async with QueueManagerClient(self.queue_manager_url, self.api_token, timeout=10) as qm:
-                dataset = await qm.get_dataset(name)
-                return DatasetSchema(**dataset.model_dump(include=set(DatasetSchema.model_fields)))
-
-        try:
-            # Routes run in worker threads without an event loop of their own.
-            return asyncio.run(fetch())
-        except APIError as exc:
-            if exc.status_code == 404:
-                raise NotFound(hint) from exc
-            raise
-        except APIUnavailable as exc:
-            raise Unavailable(
-                f"dataset {name!r} is unknown here and queue_manager ({self.queue_manager_url}) "
-                f"is unreachable to look it up: {exc}"
-            ) from exc
-
-    def forget(self, name: str) -> None:
+    def forget(self, name: str) -> bool:
+        """Drop the dataset's tables and entry; answer whether there was anything to drop."""
         with self._lock:
             self._cache.pop(name, None)
             with self.db.connect() as conn, conn.cursor() as cur:
+                existed = tables.any_exists(cur, name)
                 tables.drop_tables(cur, name)
                 cur.execute("DELETE FROM conveyor_datasets WHERE name = %s", (name,))
+                return existed or cur.rowcount > 0
 

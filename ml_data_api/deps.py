@@ -38,8 +38,9 @@ CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 SplitDep = Annotated[Split, Depends(get_split)]
 
 
-def get_schema(name: str, catalog: CatalogDep) -> DatasetSchema:
-    return catalog.get(name)
+async def get_schema(name: str, catalog: CatalogDep) -> DatasetSchema:
+    # On the app's loop: an unknown dataset is looked up with the process's queue_manager client.
+    return await catalog.get(name)
 
 
 SchemaDep = Annotated[DatasetSchema, Depends(get_schema)]

@@ -6,6 +6,7 @@ import io
 
 import pandas as pd
 from psycopg2 import sql
+from psycopg2.extensions import cursor as Cursor
 
 from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, Split
@@ -25,7 +26,7 @@ def to_copy_buffer(frame: pd.DataFrame) -> io.StringIO:
     return buffer
 
 
-def _copy(cur, target: sql.Composable, frame: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+def _copy(cur: Cursor, target: sql.Composable, frame: pd.DataFrame) -> None:
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL {})").format(
         target, columns, sql.Literal(NULL))

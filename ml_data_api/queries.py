@@ -36,7 +36,8 @@ def _columns(schema: DatasetSchema, split: Split) -> list[str]:
 
 def _window_query(schema: DatasetSchema, split: Split, window: Window) -> tuple[sql.Composed, list[Any]]:
     ts = sql.Identifier(schema.timestamp_column)
-    where, params = [sql.SQL("TRUE")], []
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[Any] = []
     if window.start:
         where.append(sql.SQL("{} >= %s").format(ts))
         params.append(window.start)

@@ -102,8 +102,19 @@ def create_tables(cur: Cursor, schema: DatasetSchema, timescale: bool) -> None:
     ).format(sql.Identifier(ids_table(schema.name))))
 
 
+def _all_tables(dataset: str) -> list[str]:
+    return [*(table_name(dataset, s) for s in Split), ids_table(dataset)]
+
+
+def any_exists(cur: Cursor, dataset: str) -> bool:
+    cur.execute("SELECT count(*) FROM pg_class WHERE relname = ANY(%s) AND relkind IN ('r', 'p')",
+                (_all_tables(dataset),))
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
 def drop_tables(cur: Cursor, dataset: str) -> None:
-    for name in [*(table_name(dataset, s) for s in Split), ids_table(dataset)]:
+    for name in _all_tables(dataset):
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 

@@ -55,7 +55,7 @@ def coerce(series: pd.Series, kind: FeatureType, column: str) -> pd.Series:
 
 
 def parse_times(series: pd.Series, column: str) -> pd.Series:
-    parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+    parsed: pd.Series = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
     _first_bad(series.notna() & parsed.isna(), series, column, "an ISO-8601 time")
     missing = parsed.isna()
     if missing.any():

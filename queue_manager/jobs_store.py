@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from conveyor.api.errors import NotFound
+from conveyor.api.errors import Conflict, NotFound
 from conveyor.schemas.jobs import TERMINAL, JobCreate, JobStatus, JobUpdate, JobUpdateItem
 
 DUPLICATE_KEY = 11000
@@ -110,9 +110,11 @@ def create_one(job: JobCreate) -> dict[str, Any]:
         doc = _new_doc(job, datetime.now(UTC))
         collection().insert_one(doc)
         return {**to_api(doc), "existing": False}
-    except DuplicateKeyError:
-        doc = collection().find_one({"service": job.service, "record_id": job.record_id})
-        return {**to_api(doc), "existing": True}
+    except DuplicateKeyError as exc:
+        existing = collection().find_one({"service": job.service, "record_id": job.record_id})
+        if existing is None:  # the job it collided with is gone meanwhile
+            raise Conflict(f"job of record {job.record_id!r} collided with one that is gone: send it again") from exc
+        return {**to_api(existing), "existing": True}
 
 
 def _update_op(update: JobUpdate, at: datetime) -> dict[str, Any]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 
 import mongoengine
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from mongoengine.connection import get_db
 
 from conveyor.api.app import create_service_app
 from conveyor.events import EventPublisher
+from conveyor.retry import until_done
 from queue_manager import jobs_store
 from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc
 from queue_manager.routes import algorithms, datasets, jobs, legacy, root, services
@@ -21,6 +24,8 @@ from queue_manager.settings import Settings, load_settings
 UPLOAD_PATH = "/queue_manager/algorithms"
 # Room for the form fields around the files of a multipart upload.
 MULTIPART_SLACK = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def _connect(settings: Settings) -> None:
@@ -39,23 +44,35 @@ def _ensure_indexes() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    indexes_ensured = asyncio.Event()
+
+    async def ensure_indexes() -> None:
+        await run_in_threadpool(_ensure_indexes)
+        indexes_ensured.set()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _connect(settings)
+        retrying: asyncio.Task[bool] | None = None
         try:
-            await run_in_threadpool(_ensure_indexes)
-        except Exception as exc:  # the store may come up later; /ready says so meanwhile
-            import logging
-
-            logging.getLogger(__name__).warning("indexes not ensured yet: %s", exc)
+            await ensure_indexes()
+        except Exception as exc:  # the store may come up later: keep trying, /ready says so meanwhile
+            log.warning("indexes not ensured yet: %s", exc)
+            retrying = asyncio.create_task(until_done("ensuring the MongoDB indexes", ensure_indexes))
         await app.state.events.start()
         yield
+        if retrying:
+            retrying.cancel()
+            with suppress(asyncio.CancelledError):
+                await retrying
         await app.state.events.close()
         mongoengine.disconnect()
 
     async def mongo_ready() -> None:
+        # Reachability only: the indexes are made once, at start-up, never by a probe.
         await run_in_threadpool(lambda: get_db().command("ping"))
+        if not indexes_ensured.is_set():
+            raise ConnectionError("reachable, but the indexes are not ensured yet (start-up keeps trying)")
 
     async def broker_ready() -> None:
         if not app.state.events.connected:
@@ -73,7 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.events = EventPublisher(settings.amqp_url, settings.events_exchange)
 
     @app.middleware("http")
-    async def refuse_oversized_uploads(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def refuse_oversized_uploads(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         # Refuse before the body is read when the client announces its size.
         length = request.headers.get("content-length")
         if (

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import mongoengine as me
 from mongoengine.errors import NotUniqueError
 from pymongo import ReturnDocument
 
 from conveyor.api.errors import Conflict, NotFound, Unprocessable
-from conveyor.schemas.algorithms import Stage, StageUpdate
-from conveyor.schemas.datasets import DatasetSchema
-from conveyor.schemas.services import ServiceCreate, ServiceUpdate
+from conveyor.schemas.algorithms import AlgorithmPatch, Stage, StageUpdate
+from conveyor.schemas.datasets import DatasetDeleted, DatasetSchema
+from conveyor.schemas.services import AssignmentEvent, ServiceCreate, ServiceUpdate
 from queue_manager.models import (
     AlgorithmDoc,
     CounterDoc,
@@ -24,6 +25,14 @@ from queue_manager.models import (
 )
 
 ASSIGNMENT_FIELDS = ("algorithm", "challenger", "challenger_share", "enabled")
+Named = TypeVar("Named", bound=me.Document)
+
+
+def _named(document: type[Named], name: str, missing: str) -> Named:
+    doc = document.objects(name=name).first()
+    if doc is None:
+        raise NotFound(missing)
+    return doc
 
 
 # -- datasets
@@ -39,14 +48,16 @@ def create_dataset(schema: DatasetSchema, by: str = "") -> DatasetDoc:
         raise Conflict(f"dataset {schema.name!r} already exists") from exc
 
 
+def list_datasets() -> list[DatasetDoc]:
+    return list(DatasetDoc.objects.order_by("name"))
+
+
 def get_dataset(name: str) -> DatasetDoc:
-    doc = DatasetDoc.objects(name=name).first()
-    if doc is None:
-        raise NotFound(f"dataset {name!r} not found: create it with POST /queue_manager/datasets")
-    return doc
+    return _named(DatasetDoc, name, f"dataset {name!r} not found: create it with POST /queue_manager/datasets")
 
 
-def delete_dataset(name: str) -> None:
+def deletable_dataset(name: str) -> DatasetDoc:
+    """The dataset, once sure nothing uses it: services and algorithms are deleted first, on purpose."""
     doc = get_dataset(name)
     users = [s.name for s in ServiceDoc.objects(dataset=name).only("name")]
     if users:
@@ -58,6 +69,14 @@ def delete_dataset(name: str) -> None:
         raise Conflict(
             f"dataset {name!r} has algorithm(s) {', '.join(models)}: delete them first"
         )
+    return doc
+
+
+def deleted_event(doc: DatasetDoc) -> DatasetDeleted:
+    return DatasetDeleted(dataset=doc.name, created_at=doc.created_at, at=now())
+
+
+def delete_dataset(doc: DatasetDoc) -> None:
     doc.delete()
 
 
@@ -113,6 +132,21 @@ def create_algorithm(
     return doc
 
 
+def list_algorithms(
+    name: str | None = None, dataset: str | None = None, stage: Stage | None = None
+) -> list[AlgorithmDoc]:
+    filters = {"name": name, "dataset": dataset, "stage": stage.value if stage else None}
+    query = AlgorithmDoc.objects(**{field: value for field, value in filters.items() if value})
+    return list(query.order_by("name", "version"))
+
+
+def algorithm_versions(name: str) -> list[AlgorithmDoc]:
+    docs = list(AlgorithmDoc.objects(name=name).order_by("version"))
+    if not docs:
+        raise NotFound(f"no algorithm named {name!r}")
+    return docs
+
+
 def get_algorithm(name: str, version: int | str) -> AlgorithmDoc:
     versions = AlgorithmDoc.objects(name=name)
     if version == "latest":
@@ -163,6 +197,16 @@ def change_stage(name: str, version: int | str, update: StageUpdate) -> Algorith
     return doc
 
 
+def update_algorithm(name: str, version: int | str, patch: AlgorithmPatch) -> AlgorithmDoc:
+    doc = get_algorithm(name, version)
+    if patch.description is not None:
+        doc.description = patch.description
+    if patch.metrics is not None:
+        doc.metrics = patch.metrics
+    doc.save()
+    return doc
+
+
 def _users_of(name: str, version: int) -> list[str]:
     ref = {"name": name, "version": version}
     return [s.name for s in ServiceDoc.objects(__raw__={"$or": [{"algorithm": ref}, {"challenger": ref}]})]
@@ -207,11 +251,26 @@ def _check_model(ref: dict[str, Any] | None, dataset: str, role: str) -> dict[st
     return {"name": doc.name, "version": doc.version}
 
 
+def assignment_event(doc: ServiceDoc) -> AssignmentEvent:
+    return AssignmentEvent(
+        service=doc.name, queue=doc.queue, algorithm=doc.algorithm or None,
+        challenger=doc.challenger or None, challenger_share=doc.challenger_share,
+        enabled=doc.enabled, assignment_revision=doc.assignment_revision, at=now(),
+    )
+
+
+def list_services(name: str | None = None, dataset: str | None = None) -> list[ServiceDoc]:
+    filters = {"name": name, "dataset": dataset}
+    query = ServiceDoc.objects(**{field: value for field, value in filters.items() if value})
+    return list(query.order_by("name"))
+
+
 def get_service(name: str) -> ServiceDoc:
-    doc = ServiceDoc.objects(name=name).first()
-    if doc is None:
-        raise NotFound(f"service {name!r} not found: create it with POST /queue_manager/services")
-    return doc
+    return _named(ServiceDoc, name, f"service {name!r} not found: create it with POST /queue_manager/services")
+
+
+def delete_service(name: str) -> None:
+    get_service(name).delete()
 
 
 def create_service(body: ServiceCreate) -> ServiceDoc:

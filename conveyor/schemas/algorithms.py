@@ -56,3 +56,10 @@ class StageUpdate(BaseModel):
         default=True,
         description="when promoting to production, archive the name's other production version",
     )
+
+
+class AlgorithmPatch(BaseModel):
+    """Fields of a version that may change after upload; the file and the stage have their own routes."""
+
+    description: str | None = None
+    metrics: dict[str, Any] | None = None

@@ -2,7 +2,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from conveyor.api.auth import TokenDep
-from conveyor.api.errors import Unprocessable
+from conveyor.api.errors import NotFound, Unprocessable
 from conveyor.schemas.data import Counts
 from conveyor.schemas.datasets import DatasetSchema
 from ml_data_api import queries
@@ -39,9 +39,11 @@ class Deleted(BaseModel):
 
 
 @router.delete("/{name}", response_model=Deleted)
-def delete_dataset(_: TokenDep, schema: SchemaDep, catalog: CatalogDep) -> Deleted:
-    catalog.forget(schema.name)
-    return Deleted(deleted=schema.name)
+def delete_dataset(_: TokenDep, name: str, catalog: CatalogDep) -> Deleted:
+    # Only what is here: an unknown dataset is not looked up (its tables would be made only to go).
+    if not catalog.forget(name):
+        raise NotFound(f"dataset {name!r} has no tables in ml_data_api: nothing to delete")
+    return Deleted(deleted=name)
 
 
 @router.get("/{name}/counts", response_model=Counts)

@@ -1,6 +1,7 @@
 """The reference system's insert URL, kept working."""
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import Unprocessable
@@ -29,6 +30,7 @@ def _target(body: LegacyInsert) -> tuple[str, Split]:
 
 
 @router.post("/insert_data/", response_model=InsertResult)
-def insert_data(_: TokenDep, body: LegacyInsert, db: DbDep, catalog: CatalogDep) -> InsertResult:
+async def insert_data(_: TokenDep, body: LegacyInsert, db: DbDep, catalog: CatalogDep) -> InsertResult:
     dataset, split = _target(body)
-    return write_rows(db, catalog, catalog.get(dataset), split, body.data)
+    schema = await catalog.get(dataset)
+    return await run_in_threadpool(write_rows, db, catalog, schema, split, body.data)

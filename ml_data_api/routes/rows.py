@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from conveyor.api.auth import TokenDep
@@ -61,8 +62,6 @@ async def upload_csv(
     if frame.empty:
         raise Unprocessable("the CSV has no rows")
     frame = frame.astype(object).where(frame.notna(), None)
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(write_rows, db, catalog, schema, split, frame)
 
 

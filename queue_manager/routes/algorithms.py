@@ -2,23 +2,16 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from pydantic import BaseModel
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound, PayloadTooLarge, Unprocessable
-from conveyor.schemas.algorithms import Algorithm, Stage, StageUpdate
+from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, Stage, StageUpdate
 from conveyor.schemas.names import check_resource_name
 from queue_manager import registry
 from queue_manager.deps import SettingsDep
-from queue_manager.models import AlgorithmDoc
 
 router = APIRouter(prefix="/queue_manager/algorithms", tags=["algorithms"])
 CHUNK = 1024 * 1024
-
-
-class AlgorithmPatch(BaseModel):
-    description: str | None = None
-    metrics: dict[str, Any] | None = None
 
 
 async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -77,22 +70,12 @@ async def upload_algorithm(
 def list_algorithms(
     name: str | None = None, dataset: str | None = None, stage: Stage | None = None
 ) -> list[dict]:
-    query = AlgorithmDoc.objects
-    if name:
-        query = query.filter(name=name)
-    if dataset:
-        query = query.filter(dataset=dataset)
-    if stage:
-        query = query.filter(stage=stage.value)
-    return [registry.algorithm_to_api(d) for d in query.order_by("name", "version")]
+    return [registry.algorithm_to_api(d) for d in registry.list_algorithms(name, dataset, stage)]
 
 
 @router.get("/{name}", response_model=list[Algorithm])
 def list_versions(name: str) -> list[dict]:
-    docs = AlgorithmDoc.objects(name=name).order_by("version")
-    if not docs:
-        raise NotFound(f"no algorithm named {name!r}")
-    return [registry.algorithm_to_api(d) for d in docs]
+    return [registry.algorithm_to_api(d) for d in registry.algorithm_versions(name)]
 
 
 @router.get("/{name}/{version}", response_model=Algorithm)
@@ -136,13 +119,7 @@ def change_stage(name: str, version: str, body: StageUpdate, _: TokenDep) -> dic
 
 @router.patch("/{name}/{version}", response_model=Algorithm)
 def patch_algorithm(name: str, version: str, body: AlgorithmPatch, _: TokenDep) -> dict:
-    doc = registry.get_algorithm(name, version)
-    if body.description is not None:
-        doc.description = body.description
-    if body.metrics is not None:
-        doc.metrics = body.metrics
-    doc.save()
-    return registry.algorithm_to_api(doc)
+    return registry.algorithm_to_api(registry.update_algorithm(name, version, body))
 
 
 @router.delete("/{name}/{version}", status_code=204)

@@ -1,9 +1,8 @@
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.auth import TokenDep
-from conveyor.schemas.services import AssignmentEvent, Service, ServiceCreate, ServiceUpdate
+from conveyor.schemas.services import Service, ServiceCreate, ServiceUpdate
 from queue_manager import registry
 from queue_manager.deps import EventsDep
 from queue_manager.models import ServiceDoc
@@ -12,26 +11,20 @@ router = APIRouter(prefix="/queue_manager/services", tags=["services"])
 
 
 async def _announce(events: EventsDep, doc: ServiceDoc) -> None:
-    data = registry.service_to_api(doc)
-    event = AssignmentEvent(
-        service=doc.name, queue=doc.queue, algorithm=data["algorithm"],
-        challenger=data["challenger"], challenger_share=doc.challenger_share,
-        enabled=doc.enabled, assignment_revision=doc.assignment_revision, at=datetime.now(UTC),
-    )
+    event = registry.assignment_event(doc)
     await events.publish(f"service.{doc.name}.assignment", event.model_dump(mode="json"))
 
 
 @router.post("", response_model=Service, status_code=201)
 async def create_service(body: ServiceCreate, events: EventsDep, _: TokenDep) -> dict:
-    doc = registry.create_service(body)
+    doc = await run_in_threadpool(registry.create_service, body)
     await _announce(events, doc)
     return registry.service_to_api(doc)
 
 
 @router.get("", response_model=list[Service])
 def list_services(dataset: str | None = None) -> list[dict]:
-    query = ServiceDoc.objects(dataset=dataset) if dataset else ServiceDoc.objects
-    return [registry.service_to_api(d) for d in query.order_by("name")]
+    return [registry.service_to_api(d) for d in registry.list_services(dataset=dataset)]
 
 
 @router.get("/{name}", response_model=Service)
@@ -41,7 +34,7 @@ def get_service(name: str) -> dict:
 
 @router.patch("/{name}", response_model=Service)
 async def update_service(name: str, body: ServiceUpdate, events: EventsDep, _: TokenDep) -> dict:
-    doc, changed = registry.update_service(name, body)
+    doc, changed = await run_in_threadpool(registry.update_service, name, body)
     if changed:
         await _announce(events, doc)
     return registry.service_to_api(doc)
@@ -49,5 +42,5 @@ async def update_service(name: str, body: ServiceUpdate, events: EventsDep, _: T
 
 @router.delete("/{name}", status_code=204)
 def delete_service(name: str, _: TokenDep) -> Response:
-    registry.get_service(name).delete()
+    registry.delete_service(name)
     return Response(status_code=204)

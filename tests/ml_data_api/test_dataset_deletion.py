@@ -1,0 +1,147 @@
+"""A dataset deleted in queue_manager loses its tables in ml_data_api (both real, on the real broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import psycopg2
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from conveyor.amqp import connect, declare_events_exchange, publish_event
+from conveyor.schemas.datasets import DatasetDeleted
+from conveyor_tools import devstack
+from ml_data_api.dataset_events import DatasetEvents
+from ml_data_api.main import create_app as create_ml_data_api
+from ml_data_api.settings import Settings as MLDataSettings
+from queue_manager.main import create_app as create_queue_manager
+from queue_manager.settings import Settings as QueueManagerSettings
+from tests.ml_data_api.conftest import row, schema
+from tests.support import serve
+
+DEADLINE = 20.0
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.05)
+
+
+def tables_of(database_url: str, dataset: str) -> list[str]:
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT relname FROM pg_class WHERE relname LIKE %s AND relkind IN ('r', 'p') ORDER BY 1",
+                    (f"{dataset}%",))
+        return [r[0] for r in cur.fetchall()]
+
+
+@dataclass
+class Platform:
+    queue_manager: httpx.Client  # the server that answers ml_data_api's lookups
+    ml_data: TestClient
+    events: DatasetEvents
+    settings: MLDataSettings
+
+
+@pytest.fixture
+def platform(mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str) -> Iterator[Platform]:
+    exchange = f"{unique_name}.events"
+    qm_app = create_queue_manager(QueueManagerSettings(
+        mongodb_uri=mongo_uri, api_token=api_token, amqp_url=amqp_url, events_exchange=exchange))
+    headers = {"Authorization": f"Bearer {api_token}"}
+    with serve(qm_app) as qm_url, httpx.Client(base_url=qm_url, headers=headers) as qm:
+        settings = MLDataSettings(
+            database_url=pg_url, api_token=api_token, queue_manager_url=qm_url, amqp_url=amqp_url,
+            events_exchange=exchange, events_queue=f"{unique_name}.ml_data_api", events_queue_expires_ms=60_000,
+        )
+        ml_app = create_ml_data_api(settings)
+        with TestClient(ml_app, headers=headers) as ml:
+            events: DatasetEvents = ml_app.state.dataset_events
+            wait_until(lambda: events.subscribed, "ml_data_api subscribing to dataset events")
+            yield Platform(qm, ml, events, settings)
+
+
+def test_a_dataset_deleted_in_queue_manager_loses_its_tables(platform: Platform, unique_name: str) -> None:
+    assert platform.queue_manager.post("/queue_manager/datasets", json=schema(unique_name)).status_code == 201
+    inserted = platform.ml_data.post(f"/ml_data_api/datasets/{unique_name}/training/rows", json={"rows": [row(1)]})
+    assert inserted.json() == {"inserted": 1, "duplicates": 0}, "tables made from queue_manager's schema"
+    assert tables_of(platform.settings.database_url, unique_name)
+
+    assert platform.queue_manager.delete(f"/queue_manager/datasets/{unique_name}").status_code == 204
+    wait_until(lambda: not tables_of(platform.settings.database_url, unique_name),
+               f"ml_data_api dropping the tables of {unique_name}")
+    missing = platform.ml_data.get(f"/ml_data_api/datasets/{unique_name}/counts")
+    assert missing.status_code == 404 and "queue_manager" in missing.json()["detail"]
+
+
+def test_a_dataset_registered_again_with_another_shape_loses_its_stale_tables(
+    platform: Platform, unique_name: str
+) -> None:
+    platform.queue_manager.post("/queue_manager/datasets", json=schema(unique_name))
+    platform.ml_data.post(f"/ml_data_api/datasets/{unique_name}/training/rows", json={"rows": [row(1)]})
+    platform.queue_manager.delete(f"/queue_manager/datasets/{unique_name}")
+    platform.queue_manager.post("/queue_manager/datasets", json={**schema(unique_name), "target": "grade"})
+    wait_until(lambda: platform.events.handled >= 1, "ml_data_api handling the deletion")
+    counts = platform.ml_data.get(f"/ml_data_api/datasets/{unique_name}/counts")
+    assert counts.json() == {"training": 0, "testing": 0, "production": 0, "labeled": 0}
+    assert platform.ml_data.get(f"/ml_data_api/datasets/{unique_name}").json()["target"] == "grade"
+
+
+def test_an_event_for_a_dataset_still_registered_keeps_its_tables(
+    platform: Platform, unique_name: str, amqp_url: str
+) -> None:
+    """Another deployment on the same exchange deleting a dataset of the same name touches nothing here."""
+    platform.queue_manager.post("/queue_manager/datasets", json=schema(unique_name))
+    platform.ml_data.post(f"/ml_data_api/datasets/{unique_name}/training/rows", json={"rows": [row(1)]})
+    event = DatasetDeleted(dataset=unique_name, created_at=datetime.now(UTC), at=datetime.now(UTC))
+
+    async def publish() -> None:
+        connection = await connect(amqp_url)
+        async with connection:
+            exchange = await declare_events_exchange(await connection.channel(), platform.settings.events_exchange)
+            await publish_event(exchange, f"dataset.{unique_name}.deleted", event.model_dump(mode="json"))
+
+    asyncio.run(publish())
+    wait_until(lambda: platform.events.handled >= 1, "ml_data_api handling the event")
+    assert platform.ml_data.get(f"/ml_data_api/datasets/{unique_name}/counts").json()["training"] == 1
+
+
+def test_delete_of_a_dataset_unknown_here_creates_no_tables(platform: Platform, unique_name: str) -> None:
+    """queue_manager knows it, ml_data_api has no tables: DELETE answers 404 without making them first."""
+    platform.queue_manager.post("/queue_manager/datasets", json=schema(unique_name))
+    response = platform.ml_data.delete(f"/ml_data_api/datasets/{unique_name}")
+    assert response.status_code == 404 and "nothing to delete" in response.json()["detail"]
+    assert tables_of(platform.settings.database_url, unique_name) == []
+
+
+def test_queue_manager_refuses_a_deletion_it_cannot_announce(mongo_uri: str, api_token: str) -> None:
+    settings = QueueManagerSettings(mongodb_uri=mongo_uri, api_token=api_token,
+                                    amqp_url="amqp://guest:guest@127.0.0.1:1/")
+    with TestClient(create_queue_manager(settings), headers={"Authorization": f"Bearer {api_token}"}) as qm:
+        qm.post("/queue_manager/datasets", json=schema("kept"))
+        response = qm.delete("/queue_manager/datasets/kept")
+        assert response.status_code == 503 and "broker is unreachable" in response.json()["detail"]
+        assert qm.get("/queue_manager/datasets/kept").status_code == 200
+
+
+def test_readiness_creates_no_tables(api_token: str) -> None:
+    database = devstack.create_database()
+    try:
+        url = devstack.database_url(database)
+        app: FastAPI = create_ml_data_api(MLDataSettings(database_url=url, api_token=api_token, queue_manager_url=""))
+        with TestClient(app) as ml:
+            assert tables_of(url, "conveyor_datasets") == ["conveyor_datasets"], "made once, at start-up"
+            with psycopg2.connect(url) as conn, conn.cursor() as cur:
+                cur.execute("DROP TABLE conveyor_datasets")
+            assert ml.get("/ready").status_code == 200
+            assert tables_of(url, "conveyor_datasets") == [], "the probe only asks whether PostgreSQL answers"
+    finally:
+        devstack.drop_database(database)
