@@ -56,8 +56,13 @@ class StartupTables:
                 await self._task
 
     async def __aenter__(self) -> Self:
-        """`async with tables:` creates them in the background for as long as the block runs."""
-        self.start()
+        """`async with tables:` creates them now when the database answers, so the first request finds
+        them; else keeps trying in the background for as long as the block runs."""
+        try:
+            await asyncio.to_thread(self.create)
+        except Exception as exc:  # the database may come up later; readiness says so meanwhile
+            log.warning("%s not created yet: %s; trying again in the background", self.name, exc)
+            self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

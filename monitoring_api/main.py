@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 
 import httpx
 from fastapi import FastAPI
@@ -25,34 +24,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = Database(settings.database_url, settings.pool_size)
     tables = StartupTables(db, "monitoring_tables", DDL)
+    store = CheckStore(db)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as resources:  # closed in reverse: the scheduler stops before its clients
-            resources.callback(db.close)
-            await resources.enter_async_context(tables)
-            peers = await resources.enter_async_context(
-                PeerClients.open(settings, queue_manager_timeout=30, ml_data_timeout=120))
-            webhook = await resources.enter_async_context(httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)) \
-                if settings.webhook_url else None
-            events = EventPublisher(settings.amqp_url, settings.events_exchange)
-            await events.start()
-            resources.push_async_callback(events.close)
-            monitor = Monitor(settings, app.state.store, events, peers, webhook)
-            monitor.start()
-            resources.push_async_callback(monitor.stop)
-            app.state.queue_manager = peers.queue_manager
-            app.state.ml_data = peers.ml_data
-            app.state.monitor = monitor
-            yield
+    async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
+        resources.callback(db.close)
+        await resources.enter_async_context(tables)
+        peers = await resources.enter_async_context(
+            PeerClients.open(settings, queue_manager_timeout=30, ml_data_timeout=120))
+        webhook = await resources.enter_async_context(httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)) \
+            if settings.webhook_url else None
+        events = EventPublisher(settings.amqp_url, settings.events_exchange)
+        await events.start()
+        resources.push_async_callback(events.close)
+        monitor = Monitor(settings, store, events, peers, webhook)
+        monitor.start()
+        resources.push_async_callback(monitor.stop)  # first to stop: the scheduler uses all of the above
+        app.state.queue_manager = peers.queue_manager
+        app.state.ml_data = peers.ml_data
+        app.state.monitor = monitor
 
     app = create_service_app(
         service="monitoring_api", title="Conveyor monitoring_api",
         description="Data quality, drift and model performance with Evidently; scheduled checks and alerts.",
-        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, lifespan=lifespan,
+        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, startup=startup,
     )
     app.state.settings = settings
-    app.state.store = CheckStore(db)
+    app.state.store = store
     app.state.html_cache = HtmlCache(settings.html_cache_size)
     # Checks and alerts first: /monitoring_api/{kind} would otherwise take their paths.
     for module in (checks, reports):

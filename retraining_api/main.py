@@ -6,8 +6,7 @@ Stores and clients are built here once and closed on shutdown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
 
@@ -30,29 +29,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tables = StartupTables(db, "retraining_tables", DDL)
     store = RunStore(db)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as resources:  # closed in reverse: the listener stops before its client
-            resources.callback(db.close)
-            await resources.enter_async_context(tables)
-            peers = await resources.enter_async_context(
-                PeerClients.open(settings, queue_manager_timeout=60, ml_data_timeout=120))
-            triggers = TriggerListener(settings, store, peers.queue_manager)
-            triggers.start()
-            resources.push_async_callback(triggers.close)
-            app.state.queue_manager = peers.queue_manager
-            app.state.ml_data = peers.ml_data
-            app.state.triggers = triggers
-            if settings.warm_pycaret:
-                # PyCaret lists its model ids only after a setup (seconds): done now, not in the first request.
-                resources.callback(asyncio.create_task(pycaret_models(Task.regression)).cancel)
-            yield
+    async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
+        resources.callback(db.close)
+        await resources.enter_async_context(tables)
+        peers = await resources.enter_async_context(
+            PeerClients.open(settings, queue_manager_timeout=60, ml_data_timeout=120))
+        triggers = TriggerListener(settings, store, peers.queue_manager)
+        triggers.start()
+        resources.push_async_callback(triggers.close)  # stops before the client it uses
+        app.state.queue_manager = peers.queue_manager
+        app.state.ml_data = peers.ml_data
+        app.state.triggers = triggers
+        if settings.warm_pycaret:
+            # PyCaret lists its model ids only after a setup (seconds): done now, not in the first request.
+            resources.callback(asyncio.create_task(pycaret_models(Task.regression)).cancel)
 
     app = create_service_app(
         service="retraining_api", title="Conveyor retraining_api",
         description="Retraining runs with PyCaret in the background, new-against-previous comparison, promotion, "
                     "evaluation of any model version, explainer dashboards.",
-        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, lifespan=lifespan,
+        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, startup=startup,
     )
     app.state.settings = settings
     app.state.store = store

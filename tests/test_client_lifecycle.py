@@ -148,15 +148,15 @@ def test_executor_reuses_its_clients_across_runs(stack_env: Stack, dataset: str,
             stopping = asyncio.Event()
             executor = asyncio.create_task(serve(load_settings(), stopping))
             deadline = time.monotonic() + 60
-            runs: list[dict[str, Any]] = []
+            runs: list[dict[str, Any] | None] = []
             while time.monotonic() < deadline:
                 runs = [await asyncio.to_thread(store.get_run, r["id"]) for r in (unknown, empty)]
-                if all(r["status"] == "failed" for r in runs):
+                if all(r is not None and r["status"] == "failed" for r in runs):
                     break
                 await asyncio.sleep(0.2)
             stopping.set()
             await executor
-            return runs
+            return [r for r in runs if r is not None]
 
         runs = asyncio.run(run_both())
     finally:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -13,6 +13,21 @@ from conveyor.api.errors import install_error_handlers
 from conveyor.api.observability import ReadyCheck, install_observability
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# Opens what the process needs (stores, clients, listeners) and enters each into the stack,
+# which closes them in reverse order on shutdown: what uses a client stops before the client.
+Startup = Callable[[FastAPI, AsyncExitStack], Awaitable[None]]
+
+
+def lifespan_of(startup: Startup) -> Lifespan:
+    """The lifespan that runs `startup` when the service starts and closes what it opened when it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as resources:
+            await startup(app, resources)
+            yield
+
+    return lifespan
 
 
 def create_service_app(
@@ -22,8 +37,14 @@ def create_service_app(
     api_token: str,
     ready_checks: dict[str, ReadyCheck],
     lifespan: Lifespan | None = None,
+    startup: Startup | None = None,
     description: str = "",
 ) -> FastAPI:
+    """A service app; give `startup` (or a whole `lifespan`) to open and close its resources."""
+    if startup is not None:
+        if lifespan is not None:
+            raise ValueError("give startup or lifespan, not both")
+        lifespan = lifespan_of(startup)
     app = FastAPI(title=title, version=__version__, description=description, lifespan=lifespan)
     app.state.api_token = api_token
     # A registry per app keeps several apps in one test process from colliding.

@@ -15,7 +15,7 @@ from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.records import to_records
-from conveyor.schemas.algorithms import Stage, StageUpdate
+from conveyor.schemas.algorithms import AlgorithmRef, Stage, StageUpdate
 from conveyor.schemas.services import ServiceCreate
 from conveyor.training import dump_model
 from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
@@ -79,6 +79,12 @@ class Seeded:
         response.raise_for_status()
         return response.json()
 
+    def assert_stages(self, stages: dict[int, str], service_version: int) -> None:
+        """Each version's stage in queue_manager, and the version the service runs."""
+        for version, stage in stages.items():
+            assert self.qm(f"algorithms/{self.model}/{version}")["stage"] == stage, (version, stage)
+        assert self.qm(f"services/{self.service}")["algorithm"] == {"name": self.model, "version": service_version}
+
 
 def seed(stack: Stack, production_rows: int = 300) -> Seeded:
     """A demo dataset with training, testing and labelled production rows; model v1 in production."""
@@ -100,7 +106,7 @@ def seed(stack: Stack, production_rows: int = 300) -> Seeded:
                                       metrics={"Model": "LinearRegression"})
             await qm.set_stage(model_name, 1, StageUpdate(stage=Stage.production))
             await qm.create_service(ServiceCreate(name=service, dataset=schema.name, queue=service,
-                                                  algorithm={"name": model_name, "version": 1}))
+                                                  algorithm=AlgorithmRef(name=model_name, version=1)))
             if production_rows:
                 rows = [{"record_id": r["record_id"], **{f: r[f] for f in DEMO_FEATURES}, "prediction": 0.0,
                          "model_name": model_name, "model_version": 1, "service": service}

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import signal
 
+from conveyor_tools.stack import Component, Stack
 from tests.retraining_api.conftest import seed
 
 
-def _executor(stack):  # type: ignore[no-untyped-def]
+def _executor(stack: Stack) -> Component:
     return next(c for c in stack.components if c.name.startswith("retraining_executor") and c.proc.poll() is None)
 
 
-def test_a_stopped_executor_requeues_its_run_for_the_next_one(stack) -> None:  # type: ignore[no-untyped-def]
+def test_a_stopped_executor_requeues_its_run_for_the_next_one(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
     run_id = seeded.start_run(include=["lr", "dt", "rf"]).json()["id"]
     seeded.wait_run(run_id, ("running",), timeout=60)
@@ -27,7 +28,7 @@ def test_a_stopped_executor_requeues_its_run_for_the_next_one(stack) -> None:  #
     assert run["status"] == "finished" and run["new_version"] == 2, run
 
 
-def test_a_killed_executor_leaves_a_failed_run_not_a_running_one(stack) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_executor_leaves_a_failed_run_not_a_running_one(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
     run_id = seeded.start_run(include=["lr", "dt", "rf"]).json()["id"]
     seeded.wait_run(run_id, ("running",), timeout=60)

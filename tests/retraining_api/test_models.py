@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
 
 from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES
+from conveyor_tools.stack import Stack
 from tests.retraining_api.conftest import Seeded, seed
 from tests.retraining_api.test_runs import download
 
@@ -38,7 +40,7 @@ def test_evaluate_any_split_matches_a_direct_evaluation(seeded: Seeded) -> None:
     assert answer.json()["results"]["MAE"] == pytest.approx(direct["MAE"])
 
 
-def _explainer(seeded: Seeded, **params: object) -> httpx.Response:
+def _explainer(seeded: Seeded, **params: Any) -> httpx.Response:
     return httpx.get(f"{seeded.url}/get_explainer_dashboard",
                      params={"model_name": seeded.model, "evaluate_on": "testing", **params}, timeout=60)
 
@@ -67,7 +69,7 @@ def test_explainer_dashboard_is_built_in_the_background_then_served_from_the_sto
     assert _explainer(seeded, rows=50).status_code == 202
 
 
-def test_explainer_for_production_rows_of_a_tree_model(stack) -> None:  # type: ignore[no-untyped-def]
+def test_explainer_for_production_rows_of_a_tree_model(stack: Stack) -> None:
     seeded = seed(stack, production_rows=60)
     run = seeded.wait_run(seeded.start_run(include=["dt"]).json()["id"])
     assert run["status"] == "finished", run
@@ -95,7 +97,7 @@ def test_bad_run_requests_get_a_clear_4xx(seeded: Seeded, body: dict, status: in
     assert message in answer.json()["detail"]
 
 
-def test_a_holdout_without_labels_is_refused(stack) -> None:  # type: ignore[no-untyped-def]
+def test_a_holdout_without_labels_is_refused(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
     answer = seeded.start_run(holdout={"source": "production", "last": 100})
     assert answer.status_code == 422
@@ -105,8 +107,9 @@ def test_a_holdout_without_labels_is_refused(stack) -> None:  # type: ignore[no-
 
 
 def test_unknown_models_versions_and_runs_are_404(seeded: Seeded) -> None:
-    for params in ({"model_name": "nope", "evaluate_on": "testing"},
-                   {"model_name": seeded.model, "version": 99, "evaluate_on": "testing"}):
+    unknown: list[dict[str, Any]] = [{"model_name": "nope", "evaluate_on": "testing"},
+                                     {"model_name": seeded.model, "version": 99, "evaluate_on": "testing"}]
+    for params in unknown:
         answer = httpx.get(f"{seeded.url}/evaluate", params=params)
         assert answer.status_code == 404, answer.text
         explainer = httpx.get(f"{seeded.url}/get_explainer_dashboard", params=params)

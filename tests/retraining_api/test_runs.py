@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
 
 from conveyor.clients import QueueManagerClient
 from conveyor.training import evaluate, load_model
+from conveyor_tools.stack import Stack
 from tests.retraining_api.conftest import Seeded, seed
 
 METRICS = {"Model", "MAE", "MSE", "RMSE", "R2", "RMSLE", "MAPE"}
 
 
-def download(seeded: Seeded, version: int):  # type: ignore[no-untyped-def]
+def download(seeded: Seeded, version: int) -> Any:
     async def get() -> bytes:
         async with QueueManagerClient(seeded.stack.qm_url, seeded.stack.config.api_token) as qm:
             return await qm.download_algorithm(seeded.model, version)
@@ -69,15 +71,14 @@ def test_run_registers_next_version_and_compares_on_the_same_holdout(seeded: See
     assert registered["stage"] == "staging"
     assert registered["metrics"]["RMSE"] == pytest.approx(comparison["retrained_model_results"]["RMSE"])
     assert registered["config_file"] is not None
-    assert seeded.qm(f"algorithms/{seeded.model}/1")["stage"] == "production"
-    assert seeded.qm(f"services/{seeded.service}")["algorithm"] == {"name": seeded.model, "version": 1}
+    seeded.assert_stages({1: "production"}, service_version=1)
 
     listed = httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "finished"}).json()
     assert [r["id"] for r in listed] == [accepted["id"]]
     assert httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "failed"}).json() == []
 
 
-def test_auto_promote_with_a_margin_it_cannot_beat_keeps_the_old_model(stack) -> None:  # type: ignore[no-untyped-def]
+def test_auto_promote_with_a_margin_it_cannot_beat_keeps_the_old_model(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
     response = seeded.start_run(auto_promote=True, margin=5.0)  # 500 % better: impossible
     assert response.status_code == 202, response.text
@@ -88,18 +89,16 @@ def test_auto_promote_with_a_margin_it_cannot_beat_keeps_the_old_model(stack) ->
     assert decision["metric"] == "RMSE" and decision["margin"] == 5.0
     assert "not promoted" in decision["reason"] and "500.00%" in decision["reason"]
     assert run["promoted"] is False
-    assert seeded.qm(f"algorithms/{seeded.model}/1")["stage"] == "production"
-    assert seeded.qm(f"algorithms/{seeded.model}/2")["stage"] == "staging"
-    assert seeded.qm(f"services/{seeded.service}")["algorithm"]["version"] == 1
+    seeded.assert_stages({1: "production", 2: "staging"}, service_version=1)
 
 
-def test_auto_promote_without_margin_promotes_a_better_model(stack) -> None:  # type: ignore[no-untyped-def]
+def test_auto_promote_without_margin_promotes_a_better_model(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
     # The previous model is made poor on purpose: a constant.
     from sklearn.dummy import DummyRegressor
 
     from conveyor.clients import QueueManagerClient as QM
-    from conveyor.schemas.algorithms import Stage, StageUpdate
+    from conveyor.schemas.algorithms import AlgorithmRef, Stage, StageUpdate
     from conveyor.schemas.services import ServiceUpdate
     from conveyor.training import dump_model
 
@@ -108,7 +107,7 @@ def test_auto_promote_without_margin_promotes_a_better_model(stack) -> None:  # 
             dummy = DummyRegressor().fit(seeded.training[list(seeded.training.columns[:1])], seeded.training["quality"])
             await qm.upload_algorithm(name=seeded.model, dataset=seeded.dataset, model=dump_model(dummy))
             await qm.set_stage(seeded.model, 2, StageUpdate(stage=Stage.production))
-            await qm.update_service(seeded.service, ServiceUpdate(algorithm={"name": seeded.model, "version": 2}))
+            await qm.update_service(seeded.service, ServiceUpdate(algorithm=AlgorithmRef(name=seeded.model, version=2)))
 
     asyncio.run(poor_model())
     run = seeded.wait_run(seeded.start_run(auto_promote=True, margin=0.05).json()["id"])
@@ -117,12 +116,10 @@ def test_auto_promote_without_margin_promotes_a_better_model(stack) -> None:  # 
     assert run["decision"]["promoted"] is True, run["decision"]
     assert seeded.service in run["decision"]["reason"]
     assert run["promoted"] is True
-    assert seeded.qm(f"algorithms/{seeded.model}/3")["stage"] == "production"
-    assert seeded.qm(f"algorithms/{seeded.model}/2")["stage"] == "archived"
-    assert seeded.qm(f"services/{seeded.service}")["algorithm"]["version"] == 3
+    seeded.assert_stages({3: "production", 2: "archived"}, service_version=3)
 
 
-def test_a_run_that_fails_inside_pycaret_ends_failed_with_the_error(stack) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_that_fails_inside_pycaret_ends_failed_with_the_error(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
     # Labels as training data for a model of five training rows: PyCaret's cross-validation refuses it.
     response = seeded.start_run(training={"source": "production"}, new_model=False)
