@@ -109,9 +109,11 @@ class Stack:
             "ML_DATA_API_PORT": str(c.ml_port),
             "QUEUE_MANAGER_HOST": "127.0.0.1",
             "ML_DATA_API_HOST": "127.0.0.1",
-            # A throwaway stack's alert queue is its own, and goes away soon after the stack stops.
+            # A throwaway stack's alert and dataset-event queues are its own, and go away soon after it stops.
             **({"RETRAINING_TRIGGER_QUEUE": f"retraining_api.triggers.{c.database}",
-                "RETRAINING_TRIGGER_QUEUE_EXPIRES_MS": "60000"} if c.ephemeral else {}),
+                "RETRAINING_TRIGGER_QUEUE_EXPIRES_MS": "60000",
+                "ML_DATA_API_EVENTS_QUEUE": f"ml_data_api.dataset_events.{c.database}",
+                "ML_DATA_API_EVENTS_QUEUE_EXPIRES_MS": "60000"} if c.ephemeral else {}),
             **c.extra_env,
         }
 
