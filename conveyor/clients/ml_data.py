@@ -8,25 +8,25 @@ from conveyor.clients.base import BaseClient
 from conveyor.schemas.data import Counts, InsertResult, LabelsResult, RowsPage
 from conveyor.schemas.datasets import DatasetSchema
 
-P = "/ml_data_api"
+PREFIX = "/ml_data_api"  # every ml_data_api route starts with it
 
 
 class MLDataClient(BaseClient):
     async def register_dataset(self, schema: DatasetSchema) -> dict[str, Any]:
-        return await self.json("PUT", f"{P}/datasets/{schema.name}", json=schema.model_dump(mode="json"))
+        return await self.json("PUT", f"{PREFIX}/datasets/{schema.name}", json=schema.model_dump(mode="json"))
 
     async def insert_rows(
         self, dataset: str, split: str, rows: list[dict[str, Any]]
     ) -> InsertResult:
         body = {"rows": rows}
         return InsertResult(
-            **await self.json("POST", f"{P}/datasets/{dataset}/{split}/rows", json=body)
+            **await self.json("POST", f"{PREFIX}/datasets/{dataset}/{split}/rows", json=body)
         )
 
     async def upload_csv(self, dataset: str, split: str, content: bytes) -> InsertResult:
         files = {"file": ("rows.csv", content, "text/csv")}
         return InsertResult(
-            **await self.json("POST", f"{P}/datasets/{dataset}/{split}/csv", files=files)
+            **await self.json("POST", f"{PREFIX}/datasets/{dataset}/{split}/csv", files=files)
         )
 
     async def post_labels(
@@ -34,21 +34,21 @@ class MLDataClient(BaseClient):
     ) -> LabelsResult:
         body = {"labels": labels, "append_to_training": append_to_training}
         return LabelsResult(
-            **await self.json("POST", f"{P}/datasets/{dataset}/labels", json=body)
+            **await self.json("POST", f"{PREFIX}/datasets/{dataset}/labels", json=body)
         )
 
     async def rows(self, dataset: str, split: str, **params: Any) -> RowsPage:
         query = {k: v for k, v in params.items() if v is not None}
         return RowsPage(
-            **await self.json("GET", f"{P}/datasets/{dataset}/{split}/rows", params=query)
+            **await self.json("GET", f"{PREFIX}/datasets/{dataset}/{split}/rows", params=query)
         )
 
     async def rows_csv(self, dataset: str, split: str, **params: Any) -> bytes:
         query = {k: v for k, v in params.items() if v is not None} | {"format": "csv"}
         response = await self.request(
-            "GET", f"{P}/datasets/{dataset}/{split}/rows", params=query
+            "GET", f"{PREFIX}/datasets/{dataset}/{split}/rows", params=query
         )
         return response.content
 
     async def counts(self, dataset: str) -> Counts:
-        return Counts(**await self.json("GET", f"{P}/datasets/{dataset}/counts"))
+        return Counts(**await self.json("GET", f"{PREFIX}/datasets/{dataset}/counts"))

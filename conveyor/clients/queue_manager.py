@@ -23,19 +23,19 @@ from conveyor.schemas.jobs import (
 )
 from conveyor.schemas.services import Service, ServiceCreate, ServiceUpdate
 
-P = "/queue_manager"
+PREFIX = "/queue_manager"  # every queue_manager route starts with it
 
 
 class QueueManagerClient(BaseClient):
     # datasets
     async def create_dataset(self, schema: DatasetSchema) -> Dataset:
-        return Dataset(**await self.json("POST", f"{P}/datasets", json=schema.model_dump(mode="json")))
+        return Dataset(**await self.json("POST", f"{PREFIX}/datasets", json=schema.model_dump(mode="json")))
 
     async def get_dataset(self, name: str) -> Dataset:
-        return Dataset(**await self.json("GET", f"{P}/datasets/{name}"))
+        return Dataset(**await self.json("GET", f"{PREFIX}/datasets/{name}"))
 
     async def list_datasets(self) -> list[Dataset]:
-        return [Dataset(**d) for d in await self.json("GET", f"{P}/datasets")]
+        return [Dataset(**d) for d in await self.json("GET", f"{PREFIX}/datasets")]
 
     async def ensure_dataset(self, schema: DatasetSchema) -> Dataset:
         try:
@@ -46,7 +46,7 @@ class QueueManagerClient(BaseClient):
         return await self.create_dataset(schema)
 
     async def delete_dataset(self, name: str) -> None:
-        await self.request("DELETE", f"{P}/datasets/{name}")
+        await self.request("DELETE", f"{PREFIX}/datasets/{name}")
 
     # algorithms
     async def upload_algorithm(
@@ -72,72 +72,72 @@ class QueueManagerClient(BaseClient):
             "name": name, "dataset": dataset, "framework": framework,
             "description": description, "metrics": json.dumps(metrics or {}), "stage": stage,
         }
-        return Algorithm(**await self.json("POST", f"{P}/algorithms", data=data, files=files))
+        return Algorithm(**await self.json("POST", f"{PREFIX}/algorithms", data=data, files=files))
 
     async def list_algorithms(self, **filters: Any) -> list[Algorithm]:
         params = {k: v for k, v in filters.items() if v is not None}
-        return [Algorithm(**a) for a in await self.json("GET", f"{P}/algorithms", params=params)]
+        return [Algorithm(**a) for a in await self.json("GET", f"{PREFIX}/algorithms", params=params)]
 
     async def get_algorithm(self, name: str, version: int | str) -> Algorithm:
-        return Algorithm(**await self.json("GET", f"{P}/algorithms/{name}/{version}"))
+        return Algorithm(**await self.json("GET", f"{PREFIX}/algorithms/{name}/{version}"))
 
     async def download_algorithm(self, name: str, version: int | str) -> bytes:
-        response = await self.request("GET", f"{P}/algorithms/{name}/{version}/file")
+        response = await self.request("GET", f"{PREFIX}/algorithms/{name}/{version}/file")
         expected = response.headers.get("x-checksum-sha256")
         if expected and hashlib.sha256(response.content).hexdigest() != expected:
             raise APIError(502, "model file checksum mismatch in transit", f"{name}/{version}")
         return response.content
 
     async def delete_algorithm(self, name: str, version: int | str) -> None:
-        await self.request("DELETE", f"{P}/algorithms/{name}/{version}")
+        await self.request("DELETE", f"{PREFIX}/algorithms/{name}/{version}")
 
     async def set_stage(self, name: str, version: int, update: StageUpdate) -> Algorithm:
         body = update.model_dump(mode="json")
         return Algorithm(
-            **await self.json("PATCH", f"{P}/algorithms/{name}/{version}/stage", json=body)
+            **await self.json("PATCH", f"{PREFIX}/algorithms/{name}/{version}/stage", json=body)
         )
 
     # services
     async def create_service(self, service: ServiceCreate) -> Service:
         return Service(
-            **await self.json("POST", f"{P}/services", json=service.model_dump(mode="json"))
+            **await self.json("POST", f"{PREFIX}/services", json=service.model_dump(mode="json"))
         )
 
     async def get_service(self, name: str) -> Service:
-        return Service(**await self.json("GET", f"{P}/services/{name}"))
+        return Service(**await self.json("GET", f"{PREFIX}/services/{name}"))
 
     async def list_services(self) -> list[Service]:
-        return [Service(**s) for s in await self.json("GET", f"{P}/services")]
+        return [Service(**s) for s in await self.json("GET", f"{PREFIX}/services")]
 
     async def update_service(self, name: str, update: ServiceUpdate) -> Service:
         body = update.model_dump(mode="json", exclude_unset=True)
-        return Service(**await self.json("PATCH", f"{P}/services/{name}", json=body))
+        return Service(**await self.json("PATCH", f"{PREFIX}/services/{name}", json=body))
 
     async def delete_service(self, name: str) -> None:
-        await self.request("DELETE", f"{P}/services/{name}")
+        await self.request("DELETE", f"{PREFIX}/services/{name}")
 
     # jobs
     async def list_jobs(self, **filters: Any) -> JobPage:
         params = {k: v for k, v in filters.items() if v is not None}
-        return JobPage(**await self.json("GET", f"{P}/jobs", params=params))
+        return JobPage(**await self.json("GET", f"{PREFIX}/jobs", params=params))
 
     async def create_jobs(self, jobs: list[JobCreate]) -> JobsBulkCreated:
         body = JobsBulkCreate(jobs=jobs).model_dump(mode="json")
-        return JobsBulkCreated(**await self.json("POST", f"{P}/jobs/bulk", json=body))
+        return JobsBulkCreated(**await self.json("POST", f"{PREFIX}/jobs/bulk", json=body))
 
     async def update_jobs(self, updates: list[JobUpdateItem]) -> JobsBulkUpdated:
         body = JobsBulkUpdate(updates=updates).model_dump(mode="json")
-        return JobsBulkUpdated(**await self.json("PATCH", f"{P}/jobs/bulk", json=body))
+        return JobsBulkUpdated(**await self.json("PATCH", f"{PREFIX}/jobs/bulk", json=body))
 
     async def get_job(self, job_id: str) -> Job:
-        return Job(**await self.json("GET", f"{P}/jobs/{job_id}"))
+        return Job(**await self.json("GET", f"{PREFIX}/jobs/{job_id}"))
 
     async def update_job(self, job_id: str, update: JobUpdate) -> Job:
         body = update.model_dump(mode="json", exclude_unset=True)
-        return Job(**await self.json("PATCH", f"{P}/jobs/{job_id}", json=body))
+        return Job(**await self.json("PATCH", f"{PREFIX}/jobs/{job_id}", json=body))
 
     async def job_stats(self, service: str | None = None, window_minutes: int = 60) -> JobStats:
         params: dict[str, Any] = {"window_minutes": window_minutes}
         if service:
             params["service"] = service
-        return JobStats(**await self.json("GET", f"{P}/jobs/stats", params=params))
+        return JobStats(**await self.json("GET", f"{PREFIX}/jobs/stats", params=params))
