@@ -21,6 +21,11 @@ class APIUnavailable(Exception):
     """The service could not be reached or answered 5xx: a passing fault, retry later."""
 
 
+def query_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that are set: None means "not given", never the string "None"."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
 class BaseClient:
     def __init__(
         self, base_url: str, token: str | None = None, timeout: float = 30.0,
