@@ -20,21 +20,12 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from decouple import AutoConfig, Csv, UndefinedValueError  # noqa: F401  (re-exported)
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-    class SettingsClass(DataclassInstance, Protocol):
-        """A frozen dataclass of `setting(...)` fields, read under `env_prefix` + each field's name."""
-
-        env_prefix: ClassVar[str]
-
-
 T = TypeVar("T")
-S = TypeVar("S", bound="SettingsClass")
+S = TypeVar("S", bound="Declared")
 
 config = AutoConfig(search_path=os.getcwd())
 
@@ -131,6 +122,19 @@ def setting(
 
 
 @dataclass(frozen=True)
+class Declared:
+    """The base of every settings class: `class Settings(Declared, env_prefix="WORKER_")`, frozen dataclass fields
+    made with `setting(...)`, each read under the prefix and the field's name unless its declaration says otherwise."""
+
+    env_prefix: ClassVar[str] = ""
+
+    def __init_subclass__(cls, env_prefix: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if env_prefix is not None:
+            cls.env_prefix = env_prefix
+
+
+@dataclass(frozen=True)
 class Described:
     """A declared field as `load` and the README's table see it."""
 
@@ -157,7 +161,7 @@ def _cast_of(annotation: Any) -> Cast[Any]:
     return _CAST_OF_TYPE[inner]
 
 
-def describe(settings_class: type[SettingsClass]) -> list[Described]:
+def describe(settings_class: type[Declared]) -> list[Described]:
     prefix = settings_class.env_prefix
     hints = typing.get_type_hints(settings_class)
     described = []
@@ -258,21 +262,7 @@ def api_token_setting() -> str:
                    name="API_TOKEN", prefixed=False, secret=True)
 
 
-def amqp_url_setting() -> str:
-    return setting(DEFAULT_AMQP_URL, "RabbitMQ, as an AMQP URL.", name="AMQP_URL", prefixed=False)
-
-
-def events_exchange_setting() -> str:
-    return setting(DEFAULT_EVENTS_EXCHANGE, "The broker exchange platform events (assignments, alerts) go to.",
-                   name="EVENTS_EXCHANGE", prefixed=False)
-
-
-def database_url_setting() -> str:
-    return setting(DEFAULT_DATABASE_URL, "PostgreSQL (or TimescaleDB) holding the ML data and monitoring results.",
-                   name="DATABASE_URL", prefixed=False)
-
-
-def db_pool_size_setting(default: int = 4, aliases: tuple[str, ...] = ()) -> int:
+def pool_size_setting(default: int, aliases: tuple[str, ...] = ()) -> int:
     return setting(default, "Connections at most in this process's PostgreSQL pool.", name="DB_POOL_SIZE",
                    aliases=aliases)
 
@@ -295,6 +285,33 @@ def service_url_setting(service: str) -> str:
     """Another service's base URL: `service_url_setting("QUEUE_MANAGER")` reads QUEUE_MANAGER_URL."""
     return setting(f"http://127.0.0.1:{SERVICE_PORTS[service]}", f"Where {service.lower()} answers.",
                    name=f"{service}_URL", prefixed=False)
+
+
+@dataclass(frozen=True)
+class PlatformSettings(Declared):
+    """What every component behind the broker reads: the token the services share, the broker, its exchange."""
+
+    api_token: str = api_token_setting()
+    amqp_url: str = setting(DEFAULT_AMQP_URL, "RabbitMQ, as an AMQP URL.", name="AMQP_URL", prefixed=False)
+    events_exchange: str = setting(DEFAULT_EVENTS_EXCHANGE, "The broker exchange platform events (assignments, "
+                                                            "alerts) go to.", name="EVENTS_EXCHANGE", prefixed=False)
+
+
+@dataclass(frozen=True)
+class PeerUrlsSettings(PlatformSettings):
+    """A component that calls queue_manager (the registry) and ml_data_api (the rows)."""
+
+    queue_manager_url: str = service_url_setting("QUEUE_MANAGER")
+    ml_data_api_url: str = service_url_setting("ML_DATA_API")
+
+
+@dataclass(frozen=True)
+class PostgresSettings(PlatformSettings):
+    """A component that keeps its data in PostgreSQL, through a pool of its own."""
+
+    database_url: str = setting(DEFAULT_DATABASE_URL, "PostgreSQL (or TimescaleDB) holding the ML data and "
+                                                      "monitoring results.", name="DATABASE_URL", prefixed=False)
+    pool_size: int = pool_size_setting(4)
 
 
 def amqp_url() -> str:

@@ -11,18 +11,15 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ml_data_api.settings
 import monitoring_api.settings
 import queue_manager.settings
 import retraining_api.settings
 import worker.settings
-from conveyor.settings import Described, describe
+from conveyor.settings import Declared, Described, describe
 from django_admin.environment import AdminSettings, DjangoSettings
-
-if TYPE_CHECKING:
-    from conveyor.settings import SettingsClass
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN = "<!-- settings table: generated from the declarations by `python -m conveyor_tools.settings_doc --write` -->"
@@ -30,7 +27,7 @@ END = "<!-- end of the settings table -->"
 REGENERATE = "python -m conveyor_tools.settings_doc --write"
 
 # Every settings class, with the component that reads it, in the order the table lists them.
-COMPONENTS: list[tuple[str, type[SettingsClass]]] = [
+COMPONENTS: list[tuple[str, type[Declared]]] = [
     ("queue_manager", queue_manager.settings.Settings),
     ("ml_data_api", ml_data_api.settings.Settings),
     ("worker", worker.settings.Settings),

@@ -4,10 +4,10 @@ site's (ADMIN_*). `django_admin/settings.py` turns them into Django's settings."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from conveyor.settings import (
     DEFAULT_DATABASE_URL,
+    Declared,
     ImproperlyConfigured,
     api_token_setting,
     host_setting,
@@ -21,9 +21,7 @@ DEV_SECRET_KEY = "dev-only-django-secret-key-not-for-production"
 
 
 @dataclass(frozen=True)
-class DjangoSettings:
-    env_prefix: ClassVar[str] = "DJANGO_"
-
+class DjangoSettings(Declared, env_prefix="DJANGO_"):
     secret_key: str = setting(DEV_SECRET_KEY, "Django's signing key (sessions, CSRF).", secret=True,
                               shown="a development key (refused in production)")
     debug: bool = setting(True, "Django's debug pages; must be off in production.", production=False,
@@ -43,9 +41,7 @@ class DjangoSettings:
 
 
 @dataclass(frozen=True)
-class AdminSettings:
-    env_prefix: ClassVar[str] = "ADMIN_"
-
+class AdminSettings(Declared, env_prefix="ADMIN_"):
     host: str = host_setting("ADMIN")
     port: int = port_setting("ADMIN")
     user: str = setting("admin", "The superuser made (or updated) at start.")

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from conveyor.settings import (
-    amqp_url_setting,
-    api_token_setting,
-    database_url_setting,
-    db_pool_size_setting,
-    events_exchange_setting,
+    PostgresSettings,
     host_setting,
     load,
     max_upload_setting,
+    pool_size_setting,
     port_setting,
     service_url_setting,
     setting,
@@ -21,19 +17,13 @@ from conveyor.settings import (
 
 
 @dataclass(frozen=True)
-class Settings:
-    env_prefix: ClassVar[str] = "ML_DATA_API_"
-
-    database_url: str = database_url_setting()
-    api_token: str = api_token_setting()
+class Settings(PostgresSettings, env_prefix="ML_DATA_API_"):
+    pool_size: int = pool_size_setting(8, aliases=("DB_POOL_SIZE",))  # every ingest and query is served from it
     host: str = host_setting("ML_DATA_API")
     port: int = port_setting("ML_DATA_API")
     queue_manager_url: str = service_url_setting("QUEUE_MANAGER")
     max_upload_bytes: int = max_upload_setting()
     max_page_rows: int = setting(10_000, "Rows at most in one page of a query.", aliases=("MAX_PAGE_ROWS",))
-    pool_size: int = db_pool_size_setting(8, aliases=("DB_POOL_SIZE",))
-    amqp_url: str = amqp_url_setting()
-    events_exchange: str = events_exchange_setting()
     events_queue: str = setting("ml_data_api.dataset_events",
                                 "Durable queue of dataset events: a dataset deleted in queue_manager loses its tables.")
     events_queue_expires_ms: int = setting(

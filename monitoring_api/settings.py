@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from conveyor.settings import (
-    amqp_url_setting,
-    api_token_setting,
-    database_url_setting,
-    db_pool_size_setting,
-    events_exchange_setting,
-    host_setting,
-    load,
-    port_setting,
-    service_url_setting,
-    setting,
-)
+from conveyor.settings import PeerUrlsSettings, PostgresSettings, host_setting, load, port_setting, setting
 
 
 @dataclass(frozen=True)
-class Settings:
-    env_prefix: ClassVar[str] = "MONITORING_"
-
-    database_url: str = database_url_setting()
-    api_token: str = api_token_setting()
+class Settings(PostgresSettings, PeerUrlsSettings, env_prefix="MONITORING_"):
     host: str = host_setting("MONITORING_API")
     port: int = port_setting("MONITORING_API")
-    ml_data_api_url: str = service_url_setting("ML_DATA_API")
-    queue_manager_url: str = service_url_setting("QUEUE_MANAGER")
-    amqp_url: str = amqp_url_setting()
-    events_exchange: str = events_exchange_setting()
-    pool_size: int = db_pool_size_setting()
     sample_cap: int = setting(20_000, "Rows at most per window (larger windows are sampled).")
     check_interval_seconds: float = setting(60.0, "How often the scheduled checks run (0 turns the schedule off).",
                                             aliases=("CHECK_INTERVAL_SECONDS",))

@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
-from conveyor.settings import (
-    amqp_url_setting,
-    api_token_setting,
-    events_exchange_setting,
-    host_setting,
-    load,
-    max_upload_setting,
-    port_setting,
-    setting,
-)
+from conveyor.settings import PlatformSettings, host_setting, load, max_upload_setting, port_setting, setting
 
 
 @dataclass(frozen=True)
-class Settings:
-    env_prefix: ClassVar[str] = "QUEUE_MANAGER_"
-
+class Settings(PlatformSettings, env_prefix="QUEUE_MANAGER_"):
     mongodb_uri: str = setting("mongodb://127.0.0.1:27017/conveyor?retryWrites=false",
                                "MongoDB holding the registry, the jobs and the model files (GridFS).",
                                name="MONGODB_URI", prefixed=False)
-    api_token: str = api_token_setting()
     host: str = host_setting("QUEUE_MANAGER")
     port: int = port_setting("QUEUE_MANAGER")
     max_upload_bytes: int = max_upload_setting()
-    amqp_url: str = amqp_url_setting()
-    events_exchange: str = events_exchange_setting()
 
 
 def load_settings() -> Settings:

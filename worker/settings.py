@@ -5,29 +5,14 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import ClassVar
 
-from conveyor.settings import (
-    amqp_url_setting,
-    api_token_setting,
-    events_exchange_setting,
-    load,
-    service_url_setting,
-    setting,
-)
+from conveyor.settings import PeerUrlsSettings, load, setting
 
 
 @dataclass(frozen=True)
-class Settings:
-    env_prefix: ClassVar[str] = "WORKER_"
-
+class Settings(PeerUrlsSettings, env_prefix="WORKER_"):
     service_name: str = setting("", "The name of the service this worker serves.",
                                 aliases=("SERVICE_NAME",), required=True)
-    amqp_url: str = amqp_url_setting()
-    queue_manager_url: str = service_url_setting("QUEUE_MANAGER")
-    ml_data_api_url: str = service_url_setting("ML_DATA_API")
-    api_token: str = api_token_setting()
-    events_exchange: str = events_exchange_setting()
     batch_size: int = setting(200, "Messages at most in one batch.", aliases=("BATCH_SIZE",))
     batch_wait_ms: int = setting(20, "How long a batch waits to fill, in ms.", aliases=("BATCH_WAIT_MS",))
     prefetch: int = setting(0, "Messages the broker hands out ahead of acknowledgement (0: twice the batch).",
