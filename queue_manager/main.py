@@ -24,16 +24,17 @@ from queue_manager.settings import Settings, load_settings
 UPLOAD_PATH = "/queue_manager/algorithms"
 # Room for the form fields around the files of a multipart upload.
 MULTIPART_SLACK = 1024 * 1024
+SERVER_SELECTION_TIMEOUT_MS = 5000
 
 log = logging.getLogger(__name__)
 
 
 def _connect(settings: Settings) -> None:
     mongoengine.disconnect()
-    mongoengine.connect(
-        host=settings.mongodb_uri, tz_aware=True, uuidRepresentation="standard",
-        serverSelectionTimeoutMS=5000,
-    )
+    # A timeout the URI sets wins: keyword options would override it.
+    timeout = {} if "serverselectiontimeoutms" in settings.mongodb_uri.lower() else {
+        "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS}
+    mongoengine.connect(host=settings.mongodb_uri, tz_aware=True, uuidRepresentation="standard", **timeout)
 
 
 def _ensure_indexes() -> None:

@@ -24,3 +24,15 @@ def test_ready_fails_when_mongodb_is_unreachable(api_token: str) -> None:
         response = c.get("/ready")
         assert response.status_code == 503
         assert "unreachable" in response.json()["checks"]["mongodb"]
+
+
+def test_ready_creates_no_indexes(client: TestClient, mongo_uri: str) -> None:
+    """Indexes are made once, at start-up; the probe only pings MongoDB."""
+    import pymongo
+
+    with pymongo.MongoClient(mongo_uri) as mongo:
+        datasets = mongo.get_default_database()["datasets"]
+        assert "name_1" in datasets.index_information(), "made at start-up"
+        datasets.drop_index("name_1")
+        assert client.get("/ready").json()["checks"]["mongodb"] == "ok"
+        assert "name_1" not in datasets.index_information()
