@@ -128,7 +128,11 @@ async def run(args: argparse.Namespace) -> PublishSummary:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await take_defaults_from_schema(args, stop)
+    try:
+        await take_defaults_from_schema(args, stop)
+    except Stopping:
+        log.info("stopped while asking queue_manager for the dataset: nothing streamed")
+        return PublishSummary()
     factory = factory_from(args)
     options = PublishOptions(queue=args.queue, amqp_url=amqp_url(), rate=args.rate, publishers=args.publishers,
                              rows=args.rows, loop=args.loop)
@@ -140,22 +144,17 @@ async def run(args: argparse.Namespace) -> PublishSummary:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args()
+    options = parser()
+    args = options.parse_args()
     if not args.queue and not args.service:
-        print("error: --queue or --service (or DATA_SOURCE_QUEUE / DATA_SOURCE_SERVICE) is required", file=sys.stderr)
-        return 2
+        options.error("--queue or --service (or DATA_SOURCE_QUEUE / DATA_SOURCE_SERVICE) is required")
     if not args.file:
-        print("error: --file (or DATA_SOURCE_FILE) is required: the CSV to stream "
-              "(`conveyor generate-data` writes demo rows)", file=sys.stderr)
-        return 2
+        options.error("--file (or DATA_SOURCE_FILE) is required: the CSV to stream "
+                      "(`conveyor generate-data` writes demo rows)")
     try:
         summary = asyncio.run(run(args))
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Stopping:
-        log.info("stopped before streaming")
-        return 0
+        options.error(str(exc))
     print(json.dumps(summary.as_dict()))
     return 0
 

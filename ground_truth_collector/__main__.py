@@ -65,7 +65,11 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     token = secret("API_TOKEN", DEV_TOKEN)
-    await take_defaults_from_schema(args, token, stop)
+    try:
+        await take_defaults_from_schema(args, token, stop)
+    except Stopping:
+        log.info("stopped while asking queue_manager for the dataset: no labels sent")
+        return 0
     source = LabelSource(pd.read_csv(args.file), args.label_column, args.record_id_column)
     options = CollectorOptions(
         dataset=args.dataset, service=args.service, delay_seconds=args.delay_seconds,
@@ -86,22 +90,16 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    args = parser().parse_args()
+    options = parser()
+    args = options.parse_args()
     if not args.dataset and not args.service:
-        print("error: --dataset or --service (or GTC_DATASET / GTC_SERVICE) is required", file=sys.stderr)
-        return 2
+        options.error("--dataset or --service (or GTC_DATASET / GTC_SERVICE) is required")
     if not args.file:
-        print("error: --file (or GTC_FILE) is required: the file the data source streams, with the true labels",
-              file=sys.stderr)
-        return 2
+        options.error("--file (or GTC_FILE) is required: the file the data source streams, with the true labels")
     try:
         return asyncio.run(run(args))
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Stopping:
-        log.info("stopped before collecting")
-        return 0
+        options.error(str(exc))
 
 
 if __name__ == "__main__":
