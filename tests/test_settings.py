@@ -161,7 +161,7 @@ def test_every_problem_is_named_in_the_one_line(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize("token", [None, DEV_TOKEN, "changeme"])
 @pytest.mark.parametrize("settings_class", [queue_manager.settings.Settings, ml_data_api.settings.Settings,
                                             monitoring_api.settings.Settings, retraining_api.settings.Settings,
-                                            AdminSettings])
+                                            AdminSettings], ids=lambda cls: cls.__module__)
 def test_production_refuses_a_missing_or_development_token(monkeypatch: pytest.MonkeyPatch, settings_class: Any,
                                                            token: str | None) -> None:
     monkeypatch.setenv("CONVEYOR_ENV", "production")
