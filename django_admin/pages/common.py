@@ -18,13 +18,14 @@ from django_admin.platform import PlatformError
 T = TypeVar("T")
 Default = TypeVar("Default")
 Crumbs = Sequence[tuple[str, str | None]]
+ACTIONS = {"add": ADDITION, "change": CHANGE, "delete": DELETION}
 
 
 class Named(Protocol):
+    """A dataset, a service: what the add page needs of the API's answer."""
+
     @property
     def name(self) -> str: ...
-
-ACTIONS = {"add": ADDITION, "change": CHANGE, "delete": DELETION}
 
 
 def url(name: str, *args: Any) -> str:
