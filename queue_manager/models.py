@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import mongoengine as me
+
+from conveyor.api.errors import NotFound
+
+Named = TypeVar("Named", bound=me.Document)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def find_named(document: type[Named], name: str, missing: str) -> Named:
+    """The document of that name; `missing` is the 404's sentence, saying how to make one."""
+    doc = document.objects(name=name).first()
+    if doc is None:
+        raise NotFound(missing)
+    return doc
 
 
 class DatasetDoc(me.Document):

@@ -7,7 +7,7 @@ from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound, PayloadTooLarge, Unprocessable
 from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, Stage, StageUpdate
 from conveyor.schemas.names import check_resource_name
-from queue_manager import registry
+from queue_manager import algorithms_store
 from queue_manager.deps import SettingsDep
 
 router = APIRouter(prefix="/queue_manager/algorithms", tags=["algorithms"])
@@ -58,35 +58,35 @@ async def upload_algorithm(
     limit = settings.max_upload_bytes
     model = await _read_limited(file, limit, "the model file")
     config = await _read_limited(config_file, limit, "the config file") if config_file else None
-    doc = registry.create_algorithm(
+    doc = algorithms_store.create_algorithm(
         name=name, dataset=dataset, model=model, filename=file.filename or "model.pkl",
         config=config, config_filename=config_file.filename if config_file else None,
         framework=framework, description=description, metrics=_metrics(metrics), stage=stage,
     )
-    return registry.algorithm_to_api(doc)
+    return algorithms_store.algorithm_to_api(doc)
 
 
 @router.get("", response_model=list[Algorithm])
 def list_algorithms(
     name: str | None = None, dataset: str | None = None, stage: Stage | None = None
 ) -> list[dict]:
-    return [registry.algorithm_to_api(d) for d in registry.list_algorithms(name, dataset, stage)]
+    return [algorithms_store.algorithm_to_api(d) for d in algorithms_store.list_algorithms(name, dataset, stage)]
 
 
 @router.get("/{name}", response_model=list[Algorithm])
 def list_versions(name: str) -> list[dict]:
-    return [registry.algorithm_to_api(d) for d in registry.algorithm_versions(name)]
+    return [algorithms_store.algorithm_to_api(d) for d in algorithms_store.algorithm_versions(name)]
 
 
 @router.get("/{name}/{version}", response_model=Algorithm)
 def get_algorithm(name: str, version: str) -> dict:
-    return registry.algorithm_to_api(registry.get_algorithm(name, version))
+    return algorithms_store.algorithm_to_api(algorithms_store.get_algorithm(name, version))
 
 
 @router.get("/{name}/{version}/file", response_class=Response)
 def download_model(name: str, version: str) -> Response:
-    doc = registry.get_algorithm(name, version)
-    content = registry.read_verified(doc.model_file, "model file")
+    doc = algorithms_store.get_algorithm(name, version)
+    content = algorithms_store.read_verified(doc.model_file, "model file")
     return Response(
         content, media_type="application/octet-stream",
         headers={
@@ -99,10 +99,10 @@ def download_model(name: str, version: str) -> Response:
 
 @router.get("/{name}/{version}/config", response_class=Response)
 def download_config(name: str, version: str) -> Response:
-    doc = registry.get_algorithm(name, version)
+    doc = algorithms_store.get_algorithm(name, version)
     if doc.config_file is None:
         raise NotFound(f"algorithm {name!r} version {doc.version} has no config file")
-    content = registry.read_verified(doc.config_file, "config file")
+    content = algorithms_store.read_verified(doc.config_file, "config file")
     return Response(
         content, media_type="application/octet-stream",
         headers={
@@ -114,15 +114,15 @@ def download_config(name: str, version: str) -> Response:
 
 @router.patch("/{name}/{version}/stage", response_model=Algorithm)
 def change_stage(name: str, version: str, body: StageUpdate, _: TokenDep) -> dict:
-    return registry.algorithm_to_api(registry.change_stage(name, version, body))
+    return algorithms_store.algorithm_to_api(algorithms_store.change_stage(name, version, body))
 
 
 @router.patch("/{name}/{version}", response_model=Algorithm)
 def patch_algorithm(name: str, version: str, body: AlgorithmPatch, _: TokenDep) -> dict:
-    return registry.algorithm_to_api(registry.update_algorithm(name, version, body))
+    return algorithms_store.algorithm_to_api(algorithms_store.update_algorithm(name, version, body))
 
 
 @router.delete("/{name}/{version}", status_code=204)
 def delete_algorithm(name: str, version: str, _: TokenDep) -> Response:
-    registry.delete_algorithm(name, version)
+    algorithms_store.delete_algorithm(name, version)
     return Response(status_code=204)
