@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import numpy as np
@@ -57,7 +58,7 @@ async def drain(url: str, queue: str) -> list[aio_pika.abc.AbstractIncomingMessa
     return out
 
 
-def factory(**kw) -> MessageFactory:  # type: ignore[no-untyped-def]
+def factory(**kw: Any) -> MessageFactory:
     return MessageFactory(frame=kw.pop("frame", frame()), features=FEATURES, run_id=kw.pop("run_id", "run"), **kw)
 
 

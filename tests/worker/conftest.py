@@ -7,7 +7,7 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import aio_pika
@@ -93,7 +93,7 @@ class Service:
 
     def jobs(self, status: str | None = None) -> list[dict]:
         out: list[dict] = []
-        params = {"service": self.name, "limit": 1000, **({"status": status} if status else {})}
+        params: dict[str, str | int] = {"service": self.name, "limit": 1000, **({"status": status} if status else {})}
         while True:
             page = httpx.get(f"{self.stack.qm_url}/queue_manager/jobs", params={**params, "offset": len(out)}).json()
             out += page["jobs"]
@@ -148,7 +148,7 @@ def named(i: int, prefix: str = "r") -> dict:
             "features": {"a": float(i), "b": 1.0, "c": 0.5}}
 
 
-async def publish(queue: str, bodies: list[bytes | dict], message_ids: list[str | None] | None = None) -> None:
+async def publish(queue: str, bodies: Sequence[bytes | dict], message_ids: list[str | None] | None = None) -> None:
     connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
     async with connection:
         channel = await connection.channel(publisher_confirms=True)

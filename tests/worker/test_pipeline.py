@@ -68,7 +68,7 @@ def test_two_workers_share_the_queue(service: Service) -> None:
                      what="both workers consuming")
     asyncio.run(publish(service.queue, [named(i) for i in range(2000)]))
     service.wait_for(lambda: len(service.jobs("finished")) == 2000, timeout=120, what="2000 finished jobs")
-    by_worker = {}
+    by_worker: dict[str, int] = {}
     for job in service.jobs("finished"):
         by_worker[job["metadata"]["worker_id"]] = by_worker.get(job["metadata"]["worker_id"], 0) + 1
     assert set(by_worker) == {"w1", "w2"}, by_worker
