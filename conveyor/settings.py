@@ -1,11 +1,13 @@
 """Settings: each component declares every field once, and `load` reads, casts and checks them at start-up.
 
-A component's settings are a frozen dataclass whose fields are made with `setting(...)`. The declaration
-says all there is to know about a field: the variable that sets it (the class's `env_prefix` and the
-field's name, or a platform-wide name such as `API_TOKEN`), the older names still read, how its text is
-cast (from the field's type unless said), what it means (the README's table is generated from these,
-`python -m conveyor_tools.settings_doc`), and whether it is a secret that production mode refuses to run
-on with a development default.
+A component's settings are a frozen dataclass, `class Settings(PostgresSettings, env_prefix="MONITORING_")`,
+whose fields are made with `setting(...)`. The declaration says all there is to know about a field: the
+variable that sets it (the class's prefix and the field's name, or a platform-wide name such as
+`API_TOKEN`), the older names still read, how its text is cast (from the field's type unless said), what
+it means (the README's table is generated from these: `python -m conveyor_tools.settings_doc`), and
+whether it is a secret that production mode refuses to run on with a development default. What several
+components read alike is declared once here, in base classes (PlatformSettings, PeerUrlsSettings,
+PostgresSettings) and small helpers (host_setting, port_setting, service_url_setting...).
 
 python-decouple reads the values: the environment first, then a `.env` file in the working directory.
 An empty value counts as unset.
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from decouple import AutoConfig, Csv, UndefinedValueError  # noqa: F401  (re-exported)
+from decouple import AutoConfig
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Declared")
