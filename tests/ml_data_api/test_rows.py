@@ -1,13 +1,14 @@
 import io
 import threading
 
+import httpx
 import pandas as pd
 from fastapi.testclient import TestClient
 
 from tests.ml_data_api.conftest import prod, row
 
 
-def _insert(client: TestClient, dataset: str, split: str, rows: list[dict]):  # type: ignore[no-untyped-def]
+def _insert(client: TestClient, dataset: str, split: str, rows: list[dict]) -> httpx.Response:
     return client.post(f"/ml_data_api/datasets/{dataset}/{split}/rows", json={"rows": rows})
 
 

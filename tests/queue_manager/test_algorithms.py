@@ -41,6 +41,7 @@ def test_corrupt_stored_file_is_detected(client: TestClient, dataset: dict) -> N
     upload(client, content=b"original")
     fs = gridfs.GridFS(get_db(), collection="model_files")
     stored = fs.find_one({"filename": "model.pkl"})
+    assert stored is not None
     get_db()["model_files.chunks"].update_one({"files_id": stored._id}, {"$set": {"data": b"tampered"}})
     response = client.get("/queue_manager/algorithms/m/1/file")
     assert response.status_code == 500 and "corrupt" in response.json()["detail"]

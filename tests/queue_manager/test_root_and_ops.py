@@ -30,7 +30,8 @@ def test_ready_creates_no_indexes(client: TestClient, mongo_uri: str) -> None:
     """Indexes are made once, at start-up; the probe only pings MongoDB."""
     import pymongo
 
-    with pymongo.MongoClient(mongo_uri) as mongo:
+    mongo: pymongo.MongoClient[dict] = pymongo.MongoClient(mongo_uri)
+    with mongo:
         datasets = mongo.get_default_database()["datasets"]
         assert "name_1" in datasets.index_information(), "made at start-up"
         datasets.drop_index("name_1")

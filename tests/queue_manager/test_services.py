@@ -1,5 +1,6 @@
 import asyncio
 import json
+from collections.abc import Callable
 
 import aio_pika
 import pytest
@@ -66,7 +67,7 @@ def test_model_of_another_dataset_is_refused(client: TestClient, models: None) -
     assert response.status_code == 422 and "other_ds" in response.json()["detail"]
 
 
-async def _collect_events(settings: Settings, client: TestClient, actions) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _collect_events(settings: Settings, client: TestClient, actions: Callable[[], None]) -> list[dict]:
     connection = await aio_pika.connect_robust(settings.amqp_url)
     try:
         channel = await connection.channel()
@@ -74,7 +75,7 @@ async def _collect_events(settings: Settings, client: TestClient, actions) -> li
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key="service.svc_a.assignment")
         await asyncio.get_running_loop().run_in_executor(None, actions)
-        events = []
+        events: list[dict] = []
         for _ in range(50):
             message = await queue.get(fail=False, no_ack=True)
             if message is None:
