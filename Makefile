@@ -44,9 +44,12 @@ test-python:
 	@set +e; $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-# The Postman collection against a live stack started for the run (free ports, throwaway stores).
+# The Postman collection against a live stack started for the run (free ports, throwaway stores);
+# then its JUnit report must show every request of the collection run and passed.
 test-api:
+	@rm -f artifacts/newman.xml
 	$(PY) -m conveyor_tools.cli.main stack --exec scripts/run_newman.sh
+	$(PY) scripts/check_newman_report.py postman_collection.json artifacts/newman.xml
 
 lint:
 	$(PY) -m ruff check .

@@ -1,16 +1,38 @@
-"""Helpers for tests: a small real HTTP server for an app the test defines."""
+"""Helpers for tests: waiting on a condition with a deadline, and a small real HTTP server."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
 from conveyor_tools import devstack
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.2,
+             details: Callable[[], str] | None = None) -> T:
+    """Poll `condition` until it returns something truthy, and return that.
+
+    After `timeout` seconds the test fails with "`what` did not happen", followed by
+    `details()` (a log tail, the last value seen) when given, so the failure says what
+    was expected rather than what a fixed sleep assumed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            extra = f"\n{details()}" if details else ""
+            raise AssertionError(f"{what} did not happen within {timeout:g}s{extra}")
+        time.sleep(interval)
 
 
 @contextmanager
@@ -20,8 +42,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    wait_for(lambda: server.started, 30, "the test HTTP server starting", interval=0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -28,25 +29,57 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
-def test_schema_valid() -> None:
+def _validate(path: Path) -> subprocess.CompletedProcess:
     tool = Path(sys.executable).parent / "check-jsonschema"
-    result = subprocess.run(
-        [str(tool), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-        capture_output=True, text=True,
-    )
+    return subprocess.run([str(tool), "--builtin-schema", "vendor.compose-spec", str(path)],
+                          capture_output=True, text=True)
+
+
+def test_schema_valid(compose: dict, tmp_path: Path) -> None:
+    result = _validate(COMPOSE)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok -- validation done" in result.stdout
+    # The validator does look: a typo in a service's keys is refused, naming the key.
+    compose["services"]["worker"]["replica"] = 2
+    typo = tmp_path / "docker-compose.yml"
+    typo.write_text(yaml.safe_dump(compose))
+    refused = _validate(typo)
+    assert refused.returncode != 0 and "'replica' was unexpected" in refused.stdout, refused.stdout
+
+
+def _compose_config(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    # An empty env file: a developer's .env must not supply what the test leaves out.
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    return subprocess.run(["docker-compose", "--env-file", str(empty), "-f", str(COMPOSE), "config"],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian docker-compose not installed")
-def test_docker_compose_config_accepts_it_and_demands_secrets() -> None:
+def test_docker_compose_config_accepts_it_and_demands_secrets(tmp_path: Path) -> None:
     env = {**os.environ, **SECRETS}
-    ok = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=env,
-                        capture_output=True, text=True)
+    ok = _compose_config(env, tmp_path)
     assert ok.returncode == 0, ok.stderr
-    bare = {k: v for k, v in env.items() if k != "API_TOKEN"}
-    refused = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env=bare,
-                             capture_output=True, text=True, cwd="/")
-    assert refused.returncode != 0 and "API_TOKEN" in refused.stderr + refused.stdout
+    resolved = yaml.safe_load(ok.stdout)["services"]
+    built = [name for name in COMPONENTS if (ROOT / name / "__main__.py").exists()]
+    assert set(built) <= set(resolved), f"missing from the resolved stack: {set(built) - set(resolved)}"
+    assert resolved["worker"]["deploy"]["replicas"] >= 2, "workers are replicated"
+    for name in built:
+        environment = resolved[name]["environment"]
+        assert environment["API_TOKEN"] == SECRETS["API_TOKEN"], f"{name} does not get the token"
+        assert environment["CONVEYOR_ENV"] == "production", name
+    assert ":p@timescaledb" in resolved["ml_data_api"]["environment"]["DATABASE_URL"]
+    assert resolved["timescaledb"]["environment"]["POSTGRES_PASSWORD"] == SECRETS["POSTGRES_PASSWORD"]
+    assert resolved["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"] == SECRETS["RABBITMQ_PASSWORD"]
+    admin = resolved["django_admin"]["environment"]
+    assert (admin["DJANGO_SECRET_KEY"], admin["ADMIN_PASSWORD"]) == (SECRETS["DJANGO_SECRET_KEY"],
+                                                                     SECRETS["ADMIN_PASSWORD"])
+    # Each secret is required: left out, compose refuses and names it (the runs side by side).
+    with ThreadPoolExecutor() as pool:
+        refusals = pool.map(lambda secret: (secret, _compose_config(
+            {k: v for k, v in env.items() if k != secret}, tmp_path)), SECRETS)
+        for secret, refused in refusals:
+            assert refused.returncode != 0 and f"set {secret} in .env" in refused.stderr + refused.stdout, secret
 
 
 def test_stores_and_components_present(compose: dict) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,12 +35,20 @@ def collection() -> dict:
     return json.loads((ROOT / "postman_collection.json").read_text())
 
 
-def test_collection_is_assembled_from_the_folders() -> None:
+def test_collection_is_assembled_from_the_folders(collection: dict) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_postman.py"), "--check"],
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout
+    # Every folder in postman/ is in the collection, whole: each of its requests by name.
+    folders = {p.stem: json.loads(p.read_text()) for p in (ROOT / "postman").glob("*.json")}
+    assembled = {folder["name"]: folder for folder in collection["item"]}
+    assert len(assembled) == len(collection["item"]) == len(folders)
+    for stem, folder in folders.items():
+        assert folder["name"] in assembled, f"postman/{stem}.json is not in the collection"
+        names = [r["name"] for r in _requests(folder["item"])]
+        assert names and names == [r["name"] for r in _requests(assembled[folder["name"]]["item"])], stem
 
 
 def test_every_request_has_a_test(collection: dict) -> None:
@@ -85,3 +95,18 @@ def test_every_route_is_in_the_collection(package: str, collection: dict) -> Non
             if not any(v == variable and m == method and pattern.match(p) for v, m, p in have):
                 missing.append(f"{method} {path}")
     assert not missing, f"not in postman_collection.json: {missing}"
+
+
+def test_the_newman_report_check_names_requests_not_run_and_failed() -> None:
+    spec = importlib.util.spec_from_file_location("check_newman_report", ROOT / "scripts" / "check_newman_report.py")
+    assert spec and spec.loader
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    collection = {"item": [{"name": "qm", "item": [{"name": "Health"}, {"name": "Jobs", "item": [{"name": "List"}]}]},
+                           {"name": "ml", "item": [{"name": "Rows"}, {"name": "Counts"}]}]}
+    report = ElementTree.fromstring(
+        '<testsuites><testsuite name="qm / Health" tests="2" failures="0" errors="0"/>'
+        '<testsuite name="qm / Jobs / List" tests="1" failures="1" errors="0"/>'
+        '<testsuite name="ml / Rows" tests="0" failures="0" errors="0"/></testsuites>')
+    assert check.problems(collection, report) == [
+        "qm / Jobs / List: 1 failed", "ml / Rows: ran no test", "ml / Counts: not run"]
