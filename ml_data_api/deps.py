@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from conveyor.api.errors import NotFound
+from conveyor.api.state import from_app_state
 from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, Split
 from ml_data_api.catalog import Catalog
 from ml_data_api.settings import Settings
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def get_catalog(request: Request) -> Catalog:
-    return request.app.state.catalog
 
 
 def get_split(split: str) -> Split:
@@ -32,9 +21,9 @@ def get_split(split: str) -> Split:
         raise NotFound(f"unknown split {split!r}: use one of {[s.value for s in Split]}") from exc
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-DbDep = Annotated[Database, Depends(get_db)]
-CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
+DbDep = Annotated[Database, Depends(from_app_state("db"))]
+CatalogDep = Annotated[Catalog, Depends(from_app_state("catalog"))]
 SplitDep = Annotated[Split, Depends(get_split)]
 
 
