@@ -29,8 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
         resources.callback(db.close)
         await resources.enter_async_context(tables)
-        peers = await resources.enter_async_context(
-            PeerClients.open(settings, queue_manager_timeout=30, ml_data_timeout=120))
+        peers = await resources.enter_async_context(PeerClients.open(settings))
         webhook = await resources.enter_async_context(httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)) \
             if settings.webhook_url else None
         events = EventPublisher(settings.amqp_url, settings.events_exchange)

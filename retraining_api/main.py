@@ -32,8 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
         resources.callback(db.close)
         await resources.enter_async_context(tables)
-        peers = await resources.enter_async_context(
-            PeerClients.open(settings, queue_manager_timeout=60, ml_data_timeout=120))
+        peers = await resources.enter_async_context(PeerClients.open(settings))
         triggers = TriggerListener(settings, store, peers.queue_manager)
         triggers.start()
         resources.push_async_callback(triggers.close)  # stops before the client it uses

@@ -31,7 +31,9 @@ class PeerClients:
     ml_data: MLDataClient
 
     @classmethod
-    def open(cls, settings: PeerSettings, *, queue_manager_timeout: float, ml_data_timeout: float) -> PeerClients:
+    def open(cls, settings: PeerSettings, *, queue_manager_timeout: float = 60.0,
+             ml_data_timeout: float = 120.0) -> PeerClients:
+        """Clients with the API's timeouts by default (reading a window of rows may take a while)."""
         return cls(
             QueueManagerClient(settings.queue_manager_url, settings.api_token, timeout=queue_manager_timeout),
             MLDataClient(settings.ml_data_api_url, settings.api_token, timeout=ml_data_timeout),
