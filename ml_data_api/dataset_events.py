@@ -12,6 +12,11 @@ While queue_manager still has the very dataset announced (same creation time) th
 is under way there: the event comes back a moment later. A dataset deleted and registered
 again with the same shape before the event is handled keeps its rows;
 DELETE /ml_data_api/datasets/{name} drops them by hand.
+
+Events are missed only while this service's queue does not exist (never started against this
+broker, or the queue expired): once subscribed, it logs the datasets it has tables for that
+queue_manager does not know, rather than dropping them (they may have been registered here
+with PUT on purpose).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class DatasetEvents:
         self.queue_manager = queue_manager
         self.subscribed = False  # the queue is bound: from now on no deletion is missed
         self.handled = 0  # events handled to the end (tables dropped or kept on purpose)
+        self.unowned: list[str] | None = None  # datasets with tables here unknown to queue_manager, once compared
         self._connection: AbstractRobustConnection | None = None
         self._task: asyncio.Task[bool] | None = None
 
@@ -81,6 +87,19 @@ class DatasetEvents:
         self.subscribed = True
         log.info("dataset deletions from %s through queue %s", self.settings.events_exchange,
                  self.settings.events_queue)
+        await self._report_unowned()
+
+    async def _report_unowned(self) -> None:
+        try:
+            owned = {d.name for d in await self.queue_manager.list_datasets()}
+            here = [s.name for s in await run_in_threadpool(self.catalog.list)]
+        except Exception as exc:  # only a report: the deletions are followed all the same
+            log.warning("could not compare the datasets here with queue_manager's: %s", exc)
+            return
+        self.unowned = [name for name in here if name not in owned]
+        if self.unowned:
+            log.warning("tables of datasets queue_manager does not know: %s; if they were deleted there, "
+                        "drop them with DELETE /ml_data_api/datasets/{name}", ", ".join(self.unowned))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:

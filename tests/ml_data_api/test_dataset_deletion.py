@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,8 +52,10 @@ class Platform:
     settings: MLDataSettings
 
 
-@pytest.fixture
-def platform(mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str) -> Iterator[Platform]:
+@contextmanager
+def running_platform(
+    mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str
+) -> Iterator[Platform]:
     exchange = f"{unique_name}.events"
     qm_app = create_queue_manager(QueueManagerSettings(
         mongodb_uri=mongo_uri, api_token=api_token, amqp_url=amqp_url, events_exchange=exchange))
@@ -67,6 +70,12 @@ def platform(mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_
             events: DatasetEvents = ml_app.state.dataset_events
             wait_until(lambda: events.subscribed, "ml_data_api subscribing to dataset events")
             yield Platform(qm, ml, events, settings)
+
+
+@pytest.fixture
+def platform(mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str) -> Iterator[Platform]:
+    with running_platform(mongo_uri, pg_url, api_token, amqp_url, unique_name) as running:
+        yield running
 
 
 def test_a_dataset_deleted_in_queue_manager_loses_its_tables(platform: Platform, unique_name: str) -> None:
@@ -120,6 +129,19 @@ def test_delete_of_a_dataset_unknown_here_creates_no_tables(platform: Platform, 
     response = platform.ml_data.delete(f"/ml_data_api/datasets/{unique_name}")
     assert response.status_code == 404 and "nothing to delete" in response.json()["detail"]
     assert tables_of(platform.settings.database_url, unique_name) == []
+
+
+def test_tables_queue_manager_does_not_know_are_reported_not_dropped(
+    mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str
+) -> None:
+    """Registered here with PUT (or deleted in queue_manager while no queue listened): kept, and named."""
+    standalone = MLDataSettings(database_url=pg_url, api_token=api_token, queue_manager_url="")
+    with TestClient(create_ml_data_api(standalone), headers={"Authorization": f"Bearer {api_token}"}) as ml:
+        assert ml.put(f"/ml_data_api/datasets/{unique_name}", json=schema(unique_name)).status_code == 201
+    with running_platform(mongo_uri, pg_url, api_token, amqp_url, unique_name) as platform:
+        wait_until(lambda: platform.events.unowned is not None, "ml_data_api comparing datasets with queue_manager")
+        assert unique_name in (platform.events.unowned or [])
+        assert tables_of(platform.settings.database_url, unique_name)
 
 
 def test_queue_manager_refuses_a_deletion_it_cannot_announce(mongo_uri: str, api_token: str) -> None:
