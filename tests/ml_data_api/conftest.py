@@ -40,8 +40,7 @@ def settings(pg_url: str, api_token: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings, api_token: str) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        c.headers["Authorization"] = f"Bearer {api_token}"
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {api_token}"}) as c:
         yield c
 
 

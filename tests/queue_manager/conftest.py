@@ -26,8 +26,7 @@ def settings(mongo_uri: str, api_token: str, amqp_url: str, unique_name: str) ->
 
 @pytest.fixture
 def client(settings: Settings, api_token: str) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        c.headers["Authorization"] = f"Bearer {api_token}"
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {api_token}"}) as c:
         yield c
 
 
