@@ -15,7 +15,7 @@ from ml_data_api.validation import coerce
 def apply(db: Database, schema: DatasetSchema, labels: list[dict], append: bool, timescale: bool) -> dict:
     frame = pd.DataFrame.from_records(labels, columns=["record_id", "label"])
     frame["record_id"] = frame["record_id"].astype(str)
-    frame["label"] = coerce(frame["label"], schema.target_type, "label")  # type: ignore[arg-type]
+    frame["label"] = coerce(frame["label"], schema.resolved_target_type, "label")
     frame = frame.drop_duplicates("record_id", keep="last")
     production = sql.Identifier(tables.table_name(schema.name, Split.production))
     training = tables.table_name(schema.name, Split.training)
@@ -30,7 +30,7 @@ def apply(db: Database, schema: DatasetSchema, labels: list[dict], append: bool,
     with db.connect() as conn, conn.cursor() as cur:
         cur.execute(sql.SQL(
             "CREATE TEMP TABLE incoming (record_id text, label {}) ON COMMIT DROP"
-        ).format(sql.SQL(tables.PG_TYPES[schema.target_type])))  # type: ignore[index]
+        ).format(sql.SQL(tables.PG_TYPES[schema.resolved_target_type])))
         _copy(cur, sql.Identifier("incoming"), frame)
         cur.execute(sql.SQL(
             "UPDATE {p} AS p SET label = n.label, label_at = clock_timestamp()"

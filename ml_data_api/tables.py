@@ -42,11 +42,11 @@ def data_columns(schema: DatasetSchema, split: Split) -> list[Column]:
     """The columns a client writes, in table order (timestamp first)."""
     cols = [Column(schema.timestamp_column, FeatureType.str)]  # parsed separately as a time
     cols += [Column(f.name, f.type) for f in schema.features]
-    cols.append(Column(schema.target, schema.target_type))  # type: ignore[arg-type]
+    cols.append(Column(schema.target, schema.resolved_target_type))
     if split is Split.production:
         cols += [
             Column("record_id", FeatureType.str),
-            Column("prediction", schema.target_type),  # type: ignore[arg-type]
+            Column("prediction", schema.resolved_target_type),
             Column("model_name", FeatureType.str),
             Column("model_version", FeatureType.int),
             Column("job_id", FeatureType.str),
@@ -63,7 +63,7 @@ def _column_defs(schema: DatasetSchema, split: Split) -> sql.Composed:
             pg_type = "text NOT NULL"
         defs.append(sql.SQL("{} {}").format(sql.Identifier(col.name), sql.SQL(pg_type)))
     if split is Split.production:
-        defs.append(sql.SQL("label {}").format(sql.SQL(PG_TYPES[schema.target_type])))  # type: ignore[index]
+        defs.append(sql.SQL("label {}").format(sql.SQL(PG_TYPES[schema.resolved_target_type])))
         defs.append(sql.SQL("label_at timestamptz"))
     defs.append(sql.SQL("inserted_at timestamptz NOT NULL DEFAULT clock_timestamp()"))
     return sql.SQL(", ").join(defs)

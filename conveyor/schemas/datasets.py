@@ -70,10 +70,15 @@ class DatasetSchema(BaseModel):
         if self.target.lower() == self.timestamp_column.lower():
             raise ValueError("target and timestamp column must differ")
         if self.target_type is None:
-            self.target_type = (
-                FeatureType.float if self.task == Task.regression else FeatureType.str
-            )
+            self.target_type = self.resolved_target_type
         return self
+
+    @property
+    def resolved_target_type(self) -> FeatureType:
+        """`target_type`, or the task's default where it was left out (float for regression, str otherwise)."""
+        if self.target_type is not None:
+            return self.target_type
+        return FeatureType.float if self.task == Task.regression else FeatureType.str
 
     @property
     def feature_names(self) -> list[str]:
