@@ -2,6 +2,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound, PayloadTooLarge, Unprocessable
@@ -58,7 +59,9 @@ async def upload_algorithm(
     limit = settings.max_upload_bytes
     model = await _read_limited(file, limit, "the model file")
     config = await _read_limited(config_file, limit, "the config file") if config_file else None
-    doc = algorithms_store.create_algorithm(
+    # GridFS writes block: off the event loop, so other requests are served meanwhile.
+    doc = await run_in_threadpool(
+        algorithms_store.create_algorithm,
         name=name, dataset=dataset, model=model, filename=file.filename or "model.pkl",
         config=config, config_filename=config_file.filename if config_file else None,
         framework=framework, description=description, metrics=_metrics(metrics), stage=stage,
