@@ -53,23 +53,37 @@ class Platform:
 
 
 @contextmanager
-def running_platform(
+def running_ml_data_api(settings: MLDataSettings) -> Iterator[tuple[TestClient, DatasetEvents]]:
+    app = create_ml_data_api(settings)
+    with TestClient(app, headers={"Authorization": f"Bearer {settings.api_token}"}) as ml:
+        events: DatasetEvents = app.state.dataset_events
+        wait_until(lambda: events.subscribed, "ml_data_api subscribing to dataset events")
+        yield ml, events
+
+
+@contextmanager
+def running_queue_manager(
     mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str
-) -> Iterator[Platform]:
+) -> Iterator[tuple[httpx.Client, MLDataSettings]]:
+    """queue_manager served over HTTP, and the settings of an ml_data_api following its deletions."""
     exchange = f"{unique_name}.events"
     qm_app = create_queue_manager(QueueManagerSettings(
         mongodb_uri=mongo_uri, api_token=api_token, amqp_url=amqp_url, events_exchange=exchange))
     headers = {"Authorization": f"Bearer {api_token}"}
     with serve(qm_app) as qm_url, httpx.Client(base_url=qm_url, headers=headers) as qm:
-        settings = MLDataSettings(
+        yield qm, MLDataSettings(
             database_url=pg_url, api_token=api_token, queue_manager_url=qm_url, amqp_url=amqp_url,
             events_exchange=exchange, events_queue=f"{unique_name}.ml_data_api", events_queue_expires_ms=60_000,
         )
-        ml_app = create_ml_data_api(settings)
-        with TestClient(ml_app, headers=headers) as ml:
-            events: DatasetEvents = ml_app.state.dataset_events
-            wait_until(lambda: events.subscribed, "ml_data_api subscribing to dataset events")
-            yield Platform(qm, ml, events, settings)
+
+
+@contextmanager
+def running_platform(
+    mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str
+) -> Iterator[Platform]:
+    with running_queue_manager(mongo_uri, pg_url, api_token, amqp_url, unique_name) as (qm, settings), \
+            running_ml_data_api(settings) as (ml, events):
+        yield Platform(qm, ml, events, settings)
 
 
 @pytest.fixture
@@ -129,6 +143,20 @@ def test_delete_of_a_dataset_unknown_here_creates_no_tables(platform: Platform, 
     response = platform.ml_data.delete(f"/ml_data_api/datasets/{unique_name}")
     assert response.status_code == 404 and "nothing to delete" in response.json()["detail"]
     assert tables_of(platform.settings.database_url, unique_name) == []
+
+
+def test_a_deletion_made_while_ml_data_api_is_down_is_applied_when_it_is_back(
+    mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_name: str
+) -> None:
+    with running_queue_manager(mongo_uri, pg_url, api_token, amqp_url, unique_name) as (qm, settings):
+        qm.post("/queue_manager/datasets", json=schema(unique_name))
+        with running_ml_data_api(settings) as (ml, _):
+            ml.post(f"/ml_data_api/datasets/{unique_name}/training/rows", json={"rows": [row(1)]})
+        assert qm.delete(f"/queue_manager/datasets/{unique_name}").status_code == 204
+        assert tables_of(settings.database_url, unique_name), "ml_data_api is down: nobody dropped them yet"
+        with running_ml_data_api(settings) as (_, events):
+            wait_until(lambda: events.handled >= 1, "ml_data_api, back, handling the deletion from its queue")
+            assert tables_of(settings.database_url, unique_name) == []
 
 
 def test_tables_queue_manager_does_not_know_are_reported_not_dropped(
