@@ -13,14 +13,15 @@ import httpx
 import pytest
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.algorithms import AlgorithmRef
+from conveyor.schemas.datasets import DatasetSchema, Feature, FeatureType, Task
 from conveyor.schemas.services import ServiceCreate
 from conveyor_tools import devstack
 from conveyor_tools.stack import Stack, StackConfig
 
 SCHEMA = DatasetSchema(
-    name="restart_ds", task="regression",
-    features=[{"name": "a"}, {"name": "b", "type": "int"}], target="y",
+    name="restart_ds", task=Task.regression,
+    features=[Feature(name="a"), Feature(name="b", type=FeatureType.int)], target="y",
 )
 
 
@@ -28,6 +29,7 @@ def _config(tmp_path: Path, database: str) -> StackConfig:
     return StackConfig(
         state_dir=tmp_path, qm_port=devstack.free_port(), ml_port=devstack.free_port(),
         mongo_port=devstack.free_port(), database=database, api_token="restart-token",
+        retraining=False,  # what is checked lives in queue_manager and ml_data_api
     )
 
 
@@ -39,7 +41,7 @@ async def _populate(stack: Stack) -> bytes:
         await qm.upload_algorithm(name="restart_model", dataset=SCHEMA.name, model=model)
         await qm.create_service(ServiceCreate(
             name="restart_service", dataset=SCHEMA.name, queue="restart_q",
-            algorithm={"name": "restart_model", "version": 1},
+            algorithm=AlgorithmRef(name="restart_model", version=1),
         ))
         rows = [{"date_time": f"2020-0{m}-01T00:00:00+00:00", "a": 1.5 * m, "b": m, "y": 2.0 * m}
                 for m in range(1, 10)]

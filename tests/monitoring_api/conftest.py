@@ -1,32 +1,37 @@
-"""A stack with monitoring_api (checks every few seconds), and a service fed through the real pipeline."""
+"""A stack with monitoring_api (checks every few seconds), and services fed through the real pipeline.
+
+One stack and one feed of each kind for the whole package: every module reads them, none
+changes them, and starting a stack and streaming 1500 records costs most of a minute.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi import FastAPI, Request
 from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.records import to_records
+from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ServiceCreate
 from conveyor.training import dump_model
 from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 from conveyor_tools.stack import Stack, StackConfig
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import DriftSpec, MessageFactory
-from tests.support import serve
+from tests.support import serve, wait_for
 
 DRIFTED = ("T_data_1_1", "T_data_3_1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def webhook() -> Iterator[tuple[str, list[dict]]]:
     """A real HTTP endpoint that keeps what alerts post to it."""
 
@@ -42,7 +47,7 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
         yield f"{url}/hook", received
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory, webhook: tuple[str, list[dict]]) -> Iterator[Stack]:
     config = StackConfig.throwaway()
     config.state_dir = tmp_path_factory.mktemp("stack")
@@ -57,14 +62,14 @@ class Fed:
     stack: Stack
     dataset: str
     service: str
-    stream: object  # the DataFrame streamed, with its true labels
+    stream: pd.DataFrame  # the records streamed, with their true labels
     run_id: str
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.stack.config.api_token}"}
 
-    def report(self, kind: str, **params: object) -> httpx.Response:
+    def report(self, kind: str, **params: str | int) -> httpx.Response:
         return httpx.get(f"{self.stack.monitoring_url}/monitoring_api/{kind}",
                          params={"dataset": self.dataset, "service": self.service, **params}, timeout=120)
 
@@ -88,7 +93,7 @@ def feed(stack: Stack, drift: bool, seed: int, rows: int = 1500) -> Fed:
             model = LinearRegression().fit(training[DEMO_FEATURES], training["quality"])
             algorithm = await qm.upload_algorithm(name=f"{service}_m", dataset=schema.name, model=dump_model(model))
             await qm.create_service(ServiceCreate(name=service, dataset=schema.name, queue=service,
-                                                  algorithm={"name": algorithm.name, "version": 1}))
+                                                  algorithm=AlgorithmRef(name=algorithm.name, version=1)))
 
     asyncio.run(prepare())
     stack.start_python("worker", name=f"worker-{service}", env={
@@ -97,19 +102,17 @@ def feed(stack: Stack, drift: bool, seed: int, rows: int = 1500) -> Fed:
     run_id = f"run{suffix}"
     factory = MessageFactory(frame=stream, features=DEMO_FEATURES, run_id=run_id, drift=specs)
     asyncio.run(publish_rows(PublishOptions(service, rows=rows), factory))
-    deadline = time.monotonic() + 120
     url = f"{stack.ml_url}/ml_data_api/datasets/{schema.name}/counts"
-    while httpx.get(url).json()["production"] < rows:
-        assert time.monotonic() < deadline, "records did not all arrive"
-        time.sleep(0.5)
+    wait_for(lambda: httpx.get(url).json()["production"] >= rows, 120, f"all {rows} records stored as production rows",
+             interval=0.5, details=lambda: stack.log_tail(f"worker-{service}"))
     return Fed(stack, schema.name, service, stream, run_id)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def drifted(stack: Stack) -> Fed:
     return feed(stack, drift=True, seed=6)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def steady(stack: Stack) -> Fed:
     return feed(stack, drift=False, seed=5)

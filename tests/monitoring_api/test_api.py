@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.monitoring_api.conftest import DRIFTED, Fed
+from tests.support import wait_for
 
 
 def test_drift_report_flags_the_two_drifted_sensors(drifted: Fed) -> None:
@@ -56,7 +57,7 @@ def test_collector_labels_then_metrics_equal_a_direct_computation(steady: Fed) -
     env = {"ML_DATA_API_URL": steady.stack.ml_url, "QUEUE_MANAGER_URL": steady.stack.qm_url,
            "API_TOKEN": steady.stack.config.api_token}
     stream_file = steady.stack.config.state_dir / f"{steady.service}.csv"
-    steady.stream.to_csv(stream_file, index=False)  # type: ignore[attr-defined]
+    steady.stream.to_csv(stream_file, index=False)
     result = subprocess.run(
         [sys.executable, "-m", "ground_truth_collector", "--dataset", steady.dataset, "--service", steady.service,
          "--file", str(stream_file), "--delay-seconds", "0", "--missing-share", "0.2", "--once"],
@@ -66,7 +67,7 @@ def test_collector_labels_then_metrics_equal_a_direct_computation(steady: Fed) -
     assert 0.7 * 1500 < counts["labeled"] < 0.9 * 1500, "about a fifth of the labels never arrive"
     rows = httpx.get(f"{steady.stack.ml_url}/ml_data_api/datasets/{steady.dataset}/production/rows",
                      params={"labeled": "true", "limit": 10000}).json()["rows"]
-    truth = {f"{steady.run_id}-{i}-0": q for i, q in enumerate(steady.stream["quality"])}  # type: ignore[attr-defined]
+    truth = {f"{steady.run_id}-{i}-0": q for i, q in enumerate(steady.stream["quality"])}
     assert all(r["label"] == truth[r["record_id"]] for r in rows), "each label joined to its own record"
     body = steady.report("regression_performance", current_rows=1500).json()
     label = np.array([r["label"] for r in rows], dtype=float)
@@ -87,7 +88,8 @@ async def _listen(url: str, routing_key: str, seconds: float) -> list[dict]:
         exchange = await channel.declare_exchange("conveyor.events", aio_pika.ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key=routing_key)
-        events, deadline = [], time.monotonic() + seconds
+        events: list[dict] = []
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not events:
             message = await queue.get(fail=False, no_ack=True)
             if message:
@@ -104,21 +106,29 @@ def test_scheduled_check_alerts_and_publishes_drift_detected(
                                  f"service.{drifted.service}.drift_detected", 30))
     assert events and events[0]["event"] == "drift_detected" and events[0]["service"] == drifted.service
     monitoring = drifted.stack.monitoring_url
-    checks = httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": drifted.service}).json()
+
+    def checks_of(service: str) -> list[dict]:
+        return httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": service}).json()
+
+    checks = checks_of(drifted.service)
     assert checks and checks[-1]["rows_current"] == 1500
     assert {n for n, c in checks[-1]["drift"].items() if c["detected"]} == set(DRIFTED)
     alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": drifted.service}).json()
     assert alerts and alerts[0]["kind"] == "drift_detected" and "T_data_1_1" in alerts[0]["message"]
-    posted = [body for body in webhook[1] if body["service"] == drifted.service]
-    assert posted and posted[0]["event"] == "drift_detected" and posted[0]["threshold"] == 0.15
-    time.sleep(3.5)
-    later = httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": drifted.service}).json()
-    assert len(later) > len(checks), "the time series gains a point every interval"
+    # The webhook is posted after the event is published: wait for it rather than assume it.
+    posted = wait_for(lambda: [body for body in webhook[1] if body["service"] == drifted.service], 30,
+                      f"an alert for {drifted.service} posted to the webhook",
+                      details=lambda: drifted.stack.log_tail("monitoring_api"))
+    assert posted[0]["event"] == "drift_detected" and posted[0]["threshold"] == 0.15
+    wait_for(lambda: len(checks_of(drifted.service)) > len(checks), 30,
+             f"a further scheduled check of {drifted.service} (one every 3 s)",
+             details=lambda: drifted.stack.log_tail("monitoring_api"))
     # Checks that ran while the steady stream was still arriving saw small windows; the
     # ones over the whole stream see no drift.
-    steady_checks = httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": steady.service}).json()
-    complete = [c for c in steady_checks if c["rows_current"] == 1500]
-    assert complete and all(c["drift_share"] == 0 for c in complete)
+    complete = wait_for(lambda: [c for c in checks_of(steady.service) if c["rows_current"] == 1500], 30,
+                        f"a scheduled check of {steady.service} over its whole stream",
+                        details=lambda: drifted.stack.log_tail("monitoring_api"))
+    assert all(c["drift_share"] == 0 for c in complete)
     complete_ids = {c["id"] for c in complete}
     alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": steady.service}).json()
     assert not [a for a in alerts if a["check_id"] in complete_ids]

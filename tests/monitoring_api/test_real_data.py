@@ -11,7 +11,7 @@ import pytest
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.records import to_records
-from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.datasets import DatasetSchema, Feature, Task
 from conveyor_tools.stack import Stack
 from monitoring_api.reports import ReportKind, Windows, json_report
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not REAL.exists(), reason="shared roasting-machi
 def loaded(stack: Stack) -> tuple[str, pd.DataFrame, list[str]]:
     real = pd.read_csv(REAL, parse_dates=["date_time"])
     sensors = [c for c in real.columns if c.startswith(("T_data", "H_data", "AH_data"))]
-    schema = DatasetSchema(name="real_roaster", task="regression", features=[{"name": s} for s in sensors],
+    schema = DatasetSchema(name="real_roaster", task=Task.regression, features=[Feature(name=s) for s in sensors],
                            target="quality")
     early = real[real["date_time"] < "2017-01-01"]
     late = real[real["date_time"] >= "2017-01-01"].assign(prediction=0.0)
@@ -40,20 +40,22 @@ def loaded(stack: Stack) -> tuple[str, pd.DataFrame, list[str]]:
     return schema.name, real, sensors
 
 
-def _report(stack: Stack, **params: object) -> dict:
+def _report(stack: Stack, **params: str) -> dict:
     response = httpx.get(f"{stack.monitoring_url}/monitoring_api/data_drift", params=params, timeout=120)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def test_late_years_against_themselves_show_no_drift(stack: Stack, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_late_years_against_themselves_show_no_drift(stack: Stack, loaded: tuple[str, pd.DataFrame, list[str]]) -> None:
     name, _, _ = loaded
     body = _report(stack, dataset=name, reference="window", reference_start="2017-01-01T00:00:00Z",
                    current_start="2017-01-01T00:00:00Z")
     assert body["result"]["number_of_drifted_columns"] == 0
 
 
-def test_early_against_late_years_is_reported_faithfully(stack: Stack, loaded) -> None:  # type: ignore[no-untyped-def]
+def test_early_against_late_years_is_reported_faithfully(
+    stack: Stack, loaded: tuple[str, pd.DataFrame, list[str]]
+) -> None:
     name, real, sensors = loaded
     body = _report(stack, dataset=name, reference="training", current_start="2017-01-01T00:00:00Z")
     early = real[real["date_time"] < "2017-01-01"]

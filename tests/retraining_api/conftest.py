@@ -24,7 +24,7 @@ from conveyor_tools.stack import Stack, StackConfig
 FAST_MODELS = ["lr", "dt"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")  # one stack for the package: each test seeds a dataset of its own
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = StackConfig.throwaway()
     config.state_dir = tmp_path_factory.mktemp("stack")

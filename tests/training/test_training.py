@@ -14,13 +14,15 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.datasets import DatasetSchema, Feature, Task
 from conveyor.training import TrainedModel, dump_model, evaluate, load_model, train_model
 from conveyor_tools.demo_dataset import DEMO_DATASET, demo_splits
 
+Trained = tuple[TrainedModel, pd.DataFrame, Path]  # the model, its holdout, the working directory it trained in
+
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TrainedModel, pd.DataFrame, Path]]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     cwd = tmp_path_factory.mktemp("cwd")
     before = Path.cwd()
     os.chdir(cwd)
@@ -31,7 +33,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TrainedM
         os.chdir(before)
 
 
-def test_trains_and_scores_on_the_holdout(trained) -> None:  # type: ignore[no-untyped-def]
+def test_trains_and_scores_on_the_holdout(trained: Trained) -> None:
     model, testing, _ = trained
     assert model.model_id in {"lr", "dt"} and model.framework.startswith("pycaret")
     assert set(model.metrics) == {"Model", "MAE", "MSE", "RMSE", "R2", "RMSLE", "MAPE"}
@@ -39,7 +41,7 @@ def test_trains_and_scores_on_the_holdout(trained) -> None:  # type: ignore[no-u
     assert load_model(model.config)["features"] == DEMO_DATASET.feature_names
 
 
-def test_evaluate_equals_a_direct_computation(trained) -> None:  # type: ignore[no-untyped-def]
+def test_evaluate_equals_a_direct_computation(trained: Trained) -> None:
     model, testing, _ = trained
     scores = evaluate(model.pipeline, testing, DEMO_DATASET)
     predicted = model.pipeline.predict(testing[DEMO_DATASET.feature_names])
@@ -50,7 +52,7 @@ def test_evaluate_equals_a_direct_computation(trained) -> None:  # type: ignore[
     assert scores == pytest.approx(model.metrics | {"Model": scores["Model"]})
 
 
-def test_saved_pipeline_predicts_in_a_fresh_process_without_pycaret_imported(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_saved_pipeline_predicts_in_a_fresh_process_without_pycaret_imported(trained: Trained, tmp_path: Path) -> None:
     model, testing, _ = trained
     path = tmp_path / "model.joblib"
     path.write_bytes(dump_model(model.pipeline))
@@ -70,7 +72,7 @@ def test_saved_pipeline_predicts_in_a_fresh_process_without_pycaret_imported(tra
     assert not (tmp_path / "logs.log").exists()
 
 
-def test_no_logs_file_in_the_working_directory(trained) -> None:  # type: ignore[no-untyped-def]
+def test_no_logs_file_in_the_working_directory(trained: Trained) -> None:
     _, _, cwd = trained
     assert not (cwd / "logs.log").exists()
 
@@ -88,7 +90,7 @@ def test_classification() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 2))
     frame = pd.DataFrame(x, columns=["u", "v"]).assign(grade=np.where(x[:, 0] + x[:, 1] > 0, "good", "bad"))
-    schema = DatasetSchema(name="cls", task="classification", features=[{"name": "u"}, {"name": "v"}],
+    schema = DatasetSchema(name="cls", task=Task.classification, features=[Feature(name="u"), Feature(name="v")],
                            target="grade")
     model = train_model(frame.iloc[:300], frame.iloc[300:], schema, include=["lr"])
     assert model.metrics["Accuracy"] > 0.85 and 0.5 < model.metrics["AUC"] <= 1.0
@@ -104,6 +106,7 @@ def test_conveyor_train_end_to_end(tmp_path: Path) -> None:
 
     config = StackConfig.throwaway()
     config.state_dir = tmp_path
+    config.retraining = False  # `conveyor train` talks to queue_manager and ml_data_api only
     with Stack(config) as stack:
         token = config.api_token
 
@@ -125,7 +128,8 @@ def test_conveyor_train_end_to_end(tmp_path: Path) -> None:
                 algorithm = await qm.get_algorithm("product_quality_model", 1)
                 assert algorithm.metrics["Model"] == "LinearRegression" and algorithm.metrics["R2"] > 0.5
                 assert algorithm.config_file is not None and algorithm.framework.startswith("pycaret")
-                assert (await qm.get_service("svc")).algorithm.version == 1  # type: ignore[union-attr]
+                assigned = (await qm.get_service("svc")).algorithm
+                assert assigned is not None and assigned.version == 1
 
         asyncio.run(check())
         assert main(["train", "--dataset", "nope", "--qm-url", stack.qm_url, "--ml-url", stack.ml_url,
