@@ -15,6 +15,14 @@ class MLDataClient(BaseClient):
     async def register_dataset(self, schema: DatasetSchema) -> dict[str, Any]:
         return await self.json("PUT", f"{PREFIX}/datasets/{schema.name}", json=schema.model_dump(mode="json"))
 
+    async def get_dataset(self, name: str) -> DatasetSchema:
+        """The schema the dataset's tables were built from (made on first use of a queue_manager dataset)."""
+        return DatasetSchema(**await self.json("GET", f"{PREFIX}/datasets/{name}"))
+
+    async def delete_dataset(self, name: str) -> None:
+        """Drop the dataset's tables; a 404 when there are none."""
+        await self.request("DELETE", f"{PREFIX}/datasets/{name}")
+
     async def insert_rows(
         self, dataset: str, split: str, rows: list[dict[str, Any]]
     ) -> InsertResult:

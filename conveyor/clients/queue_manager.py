@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from conveyor.clients.base import APIError, BaseClient
-from conveyor.schemas.algorithms import Algorithm, StageUpdate
+from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, StageUpdate
 from conveyor.schemas.datasets import Dataset, DatasetSchema
 from conveyor.schemas.jobs import (
     Job,
@@ -87,6 +87,10 @@ class QueueManagerClient(BaseClient):
         if expected and hashlib.sha256(response.content).hexdigest() != expected:
             raise APIError(502, "model file checksum mismatch in transit", f"{name}/{version}")
         return response.content
+
+    async def update_algorithm(self, name: str, version: int | str, patch: AlgorithmPatch) -> Algorithm:
+        body = patch.model_dump(mode="json", exclude_none=True)
+        return Algorithm(**await self.json("PATCH", f"{PREFIX}/algorithms/{name}/{version}", json=body))
 
     async def delete_algorithm(self, name: str, version: int | str) -> None:
         await self.request("DELETE", f"{PREFIX}/algorithms/{name}/{version}")

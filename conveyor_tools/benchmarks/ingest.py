@@ -68,7 +68,7 @@ async def measure(url: str, token: str, rows: int, batch: int) -> dict[str, Any]
         figures["testing_csv"] = _rate(rows, time.perf_counter() - started)
         counts = await ml.counts(name)
         figures["stored"] = counts.model_dump()
-        await ml.request("DELETE", f"/ml_data_api/datasets/{name}")
+        await ml.delete_dataset(name)
     return figures
 
 

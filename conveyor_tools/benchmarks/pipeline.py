@@ -73,9 +73,8 @@ async def _stored_rows(stack: Stack) -> int:
 async def _finished_jobs(stack: Stack, service: str) -> int:
     # A count, not the stats endpoint: polling must not load the store it measures.
     async with QueueManagerClient(stack.qm_url) as qm:
-        page = await qm.json("GET", "/queue_manager/jobs", params={"service": service, "status": "finished",
-                                                                    "limit": 1})
-    return int(page["total"])
+        page = await qm.list_jobs(service=service, status="finished", limit=1)
+    return page.total
 
 
 async def _rows(stack: Stack) -> list[dict[str, Any]]:

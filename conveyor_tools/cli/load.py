@@ -33,8 +33,8 @@ async def load(args: argparse.Namespace, url: str, token: str) -> tuple[int, int
     async with MLDataClient(url, token, timeout=300) as ml:
         keep: set[str] | None = None
         if args.columns == "auto":
-            schema = await ml.json("GET", f"/ml_data_api/datasets/{args.dataset}")
-            keep = {f["name"] for f in schema["features"]} | {schema["target"], schema["timestamp_column"]}
+            schema = await ml.get_dataset(args.dataset)
+            keep = {*schema.feature_names, schema.target, schema.timestamp_column}
             if args.split == "production":
                 keep |= {"record_id", "prediction", "model_name", "model_version", "job_id", "service"}
         for chunk in pd.read_csv(args.file, chunksize=args.batch_size):

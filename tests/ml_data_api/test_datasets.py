@@ -1,8 +1,14 @@
+import asyncio
+
 import psycopg2
+import pytest
 from fastapi.testclient import TestClient
 
+from conveyor.clients import APIError, MLDataClient
+from ml_data_api.main import create_app
 from ml_data_api.settings import Settings
 from tests.ml_data_api.conftest import row, schema
+from tests.support import serve
 
 
 def test_register_is_idempotent_and_conflicts_are_409(client: TestClient, dataset: str) -> None:
@@ -71,3 +77,16 @@ def test_delete_drops_the_tables(client: TestClient, dataset: str, settings: Set
         cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", (f"{dataset}%",))
         assert cur.fetchone()[0] == 0
     assert client.get(f"/ml_data_api/datasets/{dataset}/counts").status_code == 404
+
+
+def test_the_typed_client_reads_and_deletes_a_dataset(settings: Settings, dataset: str) -> None:
+    async def read_then_delete(url: str) -> None:
+        async with MLDataClient(url, settings.api_token) as ml:
+            assert (await ml.get_dataset(dataset)).feature_names == ["T_data_1_1", "count", "mode", "on"]
+            await ml.delete_dataset(dataset)
+            with pytest.raises(APIError) as gone:
+                await ml.delete_dataset(dataset)
+            assert gone.value.status_code == 404
+
+    with serve(create_app(settings)) as url:
+        asyncio.run(read_then_delete(url))
