@@ -1,10 +1,17 @@
+import asyncio
 import hashlib
 
 import gridfs
 from fastapi.testclient import TestClient
 from mongoengine.connection import get_db
 
-from tests.queue_manager.conftest import upload
+from conveyor.clients import QueueManagerClient
+from conveyor.schemas.algorithms import AlgorithmPatch
+from conveyor.schemas.datasets import DatasetSchema
+from queue_manager.main import create_app
+from queue_manager.settings import Settings
+from tests.queue_manager.conftest import DATASET, upload
+from tests.support import serve
 
 
 def test_same_name_twice_gives_versions_1_and_2(client: TestClient, dataset: dict) -> None:
@@ -125,3 +132,15 @@ def test_reference_get_algorithms(client: TestClient, dataset: dict) -> None:
     upload(client, name="n")
     listed = client.get("/queue_manager/get_algorithms").json()
     assert [(a["name"], a["version"]) for a in listed] == [("m", 1), ("n", 1)]
+
+
+def test_the_typed_client_changes_only_the_fields_it_sends(settings: Settings) -> None:
+    async def upload_then_patch(url: str) -> None:
+        async with QueueManagerClient(url, settings.api_token) as qm:
+            await qm.create_dataset(DatasetSchema.model_validate(DATASET))
+            await qm.upload_algorithm(name="m", dataset="roaster", model=b"bytes", metrics={"MAE": 0.5})
+            patched = await qm.update_algorithm("m", 1, AlgorithmPatch(description="tuned"))
+            assert (patched.description, patched.metrics) == ("tuned", {"MAE": 0.5})
+
+    with serve(create_app(settings)) as url:
+        asyncio.run(upload_then_patch(url))
