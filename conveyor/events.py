@@ -48,11 +48,12 @@ class EventPublisher:
         return self._exchange is not None and self._connection is not None and not self._connection.is_closed
 
     async def publish(self, routing_key: str, body: dict) -> bool:
-        if not self.connected:
+        exchange = self._exchange
+        if exchange is None or not self.connected:
             log.warning("event %s not published: broker not connected", routing_key)
             return False
         try:
-            await asyncio.wait_for(publish_event(self._exchange, routing_key, body), timeout=5)  # type: ignore[arg-type]
+            await asyncio.wait_for(publish_event(exchange, routing_key, body), timeout=5)
             return True
         except Exception as exc:
             log.warning("event %s not published: %s", routing_key, exc)

@@ -62,6 +62,13 @@ class Database:
             row = cur.fetchone()
             return dict(row) if row else None
 
+    def returning(self, sql: str, params: Any = ()) -> dict[str, Any]:
+        """The row an `INSERT ... RETURNING` answers: there always is one."""
+        row = self.one(sql, params)
+        if row is None:
+            raise RuntimeError(f"the statement returned no row: {sql[:120]}")
+        return row
+
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         with self.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
             cur.execute(sql, params)

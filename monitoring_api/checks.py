@@ -74,11 +74,11 @@ class CheckStore:
 
     def save_check(self, summary: dict[str, Any]) -> dict[str, Any]:
         values = [Json(summary[f]) if isinstance(summary[f], dict) else summary[f] for f in CHECK_FIELDS]
-        return self.db.one(f"INSERT INTO monitoring_checks ({', '.join(CHECK_FIELDS)}) "  # type: ignore[return-value]
+        return self.db.returning(f"INSERT INTO monitoring_checks ({', '.join(CHECK_FIELDS)}) "
                            f"VALUES ({', '.join(['%s'] * len(CHECK_FIELDS))}) RETURNING *", values)
 
     def save_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
-        return self.db.one(  # type: ignore[return-value]
+        return self.db.returning(
             "INSERT INTO monitoring_alerts (service, kind, value, threshold, message, check_id) "
             "VALUES (%(service)s, %(kind)s, %(value)s, %(threshold)s, %(message)s, %(check_id)s) RETURNING *", alert)
 

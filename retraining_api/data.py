@@ -36,10 +36,11 @@ def current_version(versions: list[Algorithm]) -> Algorithm | None:
 
 def pick_version(versions: list[Algorithm], name: str, version: int | None) -> Algorithm:
     """A version of the name's list: the one asked for, else the current one (see `current_version`)."""
-    if not versions:
+    current = current_version(versions)
+    if current is None:
         raise NotFound(f"unknown model {name!r}: queue_manager has no versions of it")
     if version is None:
-        return current_version(versions)  # type: ignore[return-value]
+        return current
     for algorithm in versions:
         if algorithm.version == version:
             return algorithm

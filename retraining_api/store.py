@@ -92,7 +92,7 @@ class RunStore:
     # -- runs
     def create_run(self, dataset: str, algorithm: str, request: dict[str, Any],
                    trigger: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.db.one(  # type: ignore[return-value]
+        return self.db.returning(
             "INSERT INTO retraining_runs (dataset, algorithm, request, trigger) VALUES (%s, %s, %s, %s) RETURNING *",
             (dataset, algorithm, Json(json_safe(request)), Json(json_safe(trigger)) if trigger else None))
 
