@@ -3,6 +3,7 @@
 - a secantusdb server process on a free port (one per session, a fresh database per test)
 - a fresh PostgreSQL database per session, dropped after
 - unique RabbitMQ names per test
+- one `conveyor demo` for the tests that drive it (browser tests, test_demo.py)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from conveyor_tools import devstack
+from tests.running_demo import RunningDemo
 
 API_TOKEN = "test-token"
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -55,3 +57,14 @@ def pg_url() -> Iterator[str]:
 def unique_name() -> str:
     """A name no other test uses: for queues, services, datasets."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
+    """One `conveyor demo` for the session (its first start trains a model): see tests/running_demo.py."""
+    demo = RunningDemo(tmp_path_factory.mktemp("demo"))
+    try:
+        demo.ensure_running()
+        yield demo
+    finally:
+        demo.close()

@@ -6,7 +6,6 @@ import asyncio
 import pickle
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from conveyor.schemas.datasets import DatasetSchema, Feature, FeatureType, Task
 from conveyor.schemas.services import ServiceCreate
 from conveyor_tools import devstack
 from conveyor_tools.stack import Stack, StackConfig
+from tests.support import wait_for
 
 SCHEMA = DatasetSchema(
     name="restart_ds", task=Task.regression,
@@ -75,16 +75,11 @@ def test_services_and_secantus_restart_keep_everything(tmp_path: Path) -> None:
         devstack.drop_database(database)
 
 
-def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not ready after {timeout}s")
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs a local PostgreSQL cluster")
@@ -99,7 +94,8 @@ def test_postgresql_restart_under_a_running_ml_data_api(tmp_path: Path) -> None:
                 check=True, timeout=120,
             )
             devstack.wait_for_port("127.0.0.1", 5432, timeout=60)
-            _wait_ready(stack.ml_url)
+            wait_for(lambda: _ready(stack.ml_url), 60, "ml_data_api ready again after the PostgreSQL restart",
+                     interval=0.5, details=lambda: stack.log_tail("ml_data_api"))
             asyncio.run(_check(stack, model))
     finally:
         devstack.drop_database(database)

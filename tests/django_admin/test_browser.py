@@ -3,11 +3,7 @@ started from the retraining dashboard finishes there. Screenshots go to artifact
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conveyor_tools import devstack, localenv
+from conveyor_tools import devstack
+from tests.running_demo import RunningDemo
+from tests.support import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,40 +25,22 @@ POINTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """`conveyor demo` on free ports, checks every 5 s, until it has predictions, labels and checks."""
-    state = tmp_path_factory.mktemp("demo")
-    database = f"conveyor_browser_{os.getpid()}"
-    ports = {name: str(devstack.free_port()) for name in (
-        "QUEUE_MANAGER_PORT", "ML_DATA_API_PORT", "MONITORING_API_PORT", "RETRAINING_API_PORT", "ADMIN_PORT",
-        "DEMO_MONGO_PORT", "DEMO_WORKER_METRICS_PORT")}
-    env = {**{k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "MONGODB_URI", "ADMIN_PASSWORD")},
-           **ports, "CONVEYOR_STATE_DIR": str(state), "DEMO_DATABASE": database, "DEMO_RATE": "20",
-           "CHECK_INTERVAL_SECONDS": "5"}
-    log = state / "demo.log"
-    proc = subprocess.Popen([sys.executable, "-m", "conveyor_tools.cli.main", "demo", "--rows", "1500"], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=devstack.ROOT)
-    try:
-        deadline = time.monotonic() + 180
-        while "demo is running" not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        values = localenv.read(state / "demo.env")
-        assert values["ADMIN_PASSWORD"] in log.read_text(), "the password is printed"
-        # Live data: labelled predictions and a few monitoring checks.
-        counts = f"{values['ML_DATA_API_URL']}/ml_data_api/datasets/product_quality/counts"
-        checks = f"{values['MONITORING_API_URL']}/monitoring_api/checks"
-        while httpx.get(counts).json()["labeled"] < 50 or len(httpx.get(checks).json()) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline + 120, log.read_text()[-3000:]
-            time.sleep(1)
-        yield values
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        devstack.drop_database(database)
+def demo(running_demo: RunningDemo) -> dict[str, str]:
+    """The session's `conveyor demo` (checks every 5 s), once it has predictions, labels and checks."""
+    running_demo.ensure_running()
+    values = running_demo.values
+    assert values["ADMIN_PASSWORD"] in running_demo.log_text(), "the password is printed"
+    # Live data: labelled predictions and a few monitoring checks.
+    counts = f"{values['ML_DATA_API_URL']}/ml_data_api/datasets/product_quality/counts"
+    checks = f"{values['MONITORING_API_URL']}/monitoring_api/checks"
+
+    def live() -> bool:
+        assert running_demo.running, running_demo.log_text()[-3000:]
+        return httpx.get(counts).json()["labeled"] >= 50 and len(httpx.get(checks).json()) >= 2
+
+    wait_for(live, 240, "50 labelled predictions and 2 monitoring checks in the demo", interval=1,
+             details=lambda: running_demo.log_text()[-3000:])
+    return values
 
 
 @pytest.fixture(scope="module")
