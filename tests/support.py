@@ -1,4 +1,4 @@
-"""Helpers for tests: waiting on a condition with a deadline, and a small real HTTP server."""
+"""Helpers for tests: waiting on a condition with a deadline, a small real HTTP server, a dataset with rows."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+import pandas as pd
 import uvicorn
 from fastapi import FastAPI
 
+from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.records import to_records
+from conveyor.schemas.datasets import DatasetSchema
 from conveyor_tools import devstack
 
 T = TypeVar("T")
@@ -48,3 +52,12 @@ def serve(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+async def register_dataset(qm: QueueManagerClient, ml: MLDataClient, schema: DatasetSchema,
+                           **splits: pd.DataFrame) -> None:
+    """`schema` registered in queue_manager, then each split's rows stored in ml_data_api
+    (`training=...`, `testing=...`, `production=...`)."""
+    await qm.create_dataset(schema)
+    for split, frame in splits.items():
+        await ml.insert_rows(schema.name, split, to_records(frame))

@@ -25,8 +25,9 @@ def test_demo_up_stop_and_restart(running_demo: RunningDemo) -> None:
     # Records stream from the data source through the workers into production rows.
     wait_for(lambda: httpx.get(counts_url).json()["production"] >= 50, 60, "50 demo records predicted and stored",
              interval=1, details=lambda: demo.log_text()[-3000:])
-    stats = httpx.get(f"{qm}/queue_manager/jobs/stats").json()
-    assert stats["counts"]["finished"] >= 50
+    # A worker stores a batch's rows first and marks its jobs finished after: wait for the jobs too.
+    wait_for(lambda: httpx.get(f"{qm}/queue_manager/jobs/stats").json()["counts"].get("finished", 0) >= 50, 30,
+             "50 demo jobs recorded as finished in queue_manager", interval=0.5)
     _retrain_promote_and_explain(f"{demo.url('RETRAINING_API_PORT')}/retraining_api", counts_url[:-len("/counts")],
                                  written["API_TOKEN"])
     assert demo.stop() == 0

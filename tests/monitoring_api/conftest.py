@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.records import to_records
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ServiceCreate
 from conveyor.training import dump_model
@@ -26,7 +25,7 @@ from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits
 from conveyor_tools.stack import Stack, StackConfig
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import DriftSpec, MessageFactory
-from tests.support import serve, wait_for
+from tests.support import register_dataset, serve, wait_for
 
 DRIFTED = ("T_data_1_1", "T_data_3_1")
 
@@ -87,9 +86,7 @@ def feed(stack: Stack, drift: bool, seed: int, rows: int = 1500) -> Fed:
 
     async def prepare() -> None:
         async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
-            await qm.create_dataset(schema)
-            await ml.insert_rows(schema.name, "training", to_records(training))
-            await ml.insert_rows(schema.name, "testing", to_records(testing))
+            await register_dataset(qm, ml, schema, training=training, testing=testing)
             model = LinearRegression().fit(training[DEMO_FEATURES], training["quality"])
             algorithm = await qm.upload_algorithm(name=f"{service}_m", dataset=schema.name, model=dump_model(model))
             await qm.create_service(ServiceCreate(name=service, dataset=schema.name, queue=service,

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.records import to_records
 from conveyor.schemas.datasets import DatasetSchema, Feature, Task
 from conveyor_tools.stack import Stack
 from monitoring_api.reports import ReportKind, Windows, json_report
+from tests.support import register_dataset
 
 REAL = Path(__file__).resolve().parents[3] / "shared/data/production_quality/pq_sensors_quality_5837.csv"
 pytestmark = pytest.mark.skipif(not REAL.exists(), reason="shared roasting-machine data not beside the repository")
@@ -32,9 +32,7 @@ def loaded(stack: Stack) -> tuple[str, pd.DataFrame, list[str]]:
 
     async def load() -> None:
         async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
-            await qm.create_dataset(schema)
-            await ml.insert_rows(schema.name, "training", to_records(early))
-            await ml.insert_rows(schema.name, "production", to_records(late))
+            await register_dataset(qm, ml, schema, training=early, production=late)
 
     asyncio.run(load())
     return schema.name, real, sensors

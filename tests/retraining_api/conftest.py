@@ -14,12 +14,12 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.records import to_records
 from conveyor.schemas.algorithms import AlgorithmRef, Stage, StageUpdate
 from conveyor.schemas.services import ServiceCreate
 from conveyor.training import dump_model
 from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
 from conveyor_tools.stack import Stack, StackConfig
+from tests.support import register_dataset
 
 FAST_MODELS = ["lr", "dt"]
 
@@ -98,9 +98,7 @@ def seed(stack: Stack, production_rows: int = 300) -> Seeded:
 
     async def prepare() -> None:
         async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
-            await qm.create_dataset(schema)
-            await ml.insert_rows(schema.name, "training", to_records(training))
-            await ml.insert_rows(schema.name, "testing", to_records(testing))
+            await register_dataset(qm, ml, schema, training=training, testing=testing)
             model = LinearRegression().fit(training[DEMO_FEATURES], training["quality"])
             await qm.upload_algorithm(name=model_name, dataset=schema.name, model=dump_model(model),
                                       metrics={"Model": "LinearRegression"})

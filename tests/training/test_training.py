@@ -99,10 +99,10 @@ def test_classification() -> None:
 
 def test_conveyor_train_end_to_end(tmp_path: Path) -> None:
     from conveyor.clients import MLDataClient, QueueManagerClient
-    from conveyor.records import to_records
     from conveyor.schemas.services import ServiceCreate
     from conveyor_tools.cli.main import main
     from conveyor_tools.stack import Stack, StackConfig
+    from tests.support import register_dataset
 
     config = StackConfig.throwaway()
     config.state_dir = tmp_path
@@ -112,11 +112,9 @@ def test_conveyor_train_end_to_end(tmp_path: Path) -> None:
 
         async def prepare() -> None:
             async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
-                await qm.create_dataset(DEMO_DATASET)
-                await qm.create_service(ServiceCreate(name="svc", dataset=DEMO_DATASET.name, queue="q"))
                 training, testing = demo_splits(rows=1200, seed=2)
-                await ml.insert_rows(DEMO_DATASET.name, "training", to_records(training))
-                await ml.insert_rows(DEMO_DATASET.name, "testing", to_records(testing))
+                await register_dataset(qm, ml, DEMO_DATASET, training=training, testing=testing)
+                await qm.create_service(ServiceCreate(name="svc", dataset=DEMO_DATASET.name, queue="q"))
 
         asyncio.run(prepare())
         args = ["train", "--dataset", DEMO_DATASET.name, "--include", "lr", "--assign", "svc",
