@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,17 +23,13 @@ from ml_data_api.settings import Settings as MLDataSettings
 from queue_manager.main import create_app as create_queue_manager
 from queue_manager.settings import Settings as QueueManagerSettings
 from tests.ml_data_api.conftest import row, schema
-from tests.support import serve
+from tests.support import serve, wait_for
 
 DEADLINE = 20.0
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.05)
+def wait_until(condition: Callable[[], object], what: str, timeout: float = DEADLINE) -> None:
+    wait_for(condition, timeout, what, interval=0.05)
 
 
 def tables_of(database_url: str, dataset: str) -> list[str]:
