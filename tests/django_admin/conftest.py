@@ -23,7 +23,9 @@ class AdminSession:
 
     def login(self, username: str, password: str) -> httpx.Response:
         page = self.http.get("/admin/login/")
-        token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+        found = CSRF.search(page.text)
+        assert found, "the login page has no CSRF token"
+        token = found.group(1)
         return self.http.post("/admin/login/", data={"username": username, "password": password,
                                                      "csrfmiddlewaretoken": token, "next": "/admin/"},
                               headers={"Referer": f"{self.base_url}/admin/login/"})

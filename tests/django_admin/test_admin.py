@@ -12,7 +12,7 @@ import uuid
 import httpx
 
 from conveyor.clients import QueueManagerClient
-from conveyor.schemas.algorithms import Stage, StageUpdate
+from conveyor.schemas.algorithms import AlgorithmRef, Stage, StageUpdate
 from conveyor.schemas.services import ServiceUpdate
 from conveyor_tools import devstack
 from conveyor_tools.stack import Stack
@@ -26,8 +26,8 @@ PROTECTED = ["/admin/", "/admin/platform/datasets/", "/admin/platform/services/"
              "/django_plotly_dash/app/main_dashboard/_dash-layout", "/admin/platform/explainer/?model_name=x"]
 
 
-def qm(stack: Stack, coro_fn):  # type: ignore[no-untyped-def]
-    async def run():  # type: ignore[no-untyped-def]
+def qm(stack: Stack, coro_fn):
+    async def run():
         async with QueueManagerClient(stack.qm_url, stack.config.api_token) as client:
             return await coro_fn(client)
 
@@ -72,13 +72,13 @@ def test_dataset_model_and_service_round_trip(stack: Stack, admin: AdminSession)
         "challenger_share": "0", "enabled": "on", "description": "", "retrain_margin": "0"})
     assert page.status_code == 200 and f"Service {service} created" in page.text, page.text[-2000:]
     created = qm(stack, lambda c: c.get_service(service))
-    assert created.algorithm.name == model and created.algorithm.version == 1  # type: ignore[union-attr]
+    assert created.algorithm.name == model and created.algorithm.version == 1
 
     # Changed through the API, seen in the admin.
     qm(stack, lambda c: c.upload_algorithm(name=model, dataset=dataset, model=model_bytes(1.0)))
     qm(stack, lambda c: c.set_stage(model, 2, StageUpdate(stage=Stage.production)))
     qm(stack, lambda c: c.update_service(service, ServiceUpdate(
-        challenger={"name": model, "version": 2}, challenger_share=0.25, enabled=False)))
+        challenger=AlgorithmRef(name=model, version=2), challenger_share=0.25, enabled=False)))
     listing = admin.get("/admin/platform/services/").text
     assert f"{model} v1" in listing and f"{model} v2 (25%)" in listing
     form = admin.get(f"/admin/platform/services/{service}/").text
@@ -91,7 +91,7 @@ def test_dataset_model_and_service_round_trip(stack: Stack, admin: AdminSession)
         "challenger_share": "0", "enabled": "on", "description": "now on v2", "retrain_on": "drift_detected",
         "retrain_margin": "0.05"})
     changed = qm(stack, lambda c: c.get_service(service))
-    assert changed.algorithm.version == 2 and changed.challenger is None and changed.enabled  # type: ignore[union-attr]
+    assert changed.algorithm.version == 2 and changed.challenger is None and changed.enabled
     assert [t.value for t in changed.retraining.on] == ["drift_detected"] and changed.retraining.margin == 0.05
     admin.submit(f"/admin/platform/algorithms/{model}/1/", {"stage": "archived", "reason": "replaced"})
     assert qm(stack, lambda c: c.get_algorithm(model, 1)).stage is Stage.archived
@@ -143,7 +143,7 @@ def test_retraining_runs_start_follow_and_promote_in_the_admin(stack: Stack, adm
     assert "New against previous, on the same holdout rows" in text and "RMSE" in text
     promoted = admin.submit(run_path, {"_promote": "1"})
     assert "is in production; services moved to it: " + seeded.service in promoted.text
-    assert qm(stack, lambda c: c.get_service(seeded.service)).algorithm.version == 2  # type: ignore[union-attr]
+    assert qm(stack, lambda c: c.get_service(seeded.service)).algorithm.version == 2
     assert "run " in admin.get("/admin/platform/runs/").text
 
 

@@ -56,7 +56,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def page(browser, demo: dict[str, str]):  # type: ignore[no-untyped-def]
+def page(browser, demo: dict[str, str]):
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     tab = context.new_page()
     tab.goto(f"{demo['ADMIN_URL']}/dash_main_dashboard")
@@ -70,7 +70,7 @@ def page(browser, demo: dict[str, str]):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def _charts(page, minimum: list[int], timeout: float = 60) -> list[int]:  # type: ignore[no-untyped-def]
+def _charts(page, minimum: list[int], timeout: float = 60) -> list[int]:
     """Wait until the page's charts draw at least `minimum` points each (in page order)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -81,12 +81,12 @@ def _charts(page, minimum: list[int], timeout: float = 60) -> list[int]:  # type
         page.wait_for_timeout(500)
 
 
-def _open(page, demo: dict[str, str], name: str):  # type: ignore[no-untyped-def]
+def _open(page, demo: dict[str, str], name: str):
     page.goto(f"{demo['ADMIN_URL']}/dash_{name}")
     page.wait_for_selector(".js-plotly-plot", timeout=30_000)
 
 
-def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, demo) -> None:  # type: ignore[no-untyped-def]
+def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, demo) -> None:
     _open(page, demo, "main_dashboard")
     # jobs by status, throughput, latency (p50 and p95), predictions and labels, rows per table
     _charts(page, [1, 1, 2, 20, 4])
@@ -97,7 +97,7 @@ def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, de
     page.screenshot(path=str(SHOTS / "main_dashboard.png"), full_page=True)
 
 
-def test_monitoring_links_open_evidently_reports(page, demo) -> None:  # type: ignore[no-untyped-def]
+def test_monitoring_links_open_evidently_reports(page, demo) -> None:
     _open(page, demo, "monitoring_links")
     assert _charts(page, [11])[0] == 11, "a drift score for each of the 11 features"
     links = page.locator("a.report-link")
@@ -110,14 +110,14 @@ def test_monitoring_links_open_evidently_reports(page, demo) -> None:  # type: i
     report.close()
 
 
-def test_real_time_monitoring_draws_the_checks_with_alerts(page, demo) -> None:  # type: ignore[no-untyped-def]
+def test_real_time_monitoring_draws_the_checks_with_alerts(page, demo) -> None:
     _open(page, demo, "monitoring")
     points = _charts(page, [2, 0, 22])  # drift share per check; per-feature drift (11 features × checks)
     assert points[0] >= 2
     page.screenshot(path=str(SHOTS / "monitoring.png"), full_page=True)
 
 
-def test_pipeline_map_shows_every_component_healthy(page, demo) -> None:  # type: ignore[no-untyped-def]
+def test_pipeline_map_shows_every_component_healthy(page, demo) -> None:
     _open(page, demo, "pipeline_map")
     _charts(page, [7])
     page.wait_for_function("document.querySelectorAll('#components-table tr').length == 8", timeout=30_000)
@@ -128,7 +128,7 @@ def test_pipeline_map_shows_every_component_healthy(page, demo) -> None:  # type
     page.screenshot(path=str(SHOTS / "pipeline_map.png"), full_page=True)
 
 
-def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> None:  # type: ignore[no-untyped-def]
+def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> None:
     _open(page, demo, "retraining")
     page.wait_for_function("document.querySelector('#model') && "
                            "document.querySelector('#model').innerText.includes('product_quality_model')",
