@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Self
 
 import httpx
@@ -21,9 +22,9 @@ class APIUnavailable(Exception):
     """The service could not be reached or answered 5xx: a passing fault, retry later."""
 
 
-def query_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters that are set: None means "not given", never the string "None"."""
-    return {k: v for k, v in params.items() if v is not None}
+def _query(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that are set (None means "not given", never an empty value), times in ISO 8601."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in params.items() if v is not None}
 
 
 class BaseClient:
@@ -47,6 +48,9 @@ class BaseClient:
         await self._http.aclose()
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """`params` may hold None (left out) and datetimes (sent as ISO 8601)."""
+        if isinstance(kwargs.get("params"), dict):
+            kwargs["params"] = _query(kwargs["params"])
         try:
             response = await self._http.request(method, path, **kwargs)
         except (httpx.TransportError, httpx.TimeoutException) as exc:

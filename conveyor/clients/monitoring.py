@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from conveyor.clients.base import BaseClient
 from conveyor.schemas.monitoring import Alert, CheckPoint, CheckRun, Format, ReportKind, ReportOut, ReportQuery
 
 MONITORING = "/monitoring_api"
-
-
-def _present(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in params.items() if v is not None}
 
 
 class MonitoringClient(BaseClient):
@@ -31,10 +26,10 @@ class MonitoringClient(BaseClient):
 
     async def checks(self, service: str | None = None, start: datetime | None = None, end: datetime | None = None,
                      limit: int | None = None) -> list[CheckPoint]:
-        params = _present({"service": service, "start": start, "end": end, "limit": limit})
+        params = {"service": service, "start": start, "end": end, "limit": limit}
         return [CheckPoint(**c) for c in await self.json("GET", f"{MONITORING}/checks", params=params)]
 
     async def alerts(self, service: str | None = None, kind: str | None = None, start: datetime | None = None,
                      end: datetime | None = None, limit: int | None = None) -> list[Alert]:
-        params = _present({"service": service, "kind": kind, "start": start, "end": end, "limit": limit})
+        params = {"service": service, "kind": kind, "start": start, "end": end, "limit": limit}
         return [Alert(**a) for a in await self.json("GET", f"{MONITORING}/alerts", params=params)]

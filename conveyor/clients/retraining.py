@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.clients.base import BaseClient, query_params
+from conveyor.clients.base import BaseClient
 from conveyor.schemas.retraining import Evaluation, Promotion, PyCaretModels, Run, RunAccepted, RunCreate
 
 RETRAINING = "/retraining_api"
@@ -19,7 +19,7 @@ class RetrainingClient(BaseClient):
         return Run(**await self.json("GET", f"{RETRAINING}/runs/{run_id}"))
 
     async def list_runs(self, **filters: Any) -> list[Run]:
-        return [Run(**r) for r in await self.json("GET", f"{RETRAINING}/runs", params=query_params(filters))]
+        return [Run(**r) for r in await self.json("GET", f"{RETRAINING}/runs", params=filters)]
 
     async def promote_run(self, run_id: int) -> Promotion:
         return Promotion(**await self.json("POST", f"{RETRAINING}/runs/{run_id}/promote"))
@@ -28,7 +28,7 @@ class RetrainingClient(BaseClient):
         return Promotion(**await self.json("POST", f"{RETRAINING}/models/{name}/{version}/promote"))
 
     async def evaluate(self, model_name: str, evaluate_on: str, version: int | None = None) -> Evaluation:
-        params = query_params({"model_name": model_name, "evaluate_on": evaluate_on, "version": version})
+        params = {"model_name": model_name, "evaluate_on": evaluate_on, "version": version}
         return Evaluation(**await self.json("GET", f"{RETRAINING}/evaluate", params=params))
 
     async def pycaret_models(self, task: str) -> PyCaretModels:
@@ -36,5 +36,5 @@ class RetrainingClient(BaseClient):
 
     async def explainer(self, **params: Any) -> tuple[int, str]:
         """(status, body): 200 with the HTML when built, 202 with the build's status as JSON."""
-        response = await self.request("GET", f"{RETRAINING}/get_explainer_dashboard", params=query_params(params))
+        response = await self.request("GET", f"{RETRAINING}/get_explainer_dashboard", params=params)
         return response.status_code, response.text
