@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -34,9 +35,26 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
         if value:
             return value
         if time.monotonic() >= deadline:
-            extra = f"\n{details()}" if details else ""
-            raise AssertionError(f"{what} did not happen within {timeout:g}s{extra}")
+            raise _did_not_happen(what, timeout, details)
         time.sleep(interval)
+
+
+async def wait_for_async(condition: Callable[[], Awaitable[T]], timeout: float, what: str, interval: float = 0.2,
+                         details: Callable[[], str] | None = None) -> T:
+    """`wait_for` inside an event loop: the condition is awaited, the loop keeps running meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise _did_not_happen(what, timeout, details)
+        await asyncio.sleep(interval)
+
+
+def _did_not_happen(what: str, timeout: float, details: Callable[[], str] | None) -> AssertionError:
+    extra = f"\n{details()}" if details else ""
+    return AssertionError(f"{what} did not happen within {timeout:g}s{extra}")
 
 
 @contextmanager

@@ -8,7 +8,6 @@ built meanwhile is counted, so a client built per request, per check or per run 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from conveyor.tables import StartupTables
 from conveyor_tools import devstack
 from conveyor_tools.demo_dataset import DEMO_DATASET
 from conveyor_tools.stack import Stack, StackConfig
+from tests.support import wait_for_async
 
 
 @pytest.fixture(scope="module")
@@ -147,16 +147,17 @@ def test_executor_reuses_its_clients_across_runs(stack_env: Stack, dataset: str,
         async def run_both() -> list[dict[str, Any]]:
             stopping = asyncio.Event()
             executor = asyncio.create_task(serve(load_settings(), stopping))
-            deadline = time.monotonic() + 60
-            runs: list[dict[str, Any] | None] = []
-            while time.monotonic() < deadline:
+
+            async def both_failed() -> list[dict[str, Any]]:
                 runs = [await asyncio.to_thread(store.get_run, r["id"]) for r in (unknown, empty)]
-                if all(r is not None and r["status"] == "failed" for r in runs):
-                    break
-                await asyncio.sleep(0.2)
-            stopping.set()
-            await executor
-            return [r for r in runs if r is not None]
+                done = [r for r in runs if r is not None and r["status"] == "failed"]
+                return done if len(done) == 2 else []
+
+            try:
+                return await wait_for_async(both_failed, 60, "both runs ending failed")
+            finally:
+                stopping.set()
+                await executor
 
         runs = asyncio.run(run_both())
     finally:

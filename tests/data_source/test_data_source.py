@@ -22,6 +22,7 @@ from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, dec
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import DriftSpec, MessageFactory
 from tests.queue_manager_server import queue_manager, register
+from tests.support import wait_for
 
 FEATURES = ["s1", "s2", "s3"]
 
@@ -160,11 +161,12 @@ def test_cli_sigterm_stops_cleanly_and_counts_truthfully(queue: str, amqp_url: s
     csv = tmp_path / "rows.csv"
     frame(100).to_csv(csv, index=False)
     proc = _cli(["--queue", queue, "--file", str(csv), "--features", ",".join(FEATURES), "--loop", "--rate", "200"])
-    deadline = time.monotonic() + 30
-    while asyncio.run(_queued(amqp_url, queue)) <= 50:
+
+    def more_than_50_queued() -> bool:
         assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < deadline, "data_source had not published 50 records after 30 s"
-        time.sleep(0.2)
+        return asyncio.run(_queued(amqp_url, queue)) > 50
+
+    wait_for(more_than_50_queued, 30, "data_source publishing more than 50 records")
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out

@@ -14,7 +14,7 @@ from django_admin.platform import ClientLoop
 from tests.support import serve
 
 
-def _api() -> FastAPI:
+def _api(release: threading.Event) -> FastAPI:
     app = FastAPI()
 
     @app.get("/caller")
@@ -24,14 +24,16 @@ def _api() -> FastAPI:
 
     @app.get("/slow")
     async def slow() -> dict[str, str]:
-        await asyncio.sleep(1.5)  # well past the deadline below
+        # Answers only once the test has seen its call time out, however long that takes.
+        await asyncio.to_thread(release.wait, 60)
         return {}
 
     return app
 
 
 def test_requests_from_many_threads_reuse_one_connection_and_a_slow_one_misses_only_its_deadline() -> None:
-    with serve(_api()) as url:
+    release = threading.Event()
+    with serve(_api(release)) as url:
         clients = ClientLoop({"SOME_API_URL": url, "API_TOKEN": "a-token"}.__getitem__)
         answers: list[dict[str, Any]] = []
 
@@ -47,6 +49,7 @@ def test_requests_from_many_threads_reuse_one_connection_and_a_slow_one_misses_o
 
         with pytest.raises(TimeoutError):
             clients.call(BaseClient, "SOME_API_URL", lambda c: c.json("GET", "/slow"), timeout=0.2)
+        release.set()
         after = clients.call(BaseClient, "SOME_API_URL", lambda c: c.json("GET", "/caller"), timeout=10)
         assert after["token"] == "Bearer a-token"
         clients.close()

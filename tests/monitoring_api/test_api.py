@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.monitoring_api.conftest import DRIFTED, Fed
-from tests.support import wait_for
+from tests.support import wait_for, wait_for_async
 
 
 def test_drift_report_flags_the_two_drifted_sensors(drifted: Fed) -> None:
@@ -88,15 +88,12 @@ async def _listen(url: str, routing_key: str, seconds: float) -> list[dict]:
         exchange = await channel.declare_exchange("conveyor.events", aio_pika.ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key=routing_key)
-        events: list[dict] = []
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not events:
+
+        async def one_event() -> list[dict]:
             message = await queue.get(fail=False, no_ack=True)
-            if message:
-                events.append(json.loads(message.body))
-            else:
-                await asyncio.sleep(0.2)
-        return events
+            return [json.loads(message.body)] if message else []
+
+        return await wait_for_async(one_event, seconds, f"an event {routing_key} on conveyor.events")
 
 
 def test_scheduled_check_alerts_and_publishes_drift_detected(
