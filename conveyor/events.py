@@ -67,11 +67,13 @@ class EventSubscription:
     """Events of some routing keys, through a durable quorum queue of the listener's own.
 
     Subscribing keeps trying in the background while the broker is down; meanwhile the
-    events wait in the queue. Messages come to `on_message` one at a time.
+    events wait in the queue. Messages come to `on_message` one at a time; `on_subscribed`,
+    if given, runs once they are being consumed.
     """
 
     def __init__(self, what: str, amqp_url: str, exchange: str, queue: str, routing_keys: Sequence[str],
-                 on_message: Callable[[AbstractIncomingMessage], Awaitable[None]], expires_ms: int = 0) -> None:
+                 on_message: Callable[[AbstractIncomingMessage], Awaitable[None]], expires_ms: int = 0,
+                 on_subscribed: Callable[[], Awaitable[None]] | None = None) -> None:
         self.what = what
         self.amqp_url = amqp_url
         self.exchange_name = exchange
@@ -79,6 +81,7 @@ class EventSubscription:
         self.routing_keys = list(routing_keys)
         self.on_message = on_message
         self.expires_ms = expires_ms  # 0: the queue stays while no one listens
+        self.on_subscribed = on_subscribed
         self._connection: AbstractRobustConnection | None = None
         self._task: asyncio.Task[bool] | None = None
         self.subscribed = False  # True once messages are being consumed
@@ -101,6 +104,8 @@ class EventSubscription:
         self.subscribed = True
         log.info("%s: %s from %s through queue %s", self.what, self.routing_keys, self.exchange_name,
                  self.queue_name)
+        if self.on_subscribed is not None:
+            await self.on_subscribed()
 
     async def close(self) -> None:
         await _stop(self._task, self._connection)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from conveyor.api.errors import NotFound, Unavailable
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
-from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.datasets import Dataset, DatasetSchema
 
 
 async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
     """A dataset's schema: 404 when queue_manager does not know it, 503 when it cannot be asked."""
+    return (await registered_dataset(qm, name)).to_schema()
+
+
+async def registered_dataset(qm: QueueManagerClient, name: str) -> Dataset:
+    """The dataset as queue_manager has it: NotFound (404) when it does not know it, Unavailable (503) when it
+    cannot be asked."""
     try:
-        dataset = await qm.get_dataset(name)
+        return await qm.get_dataset(name)
     except APIError as exc:
         if exc.status_code == 404:
             raise NotFound(f"unknown dataset {name!r} in queue_manager: {exc.detail}") from exc
@@ -18,4 +24,3 @@ async def dataset_schema(qm: QueueManagerClient, name: str) -> DatasetSchema:
         raise Unavailable(f"queue_manager refused to look dataset {name!r} up: {exc}") from exc
     except APIUnavailable as exc:
         raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
-    return dataset.to_schema()

@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 
-import aio_pika
 import psycopg2
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from conveyor.amqp import declare_events_exchange
-from conveyor.api.errors import Unavailable
-from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
-from conveyor.retry import until_done
+from conveyor.api.errors import NotFound, Unavailable
+from conveyor.clients import APIUnavailable, QueueManagerClient
+from conveyor.events import EventSubscription
+from conveyor.lookups import registered_dataset
 from conveyor.schemas.datasets import Dataset, DatasetDeleted
 from ml_data_api.catalog import Catalog, same_shape
 from ml_data_api.settings import Settings
@@ -63,31 +61,20 @@ class DatasetEvents:
         self.settings = settings
         self.catalog = catalog
         self.queue_manager = queue_manager
-        self.subscribed = False  # the queue is bound: from now on no deletion is missed
         self.handled = 0  # events handled to the end (tables dropped or kept on purpose)
         self.unowned: list[str] | None = None  # datasets with tables here unknown to queue_manager, once compared
-        self._connection: AbstractRobustConnection | None = None
-        self._task: asyncio.Task[bool] | None = None
+        # Broker down: events wait in the durable queue while the subscription keeps trying.
+        self.subscription = EventSubscription(
+            "dataset deletions", settings.amqp_url, settings.events_exchange, settings.events_queue, [DELETED_KEY],
+            self._on_message, expires_ms=settings.events_queue_expires_ms, on_subscribed=self._report_unowned)
 
     def start(self) -> None:
-        # Broker down: events wait in the durable queue while this keeps trying.
-        self._task = asyncio.create_task(until_done("subscribing to dataset events", self._subscribe))
+        self.subscription.start()
 
-    async def _subscribe(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.settings.amqp_url, timeout=5)
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=1)
-        exchange = await declare_events_exchange(channel, self.settings.events_exchange)
-        arguments: dict[str, object] = {"x-queue-type": "quorum"}
-        if self.settings.events_queue_expires_ms:
-            arguments["x-expires"] = self.settings.events_queue_expires_ms
-        queue = await channel.declare_queue(self.settings.events_queue, durable=True, arguments=arguments)
-        await queue.bind(exchange, routing_key=DELETED_KEY)
-        await queue.consume(self._on_message)
-        self.subscribed = True
-        log.info("dataset deletions from %s through queue %s", self.settings.events_exchange,
-                 self.settings.events_queue)
-        await self._report_unowned()
+    @property
+    def subscribed(self) -> bool:
+        """The queue is bound: from now on no deletion is missed."""
+        return self.subscription.subscribed
 
     async def _report_unowned(self) -> None:
         try:
@@ -145,17 +132,9 @@ class DatasetEvents:
 
     async def _registered(self, name: str) -> Dataset | None:
         try:
-            return await self.queue_manager.get_dataset(name)
-        except APIError as exc:
-            if exc.status_code == 404:
-                return None
-            raise Unavailable(f"queue_manager refused to look dataset {name!r} up: {exc}") from exc
+            return await registered_dataset(self.queue_manager, name)
+        except NotFound:
+            return None
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._connection:
-            with suppress(Exception):
-                await self._connection.close()
+        await self.subscription.close()
