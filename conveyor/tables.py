@@ -7,14 +7,11 @@ service started before its database serves meanwhile and says "not ready" until 
 from __future__ import annotations
 
 import asyncio
-import logging
 from contextlib import suppress
 from typing import Self
 
 from conveyor.pg import Database
 from conveyor.retry import until_done
-
-log = logging.getLogger(__name__)
 
 
 class TablesNotReady(Exception):
@@ -35,13 +32,20 @@ class StartupTables:
             cur.execute(self.ddl)
         self.created = True
 
-    async def create_until_done(self, stop: asyncio.Event | None = None) -> bool:
-        """Create the tables, trying again while the database is down; False when `stop` is set first."""
-        return await until_done(f"creating the {self.name}", lambda: asyncio.to_thread(self.create), stop=stop)
+    async def create_until_done(self, stop: asyncio.Event | None = None, tried: asyncio.Event | None = None) -> bool:
+        """Create the tables, trying again while the database is down; False when `stop` is set first.
 
-    def start(self) -> None:
-        """Create the tables in the background: the service answers (not ready) while the database is down."""
-        self._task = asyncio.create_task(self.create_until_done())
+        `tried` is set once the first attempt is over, whichever way it went.
+        """
+
+        async def attempt() -> None:
+            try:
+                await asyncio.to_thread(self.create)
+            finally:
+                if tried is not None:
+                    tried.set()
+
+        return await until_done(f"creating the {self.name}", attempt, stop=stop)
 
     async def ready(self) -> None:
         """The readiness check: the database answers `SELECT 1` and the tables were created; no DDL."""
@@ -57,12 +61,14 @@ class StartupTables:
 
     async def __aenter__(self) -> Self:
         """`async with tables:` creates them now when the database answers, so the first request finds
-        them; else keeps trying in the background for as long as the block runs."""
+        them; else keeps trying in the background for as long as the block runs (readiness says so)."""
+        tried = asyncio.Event()
+        self._task = asyncio.create_task(self.create_until_done(tried=tried))
         try:
-            await asyncio.to_thread(self.create)
-        except Exception as exc:  # the database may come up later; readiness says so meanwhile
-            log.warning("%s not created yet: %s; trying again in the background", self.name, exc)
-            self.start()
+            await tried.wait()  # one attempt now; a failure is logged and retried in the background
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
