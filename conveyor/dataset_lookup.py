@@ -2,6 +2,11 @@
 
 queue_manager owns every dataset's schema; a component given `--dataset` or `--service`
 takes its column names (features, target, timestamp) from there instead of assuming any.
+
+The services' lookup of the same dataset is `conveyor.lookups` (an unknown one is a 404, a
+failed lookup a 503); this one is the command line's: it waits through queue_manager's
+outages, also names the dataset through a service, ends in a sentence to act on
+(ValueError), and keeps FastAPI out of the command's start-up.
 """
 
 from __future__ import annotations

@@ -46,15 +46,13 @@ class MLDataClient(BaseClient):
         )
 
     async def rows(self, dataset: str, split: str, **params: Any) -> RowsPage:
-        query = {k: v for k, v in params.items() if v is not None}
         return RowsPage(
-            **await self.json("GET", f"{PREFIX}/datasets/{dataset}/{split}/rows", params=query)
+            **await self.json("GET", f"{PREFIX}/datasets/{dataset}/{split}/rows", params=params)
         )
 
     async def rows_csv(self, dataset: str, split: str, **params: Any) -> bytes:
-        query = {k: v for k, v in params.items() if v is not None} | {"format": "csv"}
         response = await self.request(
-            "GET", f"{PREFIX}/datasets/{dataset}/{split}/rows", params=query
+            "GET", f"{PREFIX}/datasets/{dataset}/{split}/rows", params={**params, "format": "csv"}
         )
         return response.content
 

@@ -75,8 +75,7 @@ class QueueManagerClient(BaseClient):
         return Algorithm(**await self.json("POST", f"{PREFIX}/algorithms", data=data, files=files))
 
     async def list_algorithms(self, **filters: Any) -> list[Algorithm]:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return [Algorithm(**a) for a in await self.json("GET", f"{PREFIX}/algorithms", params=params)]
+        return [Algorithm(**a) for a in await self.json("GET", f"{PREFIX}/algorithms", params=filters)]
 
     async def get_algorithm(self, name: str, version: int | str) -> Algorithm:
         return Algorithm(**await self.json("GET", f"{PREFIX}/algorithms/{name}/{version}"))
@@ -122,8 +121,7 @@ class QueueManagerClient(BaseClient):
 
     # jobs
     async def list_jobs(self, **filters: Any) -> JobPage:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return JobPage(**await self.json("GET", f"{PREFIX}/jobs", params=params))
+        return JobPage(**await self.json("GET", f"{PREFIX}/jobs", params=filters))
 
     async def create_jobs(self, jobs: list[JobCreate]) -> JobsBulkCreated:
         body = JobsBulkCreate(jobs=jobs).model_dump(mode="json")
@@ -141,7 +139,5 @@ class QueueManagerClient(BaseClient):
         return Job(**await self.json("PATCH", f"{PREFIX}/jobs/{job_id}", json=body))
 
     async def job_stats(self, service: str | None = None, window_minutes: int = 60) -> JobStats:
-        params: dict[str, Any] = {"window_minutes": window_minutes}
-        if service:
-            params["service"] = service
+        params = {"service": service or None, "window_minutes": window_minutes}
         return JobStats(**await self.json("GET", f"{PREFIX}/jobs/stats", params=params))
