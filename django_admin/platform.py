@@ -144,12 +144,19 @@ def monitoring(fn: Callable[[MonitoringClient], Awaitable[T]], timeout: float = 
     return _call(MonitoringClient, "MONITORING_API_URL", fn, timeout)
 
 
+# Each API's client, by the setting holding its URL: `health` asks /ready through the same client (and pool).
+CLIENT_OF_URL: dict[str, type[BaseClient]] = {
+    "QUEUE_MANAGER_URL": QueueManagerClient, "ML_DATA_API_URL": MLDataClient,
+    "MONITORING_API_URL": MonitoringClient, "RETRAINING_API_URL": RetrainingClient,
+}
+
+
 def health(url_key: str, timeout: float = 2.0) -> dict[str, Any]:
     """A service's /ready answer, or why it is not ready."""
     async def get(client: BaseClient) -> Any:
         return await client.json("GET", "/ready")
 
     try:
-        return _call(BaseClient, url_key, get, timeout)
+        return _call(CLIENT_OF_URL.get(url_key, BaseClient), url_key, get, timeout)
     except PlatformError as exc:
         return {"status": "down", "error": exc.message}

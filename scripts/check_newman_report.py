@@ -18,20 +18,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def request_paths(items: list[dict], parents: tuple[str, ...] = ()) -> Iterator[str]:
-    """ "folder / sub-folder / request" for every request, the way newman's JUnit reporter names them."""
+def requests(items: list[dict], parents: tuple[str, ...] = ()) -> Iterator[tuple[str, dict]]:
+    """Every request of a collection (or folder), with its path "folder / sub-folder / request", the way
+    newman's JUnit reporter names it."""
     for item in items:
         path = (*parents, item["name"])
         if "item" in item:
-            yield from request_paths(item["item"], path)
+            yield from requests(item["item"], path)
         else:
-            yield " / ".join(path)
+            yield " / ".join(path), item
 
 
 def problems(collection: dict, report: ElementTree.Element) -> list[str]:
     suites = {suite.get("name", ""): suite for suite in report.iter("testsuite")}
     found = []
-    for path in request_paths(collection["item"]):
+    for path, _ in requests(collection["item"]):
         suite = suites.get(path)
         if suite is None:
             found.append(f"{path}: not run")
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
         return 1
     collection = json.loads(collection_file.read_text())
     found = problems(collection, ElementTree.parse(report_file).getroot())
-    total = sum(1 for _ in request_paths(collection["item"]))
+    total = sum(1 for _ in requests(collection["item"]))
     if found:
         print(f"{len(found)} of {total} requests in {collection_file.name} did not pass:")
         print("\n".join(f"  {line}" for line in found))

@@ -11,6 +11,7 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -22,12 +23,20 @@ SERVICES = {
 }
 
 
+def _load_check_newman_report() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_newman_report", ROOT / "scripts" / "check_newman_report.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The script that reads newman's report walks the collection; the checks here walk it the same way.
+check_newman_report = _load_check_newman_report()
+
+
 def _requests(items: list[dict]) -> Iterator[dict]:
-    for item in items:
-        if "item" in item:
-            yield from _requests(item["item"])
-        else:
-            yield item
+    return (item for _, item in check_newman_report.requests(items))
 
 
 @pytest.fixture(scope="module")
@@ -98,15 +107,11 @@ def test_every_route_is_in_the_collection(package: str, collection: dict) -> Non
 
 
 def test_the_newman_report_check_names_requests_not_run_and_failed() -> None:
-    spec = importlib.util.spec_from_file_location("check_newman_report", ROOT / "scripts" / "check_newman_report.py")
-    assert spec and spec.loader
-    check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check)
     collection = {"item": [{"name": "qm", "item": [{"name": "Health"}, {"name": "Jobs", "item": [{"name": "List"}]}]},
                            {"name": "ml", "item": [{"name": "Rows"}, {"name": "Counts"}]}]}
     report = ElementTree.fromstring(
         '<testsuites><testsuite name="qm / Health" tests="2" failures="0" errors="0"/>'
         '<testsuite name="qm / Jobs / List" tests="1" failures="1" errors="0"/>'
         '<testsuite name="ml / Rows" tests="0" failures="0" errors="0"/></testsuites>')
-    assert check.problems(collection, report) == [
+    assert check_newman_report.problems(collection, report) == [
         "qm / Jobs / List: 1 failed", "ml / Rows: ran no test", "ml / Counts: not run"]
