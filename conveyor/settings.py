@@ -316,10 +316,18 @@ class PostgresSettings(PlatformSettings):
     pool_size: int = pool_size_setting(4)
 
 
+def read_one(settings_class: type[Declared], field_name: str) -> Any:
+    """One declared field, read as `load` reads it, for code that has no settings class of its own."""
+    described = next(d for d in describe(settings_class) if d.field_name == field_name)
+    return _value(described, is_production())
+
+
 def amqp_url() -> str:
-    """AMQP_URL, for code that has no settings class of its own (the data source, the AMQP helpers)."""
-    return config("AMQP_URL", default=DEFAULT_AMQP_URL)
+    """AMQP_URL, as PlatformSettings declares it (the data source, the AMQP helpers)."""
+    value: str = read_one(PlatformSettings, "amqp_url")
+    return value
 
 
 def events_exchange() -> str:
-    return config("EVENTS_EXCHANGE", default=DEFAULT_EVENTS_EXCHANGE)
+    value: str = read_one(PlatformSettings, "events_exchange")
+    return value

@@ -48,6 +48,12 @@ class StackConfig:
     ephemeral: bool = False  # throwaway: its stores and its state directory are removed on stop
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def service_ports(self) -> dict[str, int]:
+        """Each HTTP service's port, by the name its settings use (`<NAME>_PORT`, `<NAME>_URL`)."""
+        return {"QUEUE_MANAGER": self.qm_port, "ML_DATA_API": self.ml_port, "MONITORING_API": self.monitoring_port,
+                "RETRAINING_API": self.retraining_port, "ADMIN": self.admin_port}
+
     @classmethod
     def throwaway(cls) -> StackConfig:
         return cls(
@@ -95,18 +101,10 @@ class Stack:
             "API_TOKEN": c.api_token,
             "MONGODB_URI": self.mongodb_uri,
             "DATABASE_URL": self.database_url,
-            "QUEUE_MANAGER_URL": self.qm_url,
-            "ML_DATA_API_URL": self.ml_url,
-            "MONITORING_API_URL": self.monitoring_url,
-            "MONITORING_API_PORT": str(c.monitoring_port),
-            "RETRAINING_API_URL": self.retraining_url,
-            "RETRAINING_API_PORT": str(c.retraining_port),
-            "ADMIN_URL": self.admin_url,
-            "ADMIN_PORT": str(c.admin_port),
+            **{f"{name}_URL": local_url(port) for name, port in c.service_ports.items()},
+            **{f"{name}_PORT": str(port) for name, port in c.service_ports.items()},
             "ADMIN_USER": c.admin_user,
             "ADMIN_PASSWORD": c.admin_password,
-            "QUEUE_MANAGER_PORT": str(c.qm_port),
-            "ML_DATA_API_PORT": str(c.ml_port),
             "QUEUE_MANAGER_HOST": "127.0.0.1",
             "ML_DATA_API_HOST": "127.0.0.1",
             # A throwaway stack's alert and dataset-event queues are its own, and go away soon after it stops.

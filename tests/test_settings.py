@@ -109,6 +109,15 @@ def test_old_names_still_work(monkeypatch: pytest.MonkeyPatch, settings_class: A
     assert getattr(load(settings_class), described.field_name) == described.cast.parse(text)
 
 
+def test_the_broker_outside_a_settings_class_reads_as_the_services_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conveyor.amqp and the data source read AMQP_URL and EVENTS_EXCHANGE by PlatformSettings' declarations."""
+    monkeypatch.setenv("AMQP_URL", "amqp://broker.example:5672/")
+    monkeypatch.setenv("EVENTS_EXCHANGE", "")  # empty counts as unset, as in every settings class
+    platform = load(settings.PlatformSettings)
+    assert settings.amqp_url() == platform.amqp_url == "amqp://broker.example:5672/"
+    assert settings.events_exchange() == platform.events_exchange == settings.DEFAULT_EVENTS_EXCHANGE
+
+
 def test_the_new_name_wins_over_the_old(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKER_SERVICE_NAME", "new_service")
     monkeypatch.setenv("SERVICE_NAME", "old_service")
