@@ -14,10 +14,12 @@ from tests.support import serve
 
 
 @contextmanager
-def queue_manager(mongo_uri: str, api_token: str, amqp_url: str) -> Iterator[str]:
-    """queue_manager on a free port, over the test's own database; yields its base URL."""
+def queue_manager(mongo_uri: str, api_token: str, amqp_url: str, events_exchange: str = "") -> Iterator[str]:
+    """queue_manager on a free port, over the test's own database; yields its base URL.
+
+    Its events go to `events_exchange`, by default one of its own."""
     settings = Settings(mongodb_uri=mongo_uri, api_token=api_token, amqp_url=amqp_url,
-                        events_exchange=f"t_{uuid.uuid4().hex[:12]}.events")
+                        events_exchange=events_exchange or f"t_{uuid.uuid4().hex[:12]}.events")
     with serve(create_app(settings)) as url:
         yield url
 

@@ -23,7 +23,8 @@ from ml_data_api.settings import Settings as MLDataSettings
 from queue_manager.main import create_app as create_queue_manager
 from queue_manager.settings import Settings as QueueManagerSettings
 from tests.ml_data_api.conftest import row, schema
-from tests.support import serve, wait_for
+from tests.queue_manager_server import queue_manager
+from tests.support import wait_for
 
 DEADLINE = 20.0
 
@@ -62,10 +63,9 @@ def running_queue_manager(
 ) -> Iterator[tuple[httpx.Client, MLDataSettings]]:
     """queue_manager served over HTTP, and the settings of an ml_data_api following its deletions."""
     exchange = f"{unique_name}.events"
-    qm_app = create_queue_manager(QueueManagerSettings(
-        mongodb_uri=mongo_uri, api_token=api_token, amqp_url=amqp_url, events_exchange=exchange))
     headers = {"Authorization": f"Bearer {api_token}"}
-    with serve(qm_app) as qm_url, httpx.Client(base_url=qm_url, headers=headers) as qm:
+    with queue_manager(mongo_uri, api_token, amqp_url, exchange) as qm_url, \
+            httpx.Client(base_url=qm_url, headers=headers) as qm:
         yield qm, MLDataSettings(
             database_url=pg_url, api_token=api_token, queue_manager_url=qm_url, amqp_url=amqp_url,
             events_exchange=exchange, events_queue=f"{unique_name}.ml_data_api", events_queue_expires_ms=60_000,
