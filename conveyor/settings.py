@@ -283,10 +283,15 @@ def port_setting(service: str) -> int:
     return setting(SERVICE_PORTS[service], "The port it listens on.", name=f"{service}_PORT", prefixed=False)
 
 
+def local_service_url(service: str) -> str:
+    """Where a service answers on a developer's machine, the default of its `<NAME>_URL`."""
+    return f"http://127.0.0.1:{SERVICE_PORTS[service]}"
+
+
 def service_url_setting(service: str) -> str:
     """Another service's base URL: `service_url_setting("QUEUE_MANAGER")` reads QUEUE_MANAGER_URL."""
-    return setting(f"http://127.0.0.1:{SERVICE_PORTS[service]}", f"Where {service.lower()} answers.",
-                   name=f"{service}_URL", prefixed=False)
+    return setting(local_service_url(service), f"Where {service.lower()} answers.", name=f"{service}_URL",
+                   prefixed=False)
 
 
 @dataclass(frozen=True)

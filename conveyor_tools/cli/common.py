@@ -1,4 +1,4 @@
-"""What the commands that talk to the services share: one way to report their failures."""
+"""What the commands that talk to the services share: where a service is, one way to report their failures."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from collections.abc import Coroutine
 from typing import Any
 
 from conveyor.clients import APIError, APIUnavailable
+from conveyor.settings import local_service_url
+from conveyor_tools import localenv
+
+
+def service_url(service: str) -> str:
+    """`<SERVICE>_URL` from the environment or the demo's file, else where the service listens by default."""
+    return localenv.lookup(f"{service}_URL", local_service_url(service))
 
 
 def run_api(work: Coroutine[Any, Any, Any]) -> tuple[int, Any]:

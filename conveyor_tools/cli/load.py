@@ -11,7 +11,7 @@ from conveyor.clients import MLDataClient
 from conveyor.records import to_records
 from conveyor.settings import DEV_TOKEN
 from conveyor_tools import localenv
-from conveyor_tools.cli.common import run_api
+from conveyor_tools.cli.common import run_api, service_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,7 @@ async def load(args: argparse.Namespace, url: str, token: str) -> tuple[int, int
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.url or localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004")
+    url = args.url or service_url("ML_DATA_API")
     token = args.token or localenv.lookup("API_TOKEN", DEV_TOKEN)
     started = time.perf_counter()
     code, result = run_api(load(args, url, token))

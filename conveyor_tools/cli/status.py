@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor_tools import localenv
+from conveyor_tools.cli.common import service_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def components() -> dict[str, str]:
     return {
-        "queue_manager": localenv.lookup("QUEUE_MANAGER_URL", "http://127.0.0.1:8001"),
-        "ml_data_api": localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004"),
-        "monitoring_api": localenv.lookup("MONITORING_API_URL", "http://127.0.0.1:8005"),
-        "retraining_api": localenv.lookup("RETRAINING_API_URL", "http://127.0.0.1:8006"),
-        "django_admin": localenv.lookup("ADMIN_URL", "http://127.0.0.1:8000"),
+        "queue_manager": service_url("QUEUE_MANAGER"),
+        "ml_data_api": service_url("ML_DATA_API"),
+        "monitoring_api": service_url("MONITORING_API"),
+        "retraining_api": service_url("RETRAINING_API"),
+        "django_admin": service_url("ADMIN"),
     }
 
 

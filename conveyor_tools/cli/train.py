@@ -12,7 +12,7 @@ from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ServiceUpdate
 from conveyor.settings import DEV_TOKEN
 from conveyor_tools import localenv
-from conveyor_tools.cli.common import run_api
+from conveyor_tools.cli.common import run_api, service_url
 
 PAGE = 10_000
 
@@ -74,8 +74,8 @@ async def train(args: argparse.Namespace, qm_url: str, ml_url: str, token: str) 
 
 
 def run(args: argparse.Namespace) -> int:
-    qm_url = args.qm_url or localenv.lookup("QUEUE_MANAGER_URL", "http://127.0.0.1:8001")
-    ml_url = args.ml_url or localenv.lookup("ML_DATA_API_URL", "http://127.0.0.1:8004")
+    qm_url = args.qm_url or service_url("QUEUE_MANAGER")
+    ml_url = args.ml_url or service_url("ML_DATA_API")
     token = args.token or localenv.lookup("API_TOKEN", DEV_TOKEN)
     code, summary = run_api(train(args, qm_url, ml_url, token))
     if summary:
