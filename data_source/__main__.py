@@ -17,7 +17,7 @@ import pandas as pd
 from conveyor.clients import QueueManagerClient
 from conveyor.dataset_lookup import look_up_dataset
 from conveyor.retry import Stopping
-from conveyor.settings import DEV_TOKEN, amqp_url, config, secret
+from conveyor.settings import PeerUrlsSettings, load, settings_or_exit
 from data_source.publisher import PublishOptions, PublishSummary, publish_rows
 from data_source.records import DriftSpec, MessageFactory
 
@@ -61,12 +61,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def take_defaults_from_schema(args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def take_defaults_from_schema(args: argparse.Namespace, peers: PeerUrlsSettings, stop: asyncio.Event) -> None:
     """Fill what was not given from the dataset's schema in queue_manager; explicit options win."""
     if not (args.dataset or args.service):
         return
-    async with QueueManagerClient(config("QUEUE_MANAGER_URL", default="http://127.0.0.1:8001"),
-                                  secret("API_TOKEN", DEV_TOKEN)) as qm:
+    async with QueueManagerClient(peers.queue_manager_url, peers.api_token) as qm:
         found = await look_up_dataset(qm, dataset=args.dataset, service=args.service, stop=stop)
     schema = found.dataset
     args.queue = args.queue or (found.service.queue if found.service else None)
@@ -123,18 +122,18 @@ def progress_printer(total: int | None) -> Callable[[PublishSummary], None]:
     return log_line
 
 
-async def run(args: argparse.Namespace) -> PublishSummary:
+async def run(args: argparse.Namespace, peers: PeerUrlsSettings) -> PublishSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await take_defaults_from_schema(args, stop)
+        await take_defaults_from_schema(args, peers, stop)
     except Stopping:
         log.info("stopped while asking queue_manager for the dataset: nothing streamed")
         return PublishSummary()
     factory = factory_from(args)
-    options = PublishOptions(queue=args.queue, amqp_url=amqp_url(), rate=args.rate, publishers=args.publishers,
+    options = PublishOptions(queue=args.queue, amqp_url=peers.amqp_url, rate=args.rate, publishers=args.publishers,
                              rows=args.rows, loop=args.loop)
     total = args.rows if args.rows is not None else (None if args.loop else len(factory.frame))
     log.info("streaming %s rows of %d features to %s", total if total is not None else "endless",
@@ -151,8 +150,9 @@ def main() -> int:
     if not args.file:
         options.error("--file (or DATA_SOURCE_FILE) is required: the CSV to stream "
                       "(`conveyor generate-data` writes demo rows)")
+    peers = settings_or_exit(lambda: load(PeerUrlsSettings))
     try:
-        summary = asyncio.run(run(args))
+        summary = asyncio.run(run(args, peers))
     except (ValueError, FileNotFoundError) as exc:
         options.error(str(exc))
     print(json.dumps(summary.as_dict()))

@@ -14,7 +14,7 @@ import pandas as pd
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.dataset_lookup import look_up_dataset
 from conveyor.retry import Stopping
-from conveyor.settings import DEV_TOKEN, config, secret
+from conveyor.settings import PeerUrlsSettings, load, settings_or_exit
 from ground_truth_collector.collector import Collector, CollectorOptions
 from ground_truth_collector.labels import LabelSource
 
@@ -48,25 +48,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def take_defaults_from_schema(args: argparse.Namespace, token: str, stop: asyncio.Event) -> None:
+async def take_defaults_from_schema(args: argparse.Namespace, peers: PeerUrlsSettings, stop: asyncio.Event) -> None:
     """Fill what was not given from the dataset's schema in queue_manager; explicit options win."""
     if args.dataset and args.label_column and args.timestamp_column:
         return
-    async with QueueManagerClient(config("QUEUE_MANAGER_URL", default="http://127.0.0.1:8001"), token) as qm:
+    async with QueueManagerClient(peers.queue_manager_url, peers.api_token) as qm:
         found = await look_up_dataset(qm, dataset=args.dataset, service=args.service, stop=stop)
     args.dataset = args.dataset or found.dataset.name
     args.label_column = args.label_column or found.dataset.target
     args.timestamp_column = args.timestamp_column or found.dataset.timestamp_column
 
 
-async def run(args: argparse.Namespace) -> int:
+async def run(args: argparse.Namespace, peers: PeerUrlsSettings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    token = secret("API_TOKEN", DEV_TOKEN)
     try:
-        await take_defaults_from_schema(args, token, stop)
+        await take_defaults_from_schema(args, peers, stop)
     except Stopping:
         log.info("stopped while asking queue_manager for the dataset: no labels sent")
         return 0
@@ -76,7 +75,7 @@ async def run(args: argparse.Namespace) -> int:
         interval_seconds=args.interval_seconds, missing_share=args.missing_share, seed=args.seed,
         append_to_training=args.append_to_training,
     )
-    async with MLDataClient(config("ML_DATA_API_URL", default="http://127.0.0.1:8004"), token, timeout=60) as ml:
+    async with MLDataClient(peers.ml_data_api_url, peers.api_token, timeout=60) as ml:
         collector = Collector(options, source, ml, args.timestamp_column)
         if args.once:
             print(f"sent {await collector.collect_once()} labels")
@@ -96,8 +95,9 @@ def main() -> int:
         options.error("--dataset or --service (or GTC_DATASET / GTC_SERVICE) is required")
     if not args.file:
         options.error("--file (or GTC_FILE) is required: the file the data source streams, with the true labels")
+    peers = settings_or_exit(lambda: load(PeerUrlsSettings))
     try:
-        return asyncio.run(run(args))
+        return asyncio.run(run(args, peers))
     except (ValueError, FileNotFoundError) as exc:
         options.error(str(exc))
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.settings import PeerUrlsSettings, load
 from ground_truth_collector.__main__ import parser, take_defaults_from_schema
 from tests.queue_manager_server import queue_manager, register
 
@@ -31,7 +32,7 @@ def qm_env(mongo_uri: str, api_token: str, amqp_url: str, monkeypatch: pytest.Mo
 
 def defaults(*args: str) -> argparse.Namespace:
     parsed = parser().parse_args(["--file", "labels.csv", *args])
-    asyncio.run(take_defaults_from_schema(parsed, os.environ["API_TOKEN"], asyncio.Event()))
+    asyncio.run(take_defaults_from_schema(parsed, load(PeerUrlsSettings), asyncio.Event()))
     return parsed
 
 
