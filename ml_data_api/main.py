@@ -3,8 +3,7 @@ the dataset-events listener are made here once and closed on shutdown."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
 
@@ -25,23 +24,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db = Database(settings.database_url, settings.pool_size)
     catalog_table = StartupTables(db, "dataset catalog", CATALOG_DDL)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as resources:  # closed in reverse: the listener stops before its client
-            resources.callback(db.close)
-            await resources.enter_async_context(catalog_table)
-            queue_manager = None
-            if settings.queue_manager_url:
-                queue_manager = QueueManagerClient(settings.queue_manager_url, settings.api_token,
-                                                   timeout=QUEUE_MANAGER_TIMEOUT)
-                resources.push_async_callback(queue_manager.aclose)
-            app.state.catalog = Catalog(db, queue_manager)
-            # Without a queue_manager there is no owner whose deletions to follow.
-            if queue_manager is not None and settings.amqp_url:
-                app.state.dataset_events = DatasetEvents(settings, app.state.catalog, queue_manager)
-                app.state.dataset_events.start()
-                resources.push_async_callback(app.state.dataset_events.close)
-            yield
+    async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
+        # Closed in reverse: the listener stops before its client.
+        resources.callback(db.close)
+        await resources.enter_async_context(catalog_table)
+        queue_manager = None
+        if settings.queue_manager_url:
+            queue_manager = QueueManagerClient(settings.queue_manager_url, settings.api_token,
+                                               timeout=QUEUE_MANAGER_TIMEOUT)
+            resources.push_async_callback(queue_manager.aclose)
+        app.state.catalog = Catalog(db, queue_manager)
+        # Without a queue_manager there is no owner whose deletions to follow.
+        if queue_manager is not None and settings.amqp_url:
+            app.state.dataset_events = DatasetEvents(settings, app.state.catalog, queue_manager)
+            app.state.dataset_events.start()
+            resources.push_async_callback(app.state.dataset_events.close)
 
     app = create_service_app(
         service="ml_data_api",
@@ -49,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Typed tables of training, testing and production rows per dataset.",
         api_token=settings.api_token,
         ready_checks={"postgresql": catalog_table.ready},
-        lifespan=lifespan,
+        startup=startup,
     )
     app.state.settings = settings
     app.state.db = db

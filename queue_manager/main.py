@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 
 import mongoengine
 from fastapi import FastAPI, Request, Response
@@ -15,7 +13,7 @@ from mongoengine.connection import get_db
 
 from conveyor.api.app import create_service_app
 from conveyor.events import EventPublisher
-from conveyor.retry import until_done
+from conveyor.startup import StartupStep
 from queue_manager import jobs_store
 from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc
 from queue_manager.routes import algorithms, datasets, jobs, legacy, root, services
@@ -25,8 +23,6 @@ UPLOAD_PATH = "/queue_manager/algorithms"
 # Room for the form fields around the files of a multipart upload.
 MULTIPART_SLACK = 1024 * 1024
 SERVER_SELECTION_TIMEOUT_MS = 5000
-
-log = logging.getLogger(__name__)
 
 
 def _connect(settings: Settings) -> None:
@@ -45,35 +41,19 @@ def _ensure_indexes() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    indexes_ensured = asyncio.Event()
+    indexes = StartupStep("ensuring the MongoDB indexes", _ensure_indexes)
 
-    async def ensure_indexes() -> None:
-        await run_in_threadpool(_ensure_indexes)
-        indexes_ensured.set()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
         _connect(settings)
-        retrying: asyncio.Task[bool] | None = None
-        try:
-            await ensure_indexes()
-        except Exception as exc:  # the store may come up later: keep trying, /ready says so meanwhile
-            log.warning("indexes not ensured yet: %s", exc)
-            retrying = asyncio.create_task(until_done("ensuring the MongoDB indexes", ensure_indexes))
+        resources.callback(mongoengine.disconnect)
+        await resources.enter_async_context(indexes)
         await app.state.events.start()
-        yield
-        if retrying:
-            retrying.cancel()
-            with suppress(asyncio.CancelledError):
-                await retrying
-        await app.state.events.close()
-        mongoengine.disconnect()
+        resources.push_async_callback(app.state.events.close)
 
     async def mongo_ready() -> None:
         # Reachability only: the indexes are made once, at start-up, never by a probe.
         await run_in_threadpool(lambda: get_db().command("ping"))
-        if not indexes_ensured.is_set():
-            raise ConnectionError("reachable, but the indexes are not ensured yet (start-up keeps trying)")
+        indexes.check_done()
 
     async def broker_ready() -> None:
         if not app.state.events.connected:
@@ -85,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Registry of datasets, algorithms and services, and the jobs log.",
         api_token=settings.api_token,
         ready_checks={"mongodb": mongo_ready, "broker": broker_ready},
-        lifespan=lifespan,
+        startup=startup,
     )
     app.state.settings = settings
     app.state.events = EventPublisher(settings.amqp_url, settings.events_exchange)

@@ -136,7 +136,7 @@ class Executor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         # The database may come up after us.
-        await self.tables.create_until_done(stop=self.stopping)
+        await self.tables.run_until_done(stop=self.stopping)
         log.info("executor %s waiting for runs", self.name)
         tasks = [asyncio.create_task(loop_()) for loop_ in (self.run_loop, self.explainer_loop, self.stale_loop)]
         await self.stopping.wait()

@@ -36,15 +36,11 @@ def create_service_app(
     title: str,
     api_token: str,
     ready_checks: dict[str, ReadyCheck],
-    lifespan: Lifespan | None = None,
     startup: Startup | None = None,
     description: str = "",
 ) -> FastAPI:
-    """A service app; give `startup` (or a whole `lifespan`) to open and close its resources."""
-    if startup is not None:
-        if lifespan is not None:
-            raise ValueError("give startup or lifespan, not both")
-        lifespan = lifespan_of(startup)
+    """A service app; `startup` opens its resources when it starts, and they are closed when it stops."""
+    lifespan = lifespan_of(startup) if startup is not None else None
     app = FastAPI(title=title, version=__version__, description=description, lifespan=lifespan)
     app.state.api_token = api_token
     # A registry per app keeps several apps in one test process from colliding.
