@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 import uuid
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from conveyor.clients import QueueManagerClient
 from conveyor.dataset_lookup import look_up_dataset
 from conveyor.retry import Stopping
 from conveyor.settings import PeerUrlsSettings, load, settings_or_exit
+from conveyor.signals import stop_on_signals
 from data_source.publisher import PublishOptions, PublishSummary, publish_rows
 from data_source.records import DriftSpec, MessageFactory
 
@@ -123,10 +123,7 @@ def progress_printer(total: int | None) -> Callable[[PublishSummary], None]:
 
 
 async def run(args: argparse.Namespace, peers: PeerUrlsSettings) -> PublishSummary:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(asyncio.Event())
     try:
         await take_defaults_from_schema(args, peers, stop)
     except Stopping:

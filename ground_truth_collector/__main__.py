@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 import pandas as pd
@@ -15,6 +14,7 @@ from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.dataset_lookup import look_up_dataset
 from conveyor.retry import Stopping
 from conveyor.settings import PeerUrlsSettings, load, settings_or_exit
+from conveyor.signals import stop_on_signals
 from ground_truth_collector.collector import Collector, CollectorOptions
 from ground_truth_collector.labels import LabelSource
 
@@ -60,10 +60,7 @@ async def take_defaults_from_schema(args: argparse.Namespace, peers: PeerUrlsSet
 
 
 async def run(args: argparse.Namespace, peers: PeerUrlsSettings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(asyncio.Event())
     try:
         await take_defaults_from_schema(args, peers, stop)
     except Stopping:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -23,6 +22,7 @@ from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
 from conveyor.schemas.retraining import EvaluateOn
 from conveyor.settings import settings_or_exit
+from conveyor.signals import stop_on_signals
 from conveyor.tables import StartupTables
 from conveyor.training import load_model
 from retraining_api import data, runner
@@ -132,9 +132,7 @@ class Executor:
             self.store.requeue_explainer(self.current_explainer)
 
     async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+        stop_on_signals(self.stopping)
         # The database may come up after us.
         await self.tables.run_until_done(stop=self.stopping)
         log.info("executor %s waiting for runs", self.name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from contextlib import suppress
 
@@ -17,6 +16,7 @@ from conveyor.retry import Backoff, Stopping, retry
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import Service
+from conveyor.signals import stop_on_signals
 from worker.assignment import AssignmentWatcher
 from worker.batch_processor import BatchProcessor
 from worker.metrics import WorkerMetrics
@@ -150,9 +150,7 @@ def main(settings: Settings) -> None:
     worker = Worker(settings)
 
     async def runner() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop.set)
+        stop_on_signals(worker.stop)
         with suppress(Stopping):
             await worker.run()
         log.info("worker stopped")
