@@ -63,10 +63,10 @@ class RunReporter:
 
     def __call__(self, stage: str, percent: float) -> None:
         log.info("run %s: %s (%.0f%%)", self.run_id, stage, percent)
-        self.store.update_run(self.run_id, stage=stage, percent=percent, log_tail=list(self.run_log.lines))
+        self.store.report_progress(self.run_id, stage=stage, percent=percent, log_tail=list(self.run_log.lines))
 
     def flush(self) -> None:
-        self.store.update_run(self.run_id, log_tail=list(self.run_log.lines))
+        self.store.report_progress(self.run_id, log_tail=list(self.run_log.lines))
 
 
 async def _heartbeat(reporter: RunReporter, seconds: float) -> None:

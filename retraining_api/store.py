@@ -131,11 +131,20 @@ class RunStore:
             return dict(cur.fetchone())
 
     def update_run(self, run_id: int, **fields: Any) -> None:
+        self._update_run(run_id, fields, "")
+
+    def report_progress(self, run_id: int, **fields: Any) -> None:
+        """Progress from the run's own thread: written only while the run is running, so a write still in
+        flight when an executor requeues the run (stopping) cannot overwrite the requeue."""
+        self._update_run(run_id, fields, " AND status = 'running'")
+
+    def _update_run(self, run_id: int, fields: dict[str, Any], condition: str) -> None:
         if not fields:
             return
         values = [Json(json_safe(v)) if isinstance(v, dict) else v for v in fields.values()]
         sets = ", ".join(f"{k} = %s" for k in fields)
-        self.db.run(f"UPDATE retraining_runs SET {sets}, heartbeat_at = now() WHERE id = %s", [*values, run_id])
+        self.db.run(f"UPDATE retraining_runs SET {sets}, heartbeat_at = now() WHERE id = %s{condition}",
+                    [*values, run_id])
 
     def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
         self.update_run(run_id, status=status, finished_at=datetime.now().astimezone(), **fields)
