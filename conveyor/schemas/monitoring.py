@@ -85,6 +85,8 @@ class DataDrift(BaseModel):
 
 
 class Alert(BaseModel):
+    """One check over a threshold (the raw per-check series; episodes group consecutive ones)."""
+
     id: int
     service: str
     at: datetime
@@ -93,9 +95,80 @@ class Alert(BaseModel):
     threshold: float | None
     message: str
     check_id: int | None
+    estimated: bool = Field(default=False, description="raised by the performance estimate, not by labels")
+    episode_id: int | None = None
 
 
-# One scheduled (or requested) check of a service; `drift` is {feature: {detected, score}}.
+class DriftStatus(StrEnum):
+    calibrated = "calibrated"  # thresholds calibrated on the reference at this window size: decisions made
+    uncalibrated = "uncalibrated"  # the reference is too small at this window size: no decision, never an alert
+    no_data = "no_data"  # no current or no reference rows
+
+
+class FeatureDrift(BaseModel):
+    """One feature of a check: Evidently's statistic, the threshold calibrated for it and the verdict."""
+
+    statistic: str = Field(description="Evidently stattest, e.g. wasserstein (normed) or jensenshannon")
+    value: float | None
+    threshold: float | None = Field(description="calibrated on the reference at the check's window size")
+    exceeded: bool
+
+
+class DriftDecision(BaseModel):
+    """How the dataset-level decision was reached."""
+
+    status: DriftStatus
+    detected: bool
+    reason: str = Field(description="the decision in words, e.g. which features exceeded and the correction used")
+    false_alarm: float = Field(description="target probability of a false drift alarm per check")
+    per_feature_alpha: float | None = Field(default=None, description="false-alarm level per feature after the "
+                                                                      "correction for the number of features tested")
+    features_tested: int = 0
+    features_exceeded: list[str] = Field(default_factory=list)
+    window_rows: int | None = Field(default=None, description="window size the thresholds were calibrated at")
+    reference_rows: int | None = None
+
+
+class Metrics(BaseModel):
+    """A task's metrics on a window: MAE/RMSE/R2 for regression, accuracy/F1 for classification."""
+
+    rows: int = 0
+    mae: float | None = None
+    rmse: float | None = None
+    r2: float | None = None
+    accuracy: float | None = None
+    f1: float | None = None
+
+
+class ReferenceError(Metrics):
+    """The model's own error: its holdout score recorded at registration, or computed once on its holdout."""
+
+    model: str
+    version: int
+    source: str = Field(description="where the figures come from, in words")
+
+
+class Estimate(Metrics):
+    """Performance estimated from features and predictions alone, before labels arrive."""
+
+    method: str | None = Field(description="DLE (direct loss estimation) or CBPE (confidence-based); None: "
+                                           "no estimate, see reason")
+    reason: str | None = None
+
+
+class PerformanceVerdict(BaseModel):
+    """One metric compared with the model's reference error."""
+
+    metric: str
+    value: float | None
+    reference: float | None
+    limit: float | None = Field(description="the value past which the check raises performance_degraded")
+    degraded: bool
+    estimated: bool
+    reason: str
+
+
+# One scheduled (or requested) check of a service. mae/rmse/r2 repeat `realized` for older readers.
 class CheckPoint(BaseModel):
     id: int
     service: str
@@ -103,18 +176,60 @@ class CheckPoint(BaseModel):
     at: datetime
     rows_current: int
     rows_labeled: int
-    drift_share: float | None
+    drift_share: float | None = Field(description="share of features over their calibrated thresholds")
     dataset_drift: bool | None
-    drift: dict[str, Any] | None
+    drift: dict[str, FeatureDrift] | None
+    drift_decision: DriftDecision | None = None
     target_drift: dict[str, Any] | None
     prediction_drift: dict[str, Any] | None
     mae: float | None
     rmse: float | None
     r2: float | None
+    model: str | None = None
+    model_version: int | None = None
+    realized: Metrics | None = None
+    estimated: Estimate | None = None
+    reference_error: ReferenceError | None = None
+    performance: list[PerformanceVerdict] = Field(default_factory=list)
 
     def drift_scores(self) -> dict[str, float | None]:
-        return {name: column.get("score") for name, column in (self.drift or {}).items()}
+        return {name: column.value for name, column in (self.drift or {}).items()}
+
+    def drift_ratios(self) -> dict[str, float | None]:
+        """Each feature's statistic over its calibrated threshold (above 1: exceeded)."""
+        return {name: (c.value / c.threshold if c.value is not None and c.threshold else None)
+                for name, c in (self.drift or {}).items()}
 
 
 class CheckRun(CheckPoint):
     alerts: list[Alert]
+
+
+class EpisodeStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+
+
+class Episode(BaseModel):
+    """Consecutive alerting checks of one kind on one service: one alert to act on, not one per check."""
+
+    id: int
+    service: str
+    dataset: str
+    kind: str = Field(description="drift_detected or performance_degraded")
+    status: EpisodeStatus
+    started_at: datetime
+    ended_at: datetime | None = None
+    first_check_id: int | None
+    last_check_id: int | None
+    checks: int = Field(description="alerting checks in the episode")
+    features: list[str] = Field(default_factory=list, description="features that exceeded in any of its checks")
+    worst: dict[str, Any] = Field(default_factory=dict,
+                                  description="worst values seen: drift share, per-feature ratio, metric values")
+    estimated: bool = Field(default=False, description="opened by the performance estimate, not by labels")
+    message: str = ""
+
+
+class EpisodePage(BaseModel):
+    total: int
+    items: list[Episode]
