@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from conveyor.api.errors import Conflict, NotFound, Unprocessable
-from conveyor.schemas.algorithms import AlgorithmPatch, Stage, StageUpdate
+from conveyor.schemas.algorithms import AlgorithmPatch, HoldoutWindow, Stage, StageUpdate
 from queue_manager.datasets_store import get_dataset
 from queue_manager.models import AlgorithmDoc, CounterDoc, ServiceDoc, StageChangeDoc, StoredFileDoc
 
@@ -20,7 +20,7 @@ def algorithm_to_api(doc: AlgorithmDoc) -> dict[str, Any]:
     return {
         "name": doc.name, "version": doc.version, "dataset": doc.dataset,
         "framework": doc.framework, "description": doc.description, "metrics": doc.metrics,
-        "stage": doc.stage,
+        "holdout": doc.holdout or None, "stage": doc.stage,
         "stage_history": [
             {"stage": h.stage, "at": h.at, "by": h.by, "reason": h.reason} for h in doc.stage_history
         ],
@@ -47,13 +47,14 @@ def _stored(content: bytes, filename: str) -> StoredFileDoc:
 def create_algorithm(
     *, name: str, dataset: str, model: bytes, filename: str, config: bytes | None,
     config_filename: str | None, framework: str, description: str, metrics: dict[str, Any],
-    stage: Stage, by: str = "",
+    stage: Stage, holdout: HoldoutWindow | None = None, by: str = "",
 ) -> AlgorithmDoc:
     get_dataset(dataset)
     version = _next_version(name)
     doc = AlgorithmDoc(
         name=name, version=version, dataset=dataset, framework=framework,
         description=description, metrics=metrics, stage=stage.value, created_by=by,
+        holdout=holdout.model_dump(mode="json") if holdout is not None else None,
         stage_history=[StageChangeDoc(stage=stage.value, by=by, reason="uploaded")],
         model_file=_stored(model, filename),
         config_file=_stored(config, config_filename or "config") if config is not None else None,

@@ -53,6 +53,7 @@ class AlgorithmDoc(me.Document):
     framework = me.StringField(default="")
     description = me.StringField(default="")
     metrics = me.DictField()
+    holdout = me.DictField(null=True, default=None)  # HoldoutWindow as JSON; records from before it read as None
     stage = me.StringField(required=True)
     stage_history = me.EmbeddedDocumentListField(StageChangeDoc)
     model_file = me.EmbeddedDocumentField(StoredFileDoc, required=True)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from conveyor.clients.base import APIError, BaseClient
-from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, StageUpdate
+from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, HoldoutWindow, StageUpdate
 from conveyor.schemas.datasets import Dataset, DatasetSchema
 from conveyor.schemas.jobs import (
     Job,
@@ -62,6 +62,7 @@ class QueueManagerClient(BaseClient):
         description: str = "",
         metrics: dict[str, Any] | None = None,
         stage: str = "staging",
+        holdout: HoldoutWindow | None = None,
     ) -> Algorithm:
         files: dict[str, tuple[str, bytes, str]] = {
             "file": (filename, model, "application/octet-stream")
@@ -72,6 +73,8 @@ class QueueManagerClient(BaseClient):
             "name": name, "dataset": dataset, "framework": framework,
             "description": description, "metrics": json.dumps(metrics or {}), "stage": stage,
         }
+        if holdout is not None:  # the rows `metrics` were scored on
+            data["holdout"] = holdout.model_dump_json()
         return Algorithm(**await self.json("POST", f"{PREFIX}/algorithms", data=data, files=files))
 
     async def list_algorithms(self, **filters: Any) -> list[Algorithm]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Stage(StrEnum):
@@ -33,6 +33,33 @@ class StoredFile(BaseModel):
     sha256: str
 
 
+class HoldoutSplit(StrEnum):
+    testing = "testing"
+    production = "production"
+
+
+class HoldoutWindow(BaseModel):
+    """The rows a version's registered metrics were scored on, so its reference error can be recomputed on them.
+
+    `conveyor train` scores on the whole testing split; a retraining run on production rows of one service
+    between two times (the first and last holdout row's timestamps, both included)."""
+
+    split: HoldoutSplit
+    service: str | None = Field(default=None, description="production rows of this service (production split)")
+    start: datetime | None = Field(default=None, description="first holdout row's timestamp (included)")
+    end: datetime | None = Field(default=None, description="last holdout row's timestamp (included)")
+    rows: int = Field(ge=1, description="how many rows the metrics were scored on")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HoldoutWindow:
+        if self.split is HoldoutSplit.production and not self.service:
+            raise ValueError("a production holdout names its service: production rows of every service "
+                             "are not the rows a model was scored on")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"the holdout starts ({self.start.isoformat()}) after it ends ({self.end.isoformat()})")
+        return self
+
+
 class Algorithm(BaseModel):
     name: str
     version: int
@@ -40,6 +67,8 @@ class Algorithm(BaseModel):
     framework: str = ""
     description: str = ""
     metrics: dict[str, Any] = Field(default_factory=dict)
+    holdout: HoldoutWindow | None = Field(default=None, description="the rows `metrics` were scored on "
+                                                                     "(None: unknown, read as the testing split)")
     stage: Stage
     stage_history: list[StageChange] = Field(default_factory=list)
     file: StoredFile

@@ -8,7 +8,7 @@ import asyncio
 import pandas as pd
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.schemas.algorithms import AlgorithmRef
+from conveyor.schemas.algorithms import AlgorithmRef, HoldoutSplit, HoldoutWindow
 from conveyor.schemas.services import ServiceUpdate
 from conveyor.settings import DEV_TOKEN
 from conveyor_tools import localenv
@@ -62,6 +62,8 @@ async def train(args: argparse.Namespace, qm_url: str, ml_url: str, token: str) 
             config=trained.config, config_filename=f"{name}_config.joblib", framework=trained.framework,
             description=f"PyCaret {trained.model_id} on {len(training)} training rows",
             metrics=trained.metrics, stage=args.stage,
+            # The metrics were scored on the whole testing split: monitoring compares production with them.
+            holdout=HoldoutWindow(split=HoldoutSplit.testing, rows=len(testing)),
         )
         line = (f"trained {trained.model_name} ({trained.model_id}) in {trained.seconds:.1f}s; "
                 f"uploaded {algorithm.name} v{algorithm.version}")

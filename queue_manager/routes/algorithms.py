@@ -3,10 +3,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound, PayloadTooLarge, Unprocessable
-from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, Stage, StageUpdate
+from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, HoldoutWindow, Stage, StageUpdate
 from conveyor.schemas.names import check_resource_name
 from queue_manager import algorithms_store
 from queue_manager.deps import SettingsDep
@@ -39,6 +40,21 @@ def _metrics(text: str) -> dict[str, Any]:
     return value
 
 
+HOLDOUT_EXAMPLE = '{"split": "testing", "rows": 1200}'
+
+
+def _holdout(text: str) -> HoldoutWindow | None:
+    """The form's `holdout` (JSON text) as a window; empty or "null" means not given."""
+    if not text.strip() or text.strip() == "null":
+        return None
+    try:
+        return HoldoutWindow.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'holdout'}: {e['msg']}" for e in exc.errors())
+        raise Unprocessable(f"holdout must be a JSON object like {HOLDOUT_EXAMPLE} (split testing or production, "
+                            f"service for production, start/end as ISO 8601 times): {problems}") from exc
+
+
 @router.post("", response_model=Algorithm, status_code=201)
 async def upload_algorithm(
     _: TokenDep,
@@ -51,11 +67,14 @@ async def upload_algorithm(
     description: Annotated[str, Form()] = "",
     metrics: Annotated[str, Form(description="JSON object")] = "{}",
     stage: Annotated[Stage, Form()] = Stage.staging,
+    holdout: Annotated[str, Form(description="JSON object: the rows `metrics` were scored on, e.g. "
+                                             + HOLDOUT_EXAMPLE)] = "",
 ) -> dict:
     try:
         check_resource_name(name)
     except ValueError as exc:
         raise Unprocessable(str(exc)) from exc
+    window = _holdout(holdout)
     limit = settings.max_upload_bytes
     model = await _read_limited(file, limit, "the model file")
     config = await _read_limited(config_file, limit, "the config file") if config_file else None
@@ -65,6 +84,7 @@ async def upload_algorithm(
         name=name, dataset=dataset, model=model, filename=file.filename or "model.pkl",
         config=config, config_filename=config_file.filename if config_file else None,
         framework=framework, description=description, metrics=_metrics(metrics), stage=stage,
+        holdout=window,
     )
     return algorithms_store.algorithm_to_api(doc)
 
