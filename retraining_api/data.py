@@ -7,13 +7,15 @@ target column, so training, testing and production rows look alike to PyCaret an
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 
 from conveyor.api.errors import NotFound, Unavailable, Unprocessable
 from conveyor.clients import APIUnavailable, MLDataClient, QueueManagerClient
-from conveyor.schemas.algorithms import Algorithm, Stage
+from conveyor.schemas.algorithms import Algorithm, HoldoutSplit, HoldoutWindow, Stage
 from conveyor.schemas.datasets import DatasetSchema
-from conveyor.schemas.retraining import EvaluateOn, Holdout, HoldoutSource, TrainingData, TrainingSource
+from conveyor.schemas.retraining import EvaluateOn, Holdout, HoldoutSource, RunCreate, TrainingData, TrainingSource
 from conveyor.windows import WindowSpec, count, fetch
 
 LABEL = "label"
@@ -65,48 +67,85 @@ async def _rows(ml: MLDataClient, schema: DatasetSchema, spec: WindowSpec, cap: 
     return _labelled(rows, schema) if spec.split == "production" else rows
 
 
-def training_specs(training: TrainingData) -> list[WindowSpec]:
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def production_start(training: TrainingData) -> datetime | None:
+    """Where the production rows a run trains on begin: the later of start and production_start."""
+    starts = [_aware(t) for t in (training.start, training.production_start) if t is not None]
+    return max(starts) if starts else None
+
+
+def training_specs(training: TrainingData, service: str | None = None) -> list[WindowSpec]:
     specs = []
     if training.source in (TrainingSource.training, TrainingSource.training_and_production):
         specs.append(WindowSpec("training", start=training.start, end=training.end))
     if training.source in (TrainingSource.production, TrainingSource.training_and_production):
-        specs.append(WindowSpec("production", start=training.start, end=training.end, labeled=True))
+        specs.append(WindowSpec("production", start=production_start(training), end=training.end, labeled=True,
+                                service=service))
     return specs
 
 
-def holdout_spec(holdout: Holdout) -> WindowSpec:
+def holdout_spec(holdout: Holdout, service: str | None = None) -> WindowSpec:
     if holdout.source is HoldoutSource.testing:
         return WindowSpec("testing")
-    return WindowSpec("production", last=holdout.last, labeled=True)
+    return WindowSpec("production", start=holdout.start, last=holdout.last, labeled=True, service=service)
 
 
 def evaluation_spec(evaluate_on: EvaluateOn) -> WindowSpec:
     return WindowSpec(evaluate_on.value, labeled=True if evaluate_on is EvaluateOn.production else None)
 
 
-async def check_available(ml: MLDataClient, schema: DatasetSchema, training: TrainingData, holdout: Holdout) -> None:
+def labels_spec(request: RunCreate) -> WindowSpec:
+    """The labelled rows a waiting run counts: production rows of its service since its post-drift start."""
+    since = request.labels_since()
+    return WindowSpec("production", start=_aware(since) if since else None, labeled=True, service=request.service)
+
+
+def holdout_window(holdout: pd.DataFrame, schema: DatasetSchema, source: HoldoutSource,
+                   service: str | None) -> HoldoutWindow | None:
+    """The rows a new version's metrics were scored on, as queue_manager records them: the testing split, or
+    production rows of one service between the first and last holdout row's timestamps."""
+    if holdout.empty:
+        return None
+    if source is HoldoutSource.testing:
+        return HoldoutWindow(split=HoldoutSplit.testing, rows=len(holdout))
+    services: list[str] = sorted(holdout["service"].dropna().astype(str).unique()) if "service" in holdout else []
+    named = service or (services[0] if len(services) == 1 else None)
+    if named is None:  # rows of several services: no window names them
+        return None
+    times = pd.to_datetime(holdout[schema.timestamp_column], utc=True)
+    return HoldoutWindow(split=HoldoutSplit.production, service=named, start=times.min().to_pydatetime(),
+                         end=times.max().to_pydatetime(), rows=len(holdout))
+
+
+async def check_available(ml: MLDataClient, schema: DatasetSchema, training: TrainingData, holdout: Holdout,
+                          service: str | None = None) -> None:
     """Refuse, before queueing, a run that has nothing to train on or no labelled rows to score on."""
-    training_rows = sum([await count(ml, schema, s) for s in training_specs(training)])
+    training_rows = sum([await count(ml, schema, s) for s in training_specs(training, service)])
     if training_rows == 0:
         window = f" between {training.start or 'the beginning'} and {training.end or 'now'}" \
             if training.start or training.end else ""
         raise Unprocessable(f"no {training.source.value} rows of dataset {schema.name!r}{window} to train on: "
                             "widen the training window or load training rows")
-    holdout_rows = await count(ml, schema, holdout_spec(holdout))
+    holdout_rows = await count(ml, schema, holdout_spec(holdout, service))
     if holdout_rows == 0:
         what = "testing rows" if holdout.source is HoldoutSource.testing else "labelled production rows"
         raise Unprocessable(f"the holdout has no {what} of dataset {schema.name!r}: load testing rows or "
                             "post labels, or pick the other holdout source")
 
 
-async def training_frame(ml: MLDataClient, schema: DatasetSchema, training: TrainingData, cap: int) -> pd.DataFrame:
-    frames = [await _rows(ml, schema, spec, cap) for spec in training_specs(training)]
+async def training_frame(ml: MLDataClient, schema: DatasetSchema, training: TrainingData, cap: int,
+                         service: str | None = None) -> pd.DataFrame:
+    frames = [await _rows(ml, schema, spec, cap) for spec in training_specs(training, service)]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-async def holdout_frame(ml: MLDataClient, schema: DatasetSchema, holdout: Holdout, cap: int) -> pd.DataFrame:
-    return await _rows(ml, schema, holdout_spec(holdout), cap)
+async def holdout_frame(ml: MLDataClient, schema: DatasetSchema, holdout: Holdout, cap: int,
+                        service: str | None = None) -> pd.DataFrame:
+    return await _rows(ml, schema, holdout_spec(holdout, service), cap)
 
 
 async def evaluation_frame(ml: MLDataClient, schema: DatasetSchema, evaluate_on: EvaluateOn,

@@ -1,7 +1,7 @@
 """`python -m retraining_api.executor`: the process that runs retraining runs and builds explainers.
 
-It is the composition root of the executor (`serve`): one store, one client per peer service, three
-loops (runs, explainer builds, stale-work sweeper). Runs go one at a time per executor
+It is the composition root of the executor (`serve`): one store, one client per peer service, four
+loops (runs, explainer builds, stale-work sweeper, label counts of waiting runs). Runs go one at a time per executor
 (and per dataset across executors); an explainer build may go alongside a run.
 On SIGTERM/SIGINT the work in hand goes back to the queue for the next executor,
 since PyCaret cannot be interrupted cleanly.
@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+from conveyor.api.errors import NotFound
 from conveyor.clients.peers import PeerClients
 from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
-from conveyor.schemas.retraining import EvaluateOn
+from conveyor.schemas.retraining import EvaluateOn, RunCreate
 from conveyor.settings import settings_or_exit
 from conveyor.signals import stop_on_signals
 from conveyor.tables import StartupTables
@@ -118,6 +119,39 @@ class Executor:
                     log.warning("runs %s failed: their executor stopped sending heartbeats", failed)
             await self._pause(max(self.settings.stale_seconds / 4, 1.0))
 
+    async def waiting_loop(self) -> None:
+        """Runs waiting for labels: recounted every few seconds, queued once they have what they need."""
+        while not self.stopping.is_set():
+            try:
+                waiting = await asyncio.to_thread(self.store.waiting_runs)
+            except Exception as exc:  # store down: the runs wait on
+                log.warning("cannot list the runs waiting for labels: %s", exc)
+                waiting = []
+            for run in waiting:
+                await self._recount(run)
+            await self._pause(self.settings.label_poll_seconds)
+
+    async def _recount(self, run: dict[str, Any]) -> None:
+        request = RunCreate(**run["request"])
+        waiting = run["waiting"] or {}
+        need = int(waiting.get("need") or request.wait_for_labels or 0)
+        try:
+            schema = await dataset_schema(self.peers.queue_manager, run["dataset"])
+            have = await data.count(self.peers.ml_data, schema, data.labels_spec(request))
+        except NotFound as exc:  # the dataset went away: the labels never will come
+            await asyncio.to_thread(self.store.finish_run, run["id"], "failed",
+                                    error=f"stopped waiting for labels: {exc}")
+            return
+        except Exception as exc:  # a passing fault: counted again at the next poll
+            log.warning("run %s: cannot count its labelled rows: %s", run["id"], exc)
+            return
+        queue = have >= need
+        if have == waiting.get("have") and not queue:
+            return
+        if await asyncio.to_thread(self.store.count_labels, run["id"], have, queue) and queue:
+            log.info("run %s queued: %d labelled rows since %s (needs %d)", run["id"], have,
+                     waiting.get("since"), need)
+
     async def _pause(self, seconds: float | None = None) -> None:
         with suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds or self.settings.poll_seconds)
@@ -136,7 +170,8 @@ class Executor:
         # The database may come up after us.
         await self.tables.run_until_done(stop=self.stopping)
         log.info("executor %s waiting for runs", self.name)
-        tasks = [asyncio.create_task(loop_()) for loop_ in (self.run_loop, self.explainer_loop, self.stale_loop)]
+        tasks = [asyncio.create_task(loop_()) for loop_ in (self.run_loop, self.explainer_loop, self.stale_loop,
+                                                               self.waiting_loop)]
         await self.stopping.wait()
         if self.current_run is not None or self.current_explainer is not None:
             with suppress(Exception):

@@ -108,9 +108,10 @@ async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunS
     if previous is not None and previous.dataset != schema.name:
         raise RunFailed(f"model {request.algorithm!r} belongs to dataset {previous.dataset!r}, "
                         f"not {schema.name!r}")
-    holdout = await data.holdout_frame(ml, schema, request.holdout, settings.evaluate_row_cap)
+    holdout = await data.holdout_frame(ml, schema, request.holdout, settings.evaluate_row_cap, request.service)
     training = data.without_holdout(
-        await data.training_frame(ml, schema, request.training, settings.max_training_rows), holdout)
+        await data.training_frame(ml, schema, request.training, settings.max_training_rows, request.service),
+        holdout)
     if training.empty:
         raise RunFailed("no training rows left (the window is empty or every row is in the holdout)")
     if holdout.empty:
@@ -139,6 +140,7 @@ async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunS
         filename=f"{request.algorithm}.joblib", config=trained.config,
         config_filename=f"{request.algorithm}_config.joblib", framework=trained.framework,
         description=description, metrics=trained.metrics, stage="staging",
+        holdout=data.holdout_window(holdout, schema, request.holdout.source, request.service),
     )
     decision = decide(request.auto_promote, request.margin, schema.task, trained.metrics, previous_results,
                       run_id)

@@ -21,9 +21,13 @@ class Settings(PostgresSettings, PeerUrlsSettings, env_prefix="RETRAINING_"):
                                           aliases=("EXPLAINER_DEFAULT_ROWS",))
     explainer_max_rows: int = setting(5_000, "Rows at most an explainer dashboard uses.",
                                       aliases=("EXPLAINER_MAX_ROWS",))
+    label_poll_seconds: float = setting(5.0, "How often the executor recounts the labelled rows a run waiting "
+                                             "for labels needs.")
     # alert-triggered runs
-    trigger_cooldown_seconds: float = setting(3600.0, "An alert starts at most one run per model within this time.",
-                                              aliases=("RETRAIN_TRIGGER_COOLDOWN_SECONDS",))
+    trigger_cooldown_seconds: float = setting(
+        3600.0, "No alert starts a run of a model within this time after its last triggered run ended "
+                "(a run of it still waiting, queued or running blocks new ones anyway).",
+        aliases=("RETRAIN_TRIGGER_COOLDOWN_SECONDS",))
     trigger_queue: str = setting("retraining_api.triggers", "The broker queue alerts wait in for the API.")
     trigger_queue_expires_ms: int = setting(0, "The trigger queue goes away after this long unused "
                                                "(0: it stays while no one listens, and alerts wait in it).")

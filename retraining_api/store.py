@@ -3,6 +3,9 @@
 Claims use `FOR UPDATE SKIP LOCKED` under one advisory lock, so several executors can
 run side by side while a dataset still has at most one run in progress. A run or build
 whose executor stopped sending heartbeats is failed with a message, never left running.
+A run waiting for labels is neither claimed nor swept: it only moves to queued (enough
+labels) or cancelled. An alert episode starts at most one run: a unique index says so,
+whichever listener or redelivery comes second.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ CREATE TABLE IF NOT EXISTS retraining_runs (
     finished_at timestamptz,
     heartbeat_at timestamptz
 );
+ALTER TABLE retraining_runs ADD COLUMN IF NOT EXISTS waiting jsonb;
 CREATE INDEX IF NOT EXISTS retraining_runs_status ON retraining_runs (status, id);
+CREATE UNIQUE INDEX IF NOT EXISTS retraining_runs_episode ON retraining_runs ((trigger->>'episode_id'))
+    WHERE trigger->>'episode_id' IS NOT NULL;
 CREATE INDEX IF NOT EXISTS retraining_runs_dataset ON retraining_runs (dataset, created_at);
 CREATE TABLE IF NOT EXISTS retraining_explainers (
     key text PRIMARY KEY,
@@ -57,10 +63,11 @@ CREATE TABLE IF NOT EXISTS retraining_explainers (
     heartbeat_at timestamptz
 );
 """
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running", "waiting_for_labels")
+CANCELLABLE = ("queued", "waiting_for_labels")
 RUN_COLUMNS = ("id", "dataset", "algorithm", "status", "stage", "percent", "request", "trigger", "previous_version",
                "new_version", "comparison", "holdout_rows", "training_rows", "decision", "promoted", "error",
-               "log_tail", "created_at", "started_at", "finished_at")
+               "log_tail", "waiting", "created_at", "started_at", "finished_at")
 
 
 # The reference system's order of the scores (jsonb keeps keys sorted its own way).
@@ -91,10 +98,51 @@ class RunStore:
 
     # -- runs
     def create_run(self, dataset: str, algorithm: str, request: dict[str, Any],
-                   trigger: dict[str, Any] | None = None) -> dict[str, Any]:
+                   trigger: dict[str, Any] | None = None, waiting: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new run: queued, or waiting_for_labels when `waiting` ({have, need, since}) is given."""
+        status = "waiting_for_labels" if waiting else "queued"
         return self.db.returning(
-            "INSERT INTO retraining_runs (dataset, algorithm, request, trigger) VALUES (%s, %s, %s, %s) RETURNING *",
-            (dataset, algorithm, Json(json_safe(request)), Json(json_safe(trigger)) if trigger else None))
+            "INSERT INTO retraining_runs (dataset, algorithm, request, trigger, status, stage, waiting) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (dataset, algorithm, Json(json_safe(request)), Json(json_safe(trigger)) if trigger else None,
+             status, status, Json(json_safe(waiting)) if waiting else None))
+
+    def create_triggered(self, dataset: str, algorithm: str, request: dict[str, Any], trigger: dict[str, Any],
+                         waiting: dict[str, Any], cooldown_seconds: float) -> tuple[dict[str, Any] | None, str]:
+        """The run an alert starts, or (None, why not): the episode has a run, the model has an active one,
+        or its last triggered run ended within the cooldown. Checked and inserted under one lock per model,
+        so two listeners never both pass; the episode's unique index holds across everything else."""
+        with self.db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('retraining_trigger:' || %s || '/' || %s))",
+                        (dataset, algorithm))
+            episode_id = trigger.get("episode_id")
+            if episode_id is not None:
+                cur.execute("SELECT id FROM retraining_runs WHERE trigger->>'episode_id' = %s", (str(episode_id),))
+                found = cur.fetchone()
+                if found:
+                    return None, f"episode {episode_id} already started run {found['id']}"
+            cur.execute("SELECT id, status FROM retraining_runs WHERE dataset = %s AND algorithm = %s "
+                        "AND status IN %s ORDER BY id LIMIT 1", (dataset, algorithm, ACTIVE))
+            active = cur.fetchone()
+            if active:
+                return None, f"run {active['id']} ({active['status']}) already retrains {algorithm}"
+            cur.execute("SELECT id, finished_at FROM retraining_runs WHERE dataset = %s AND algorithm = %s "
+                        "AND trigger IS NOT NULL AND finished_at > now() - make_interval(secs => %s) "
+                        "ORDER BY finished_at DESC LIMIT 1", (dataset, algorithm, cooldown_seconds))
+            recent = cur.fetchone()
+            if recent:
+                return None, (f"triggered run {recent['id']} ended at {recent['finished_at'].isoformat()}, "
+                              f"within the cooldown of {cooldown_seconds:g} s")
+            cur.execute(
+                "INSERT INTO retraining_runs (dataset, algorithm, request, trigger, status, stage, waiting) "
+                "VALUES (%s, %s, %s, %s, 'waiting_for_labels', 'waiting_for_labels', %s) "
+                "ON CONFLICT ((trigger->>'episode_id')) WHERE trigger->>'episode_id' IS NOT NULL DO NOTHING "
+                "RETURNING *",
+                (dataset, algorithm, Json(json_safe(request)), Json(json_safe(trigger)), Json(json_safe(waiting))))
+            row = cur.fetchone()
+            if row is None:
+                return None, f"episode {episode_id} already started a run"
+            return dict(row), "created"
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
         return self.db.one("SELECT * FROM retraining_runs WHERE id = %s", (run_id,))
@@ -108,11 +156,24 @@ class RunStore:
 
     def active_run(self, dataset: str, algorithm: str) -> dict[str, Any] | None:
         return self.db.one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s AND status IN %s "
-                         "ORDER BY id LIMIT 1", (dataset, algorithm, ACTIVE))
+                           "ORDER BY id LIMIT 1", (dataset, algorithm, ACTIVE))
 
-    def last_triggered(self, dataset: str, algorithm: str) -> dict[str, Any] | None:
-        return self.db.one("SELECT * FROM retraining_runs WHERE dataset = %s AND algorithm = %s "
-                         "AND trigger IS NOT NULL ORDER BY id DESC LIMIT 1", (dataset, algorithm))
+    def waiting_runs(self) -> list[dict[str, Any]]:
+        return self.db.all("SELECT * FROM retraining_runs WHERE status = 'waiting_for_labels' ORDER BY id")
+
+    def count_labels(self, run_id: int, have: int, queue: bool) -> bool:
+        """The new count of a waiting run, queued as well when `queue`; False when it no longer waits."""
+        status = "queued" if queue else "waiting_for_labels"
+        return self.db.one(
+            "UPDATE retraining_runs SET waiting = jsonb_set(waiting, '{have}', to_jsonb(%s::int)), status = %s, "
+            "stage = %s WHERE id = %s AND status = 'waiting_for_labels' RETURNING id",
+            (have, status, status, run_id)) is not None
+
+    def cancel_run(self, run_id: int) -> dict[str, Any] | None:
+        """The run, now cancelled, if it was queued or waiting (never started): else None."""
+        return self.db.one(
+            "UPDATE retraining_runs SET status = 'cancelled', stage = 'cancelled', finished_at = now() "
+            "WHERE id = %s AND status IN %s RETURNING *", (run_id, CANCELLABLE))
 
     def claim_run(self, executor: str) -> dict[str, Any] | None:
         """The oldest queued run whose dataset has no run in progress, now running for `executor`."""

@@ -35,4 +35,5 @@ async def validate_run(body: RunCreate, qm: QueueManagerClient, ml: MLDataClient
         if unknown:
             raise Unprocessable(f"unknown PyCaret model id(s) {unknown} for {schema.task.value}; "
                                 f"valid ids: {sorted(known)}")
-    await data.check_available(ml, schema, body.training, body.holdout)
+    if body.wait_for_labels is None:  # a waiting run is queued once its rows exist
+        await data.check_available(ml, schema, body.training, body.holdout, body.service)

@@ -21,6 +21,10 @@ class RetrainingClient(BaseClient):
     async def list_runs(self, **filters: Any) -> list[Run]:
         return [Run(**r) for r in await self.json("GET", f"{RETRAINING}/runs", params=filters)]
 
+    async def cancel_run(self, run_id: int) -> Run:
+        """A queued run, or one waiting for labels, ends as cancelled (409 otherwise)."""
+        return Run(**await self.json("POST", f"{RETRAINING}/runs/{run_id}/cancel"))
+
     async def promote_run(self, run_id: int) -> Promotion:
         return Promotion(**await self.json("POST", f"{RETRAINING}/runs/{run_id}/promote"))
 

@@ -16,6 +16,8 @@ class RunStatus(StrEnum):
     running = "running"
     finished = "finished"
     failed = "failed"
+    waiting_for_labels = "waiting_for_labels"  # queued once enough labelled rows exist (`Run.waiting`)
+    cancelled = "cancelled"
 
 
 class TrainingSource(StrEnum):
@@ -39,6 +41,9 @@ class TrainingData(BaseModel):
     source: TrainingSource = TrainingSource.training
     start: datetime | None = Field(default=None, description="only rows stored at or after this time")
     end: datetime | None = Field(default=None, description="only rows stored before this time")
+    production_start: datetime | None = Field(
+        default=None, description="only production rows at or after this time; training-split rows are not "
+                                  "affected (a triggered run sets it to its episode's start: post-drift rows)")
 
     @model_validator(mode="after")
     def _ordered(self) -> TrainingData:
@@ -51,6 +56,8 @@ class Holdout(BaseModel):
     source: HoldoutSource = HoldoutSource.testing
     last: int = Field(default=1000, ge=10, le=100_000,
                       description="with source=production: how many of the latest labelled rows")
+    start: datetime | None = Field(default=None,
+                                   description="with source=production: only rows at or after this time")
 
 
 class RunCreate(BaseModel):
@@ -67,6 +74,24 @@ class RunCreate(BaseModel):
                                       "fraction of the previous score on the primary metric")
     new_model: bool = Field(default=False, description="allow a name without versions: train its version 1")
     seed: int = 0
+    service: str | None = Field(default=None, description="production rows (training and holdout) only of "
+                                                          "this service; none: of every service")
+    wait_for_labels: int | None = Field(
+        default=None, ge=1, le=1_000_000,
+        description="the run waits (status waiting_for_labels) until this many labelled production rows exist "
+                    "(of `service`, at or after training.production_start, else training.start), then queues")
+
+    def labels_since(self) -> datetime | None:
+        """Where the labelled rows a waiting run counts begin."""
+        return self.training.production_start or self.training.start
+
+
+class Waiting(BaseModel):
+    """A run waiting for labels: queued once `have` reaches `need`."""
+
+    have: int = Field(description="labelled production rows counted so far")
+    need: int
+    since: datetime | None = Field(description="rows counted are at or after this time")
 
 
 class RunProgress(BaseModel):
@@ -91,7 +116,9 @@ class Run(BaseModel):
     status: RunStatus
     progress: RunProgress
     request: dict[str, Any]
-    trigger: dict[str, Any] | None = None
+    trigger: dict[str, Any] | None = Field(
+        default=None, description='started by an alert: {"event", "service", "alert", "received_at", '
+                                  '"episode_id", "episode"}')
     previous_version: int | None = None
     new_version: int | None = None
     comparison: dict[str, Any] | None = Field(
@@ -102,6 +129,8 @@ class Run(BaseModel):
     promoted: bool = False
     error: str | None = None
     log_tail: list[str] = Field(default_factory=list)
+    waiting: Waiting | None = Field(default=None, description="waiting_for_labels (and after): the labelled "
+                                                              "rows it waited for")
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

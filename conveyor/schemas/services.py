@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.names import ResourceName
-from conveyor.schemas.retraining import Holdout, TrainingData, TrainingSource
+from conveyor.schemas.retraining import TrainingData, TrainingSource
 
 
 class RetrainTrigger(StrEnum):
@@ -18,15 +18,31 @@ class RetrainTrigger(StrEnum):
 
 
 class RetrainingPolicy(BaseModel):
-    """Whether monitoring alerts on this service start a retraining run of its model (off by default)."""
+    """Whether monitoring alerts on this service start a retraining run of its model (off by default).
+
+    A triggered run trains on the service's labelled production rows since its alert episode began (plus
+    the training split unless `training.source` is production), once `min_labelled_rows` of them exist, and
+    scores new and current model on the latest of them, which it never trains on."""
 
     on: list[RetrainTrigger] = Field(default_factory=list, description="alert kinds that start a run; empty: never")
     training: TrainingData = Field(
-        default_factory=lambda: TrainingData(source=TrainingSource.training_and_production))
-    holdout: Holdout = Field(default_factory=Holdout)
+        default_factory=lambda: TrainingData(source=TrainingSource.training_and_production),
+        description="source: training+production (the training split and the post-drift rows) or production "
+                    "(post-drift rows only); start/end, if given, bound both")
+    min_labelled_rows: int = Field(
+        default=300, ge=20, le=1_000_000,
+        description="a triggered run waits (waiting_for_labels) until the service has this many labelled "
+                    "production rows since the episode's start")
+    holdout_share: float = Field(
+        default=0.2, gt=0.0, le=0.5,
+        description="a triggered run holds out the latest round(min_labelled_rows x holdout_share) labelled "
+                    "post-drift rows (at least 10): both models are scored on them, neither trained on them")
     include: list[str] | None = None
     auto_promote: bool = False
     margin: float = Field(default=0.0, ge=0.0, le=10.0)
+
+    def holdout_rows(self) -> int:
+        return max(10, round(self.min_labelled_rows * self.holdout_share))
 
 
 class ServiceBase(BaseModel):

@@ -6,7 +6,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import Conflict, NotFound
-from conveyor.schemas.retraining import Promotion, Run, RunAccepted, RunCreate, RunStatus
+from conveyor.schemas.retraining import Promotion, Run, RunAccepted, RunCreate, RunStatus, Waiting
 from retraining_api.deps import MLDataDep, QueueManagerDep, StoreDep
 from retraining_api.promotion import promote
 from retraining_api.store import to_api
@@ -22,9 +22,14 @@ def run_url(run_id: int) -> str:
 @router.post("/runs", status_code=202, response_model=RunAccepted)
 async def start_run(_: TokenDep, body: RunCreate, store: StoreDep, qm: QueueManagerDep, ml: MLDataDep,
                     response: Response) -> RunAccepted:
-    """Queue a retraining run; the executor takes it. Follow it at the answered url."""
+    """Queue a retraining run (or, with wait_for_labels, let it wait for labels first); the executor takes it.
+    Follow it at the answered url."""
     await validate_run(body, qm, ml)
-    row = await run_in_threadpool(store.create_run, body.dataset, body.algorithm, body.model_dump(mode="json"))
+    waiting = None
+    if body.wait_for_labels is not None:  # the executor counts the labels and queues it
+        waiting = Waiting(have=0, need=body.wait_for_labels, since=body.labels_since()).model_dump(mode="json")
+    row = await run_in_threadpool(store.create_run, body.dataset, body.algorithm, body.model_dump(mode="json"),
+                                  None, waiting)
     response.headers["Location"] = run_url(row["id"])
     return RunAccepted(id=row["id"], status=RunStatus(row["status"]), url=run_url(row["id"]))
 
@@ -50,6 +55,17 @@ def _run(store: StoreDep, run_id: int) -> dict:
 @router.get("/runs/{run_id}", response_model=Run)
 def get_run(store: StoreDep, run_id: int) -> dict:
     return to_api(_run(store, run_id))
+
+
+@router.post("/runs/{run_id}/cancel", response_model=Run)
+def cancel_run(_: TokenDep, run_id: int, store: StoreDep) -> dict:
+    """A run that has not started (queued or waiting for labels) ends as cancelled."""
+    row = store.cancel_run(run_id)
+    if row is None:
+        status = _run(store, run_id)["status"]
+        raise Conflict(f"run {run_id} is {status}: only a queued run or one waiting for labels can be cancelled "
+                       "(a running run cannot be interrupted)")
+    return to_api(row)
 
 
 @router.post("/runs/{run_id}/promote", response_model=Promotion)
