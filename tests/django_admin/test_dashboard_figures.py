@@ -1,0 +1,190 @@
+"""The dashboards' figures and tables, built from hand-made API shapes (pure: no services, no browser)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+import pytest
+
+from conveyor.schemas.datasets import Task
+from conveyor.schemas.monitoring import (
+    CheckPoint,
+    ColumnDrift,
+    DataDrift,
+    DriftDecision,
+    DriftStatus,
+    Episode,
+    EpisodePage,
+    EpisodeStatus,
+    Estimate,
+    FeatureDrift,
+    Metrics,
+    PerformanceVerdict,
+    ReferenceError,
+    ReportKind,
+)
+from conveyor.schemas.retraining import Run, RunProgress, RunStatus, Waiting
+from django_admin.dashboards import episode_table, monitoring_figures, report_figures, retraining_figures
+from django_admin.dashboards.check_series import series
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+FEATURES = ["a", "b", "c"]
+
+
+def check(minute: float, values: dict[str, float] | None = None, mae: float | None = 10.0,
+          estimated: float | None = 11.0, calibrated: bool = True) -> CheckPoint:
+    values = values or {"a": 0.05, "b": 0.1, "c": 0.2}
+    drift = {n: FeatureDrift(statistic="wasserstein", value=v, threshold=0.1 if calibrated else None,
+                             exceeded=calibrated and v > 0.1) for n, v in values.items()}
+    over = [n for n, d in drift.items() if d.exceeded]
+    decision = DriftDecision(status=DriftStatus.calibrated if calibrated else DriftStatus.uncalibrated,
+                             detected=bool(over), reason="reason" if calibrated else "the reference is too small",
+                             false_alarm=0.01, features_exceeded=over)
+    return CheckPoint(
+        id=int(minute * 10), service="s", dataset="d", at=T0 + timedelta(minutes=minute), rows_current=500,
+        rows_labeled=300, drift_share=len(over) / len(drift) if calibrated else None, dataset_drift=bool(over),
+        drift=drift, drift_decision=decision, target_drift=None, prediction_drift=None, mae=mae, rmse=None,
+        r2=None, realized=Metrics(rows=300, mae=mae),
+        estimated=Estimate(method="DLE", mae=estimated, rows=500) if estimated is not None else None,
+        reference_error=ReferenceError(model="m", version=1, source="registered holdout metrics", mae=9.0),
+        performance=[PerformanceVerdict(metric="mae", value=mae, reference=9.0, limit=10.35, degraded=False,
+                                        estimated=False, reason="")])
+
+
+def episode(id_: int, kind: str = "drift_detected", start: float = 1, end: float | None = 2) -> Episode:
+    return Episode(id=id_, service="s", dataset="d", kind=kind,
+                   status=EpisodeStatus.resolved if end is not None else EpisodeStatus.open,
+                   started_at=T0 + timedelta(minutes=start),
+                   ended_at=T0 + timedelta(minutes=end) if end is not None else None,
+                   first_check_id=1, last_check_id=2, checks=2, features=["b", "c"], worst={"drift_share": 0.67})
+
+
+def spans(fig: go.Figure) -> list[Any]:
+    return [s for s in fig.layout.shapes if s.type == "rect"]
+
+
+def test_a_gap_of_more_than_two_intervals_breaks_the_series() -> None:
+    checks = [check(m) for m in (0, 1, 2, 3, 10, 11)]
+    points = series(checks, lambda c: {"mae": c.mae})
+    assert len(points.at) == 7 and points.column("mae")[4] is None, "one break inside the 7-minute gap"
+    assert points.at[4] == T0 + timedelta(minutes=6.5)
+    assert None not in series(checks[:4], lambda c: {"mae": c.mae}).column("mae"), "no break without a gap"
+
+
+def test_drift_figure_draws_the_ratio_against_1_and_the_share_from_0_to_1_with_episode_spans() -> None:
+    checks = [check(0), check(1, {"a": 0.3, "b": 0.05, "c": 0.05}), check(2)]
+    fig = monitoring_figures.drift_figure(checks, [episode(1), episode(2, "performance_degraded")], T0)
+    ratio, share = fig.data[0], fig.data[1]
+    assert list(ratio.y) == pytest.approx([2.0, 3.0, 2.0]), "the largest statistic over its threshold per check"
+    assert list(share.y) == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+    assert list(fig.layout.yaxis2.range) == [0, 1]
+    assert any(s.type == "line" and s.y0 == 1 for s in fig.layout.shapes), "the rule's line at 1"
+    rects = spans(fig)
+    assert rects and {r.fillcolor for r in rects} == {monitoring_figures.EPISODE_COLOURS["drift_detected"]}, \
+        "drift episodes only, as spans"
+    assert fig.layout.xaxis2.title.text == "time (UTC)" and fig.layout.yaxis.title.text
+
+
+def test_an_open_episode_spans_until_now() -> None:
+    now = T0 + timedelta(minutes=30)
+    fig = monitoring_figures.drift_figure([check(0), check(1)], [episode(1, end=None)], now)
+    assert {r.x1 for r in spans(fig)} == {now}
+
+
+def test_heat_strip_holds_each_feature_ratio_per_check() -> None:
+    fig = monitoring_figures.heat_strip([check(0), check(1)], [], T0)
+    heat = fig.data[0]
+    assert heat.type == "heatmap" and list(heat.y) == ["c", "b", "a"]
+    assert [list(row) for row in heat.z] == [pytest.approx(r) for r in ([2.0, 2.0], [1.0, 1.0], [0.5, 0.5])]
+
+
+def test_heat_strip_of_uncalibrated_checks_shows_statistics_and_says_so() -> None:
+    fig = monitoring_figures.heat_strip([check(0, calibrated=False)], [], T0)
+    assert "uncalibrated" in fig.layout.title.text and list(fig.data[0].z[0]) == [0.2]
+    assert "uncalibrated: the reference is too small" in monitoring_figures.drift_figure(
+        [check(0, calibrated=False), check(1)], [], T0).layout.title.text
+
+
+def test_performance_figure_puts_realized_estimated_reference_and_limit_on_one_chart() -> None:
+    checks = [check(0, mae=10, estimated=12), check(1, mae=None, estimated=13)]
+    fig = monitoring_figures.performance_figure(checks, [episode(1, "performance_degraded")], Task.regression,
+                                                "quality", T0)
+    realized, estimated = fig.data[0], fig.data[1]
+    assert list(realized.y) == [10, None] and realized.line.dash is None
+    assert list(estimated.y) == [12, 13] and estimated.line.dash == "dash" and "DLE" in estimated.name
+    lines = {s.y0 for s in fig.layout.shapes if s.type == "line"}
+    assert lines == {9.0, 10.35}, "the model's reference error and the tolerance limit"
+    assert fig.layout.yaxis.title.text == "MAE, in units of quality"
+    assert len(spans(fig)) == 1
+
+
+def test_episode_paging_stays_within_the_episodes() -> None:
+    assert episode_table.page_offset(0, -1, 25) == 0
+    assert episode_table.page_offset(10, 1, 25) == 20
+    assert episode_table.page_offset(20, 1, 25) == 20
+    assert episode_table.paging_disabled(0, 25) == (True, False)
+    assert episode_table.paging_disabled(20, 25) == (False, True)
+    page = EpisodePage(total=25, items=[episode(i) for i in range(5)])
+    assert episode_table.page_label(page, 20) == "episodes 21–25 of 25 (newest first)"
+    row = episode_table.episode_row(episode(3))
+    assert row["features"] == "b, c" and row["worst"] == "drift_share 0.67" and row["status"] == "resolved"
+
+
+def test_only_the_reports_of_the_dataset_task_are_offered() -> None:
+    regression = [k for k, _ in report_figures.report_kinds(Task.regression)]
+    assert ReportKind.classification_performance not in regression and ReportKind.regression_performance in regression
+    classification = [k for k, _ in report_figures.report_kinds(Task.classification)]
+    assert ReportKind.regression_performance not in classification and len(classification) == 4
+
+
+def test_drift_bars_carry_the_calibrated_threshold_of_each_feature() -> None:
+    drift = DataDrift(dataset_drift=True, share_of_drifted_columns=0.5, number_of_drifted_columns=1,
+                      number_of_columns=2, columns={
+                          "a": ColumnDrift(detected=True, score=0.3, stattest="wasserstein", threshold=0.12),
+                          "b": ColumnDrift(detected=False, score=0.05, stattest="wasserstein", threshold=0.1)})
+    result = {"calibration": {"status": "calibrated", "window_rows": 1000, "false_alarm": 0.01,
+                              "per_feature_alpha": 0.0009, "method": "Blocks."}}
+    calibration = report_figures.calibration_of(result)
+    fig = report_figures.drift_bars(drift, calibration)
+    assert list(fig.data[1].y) == [0.12, 0.1] and fig.data[1].name == "calibrated threshold"
+    assert list(fig.data[0].marker.color) == ["#c62828", "#2e7d32"]
+    assert "windows of 1,000 rows" in report_figures.calibration_line(calibration)
+    uncalibrated = report_figures.calibration_of({"calibration": {"status": "uncalibrated", "reason": "too few"}})
+    assert report_figures.calibration_line(uncalibrated).startswith("uncalibrated: too few")
+
+
+def run(**fields: Any) -> Run:
+    base: dict[str, Any] = {"id": 7, "dataset": "d", "algorithm": "m", "status": RunStatus.finished,
+                            "progress": RunProgress(stage="done", percent=100), "created_at": T0,
+                            "request": {"training": {"source": "training+production"},
+                                        "holdout": {"source": "production", "last": 300}},
+                            "new_version": 3, "previous_version": 2}
+    return Run(**{**base, **fields})
+
+
+def test_runs_show_their_episode_and_how_many_labels_they_wait_for() -> None:
+    triggered = run(trigger={"event": "drift_detected", "service": "s",
+                             "episode": episode(4).model_dump(mode="json")},
+                    status=RunStatus.waiting_for_labels, waiting=Waiting(have=120, need=300, since=T0))
+    row = retraining_figures.run_row(triggered)
+    assert row["trigger"].startswith("drift_detected episode 4 on s from 2026-12-01 12:01:00 (b, c)")
+    assert row["status"].startswith("waiting for labels: 120 of 300")
+    assert row["data"] == "training+production; holdout latest 300 production rows"
+    assert retraining_figures.run_row(run())["trigger"] == "manual"
+
+
+def test_promote_is_offered_only_for_a_finished_run_not_promoted_yet() -> None:
+    assert retraining_figures.promotable(run())[0]
+    assert not retraining_figures.promotable(run(promoted=True))[0]
+    assert not retraining_figures.promotable(run(status=RunStatus.running, new_version=None))[0]
+
+
+def test_errors_and_ratios_are_on_their_own_scales_with_the_values_written() -> None:
+    comparison = {"retrained_model_results": {"MAE": 9.5, "RMSE": 12.0, "R2": 0.8, "MAPE": 0.05},
+                  "previous_model_results": {"MAE": 11.0, "RMSE": 14.0, "R2": 0.7, "MAPE": 0.06}}
+    fig = retraining_figures.comparison_figure(run(comparison=comparison))
+    by_axis = {(t.xaxis, t.name): list(t.x) for t in fig.data}
+    assert by_axis[("x", "retrained v3")] == ["MAE", "RMSE"] and by_axis[("x2", "retrained v3")] == ["R2", "MAPE"]
+    assert list(fig.data[0].text) == ["9.5", "12"]
