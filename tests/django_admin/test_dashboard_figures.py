@@ -25,8 +25,14 @@ from conveyor.schemas.monitoring import (
     ReferenceError,
     ReportKind,
 )
-from conveyor.schemas.retraining import Run, RunProgress, RunStatus, Waiting
-from django_admin.dashboards import episode_table, monitoring_figures, report_figures, retraining_figures
+from conveyor.schemas.retraining import HoldoutSource, Run, RunProgress, RunStatus, TrainingSource, Waiting
+from django_admin.dashboards import (
+    episode_table,
+    monitoring_figures,
+    report_figures,
+    retraining_figures,
+    retraining_form,
+)
 from django_admin.dashboards.check_series import series
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -188,3 +194,15 @@ def test_errors_and_ratios_are_on_their_own_scales_with_the_values_written() -> 
     by_axis = {(t.xaxis, t.name): list(t.x) for t in fig.data}
     assert by_axis[("x", "retrained v3")] == ["MAE", "RMSE"] and by_axis[("x2", "retrained v3")] == ["R2", "MAPE"]
     assert list(fig.data[0].text) == ["9.5", "12"]
+
+
+def test_the_start_form_asks_for_the_chosen_source_window_and_holdout() -> None:
+    body = retraining_form.run_request("d|m|s", "training+production", "2026-12-01 10:00", "", "production", 300,
+                                       ["lr"], True, 0.05)
+    assert body.service == "s" and body.training.source == TrainingSource.training_and_production
+    assert body.training.start == datetime(2026, 12, 1, 10, tzinfo=UTC) and body.training.end is None
+    assert body.holdout.source == HoldoutSource.production and body.holdout.last == 300
+    with pytest.raises(ValueError, match="training end 'yesterday' is not a time"):
+        retraining_form.run_request("d|m|s", "training", None, "yesterday", "testing", None, [], False, None)
+    with pytest.raises(ValueError, match="training.start must be before training.end"):
+        retraining_form.run_request("d|m|s", "training", "2026-12-02", "2026-12-01", "testing", None, [], False, None)
