@@ -82,7 +82,10 @@ def stattest_function(name: str, categorical: bool) -> StatisticFn:
     return statistic
 
 
-def calibration_window(rows: int, step: int = 50) -> int | None:
+WINDOW_STEP = 50
+
+
+def calibration_window(rows: int, step: int = WINDOW_STEP) -> int | None:
     """The window size to calibrate `rows` current rows at: rounded down to a multiple of `step`.
 
     A smaller window varies more, so its threshold is wider: rounding down is conservative,
@@ -245,3 +248,19 @@ class CalibrationCache:
         with self._lock:
             self._lru.put(key, calibration)
         return calibration
+
+
+def window_calibration(cache: CalibrationCache, dataset: str, reference: pd.DataFrame, numerical: list[str],
+                       categorical: list[str], current_rows: int, false_alarm: float,
+                       stattests: StatTests = StatTests()) -> Calibration:
+    """The calibration a window of `current_rows` rows is decided with, computed once per reference and size."""
+    window = calibration_window(current_rows)
+    features = [*numerical, *categorical]
+    if window is None:
+        names = {feature: stattests.name(feature in categorical) for feature in features}
+        return _uncalibrated(f"the current window holds {current_rows:,} rows: at least {WINDOW_STEP} are needed to "
+                             "decide on drift", len(reference), current_rows, false_alarm,
+                             per_feature_alpha(false_alarm, len(features)), names, time.perf_counter())
+    rows = reference[features]
+    key = reference_key(dataset, rows, window, stattests, false_alarm)
+    return cache.get_or_compute(key, lambda: calibrate(rows, numerical, categorical, window, false_alarm, stattests))

@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 
 from conveyor.jsonsafe import json_safe
-from conveyor.schemas.monitoring import ReportKind
+from conveyor.schemas.monitoring import DriftStatus, ReportKind
+from monitoring_api.calibration import Calibration
+from monitoring_api.drift import decide
 
 
 @dataclass(frozen=True)
@@ -59,16 +61,33 @@ def _column_mapping(w: Windows) -> Any:
     )
 
 
-def _metrics(kind: ReportKind, w: Windows, html: bool) -> list[Any]:
+def _drift_options(calibration: Calibration | None) -> dict[str, Any]:
+    """Evidently runs the platform's statistics at the calibrated thresholds, so its report marks what we decide.
+
+    Uncalibrated, Evidently's default thresholds stay for display only (the JSON decides nothing then).
+    """
+    if calibration is None:
+        raise ValueError("a data drift report needs the calibration of its reference at the window's size")
+    options: dict[str, Any] = {"per_column_stattest": dict(calibration.statistics)}
+    if calibration.status is DriftStatus.calibrated:
+        options["per_column_stattest_threshold"] = dict(calibration.thresholds)
+    return options
+
+
+def _metrics(kind: ReportKind, w: Windows, html: bool, calibration: Calibration | None) -> list[Any]:
     from evidently.legacy import metric_preset as presets
     from evidently.legacy import metrics as m
 
     if kind is ReportKind.data_quality:
         return [presets.DataQualityPreset(columns=w.features)]
     if kind is ReportKind.data_drift:
-        return [presets.DataDriftPreset(columns=w.features)] if html else [
-            m.DataDriftTable(columns=w.features)
-        ]
+        options = _drift_options(calibration)
+        if not html:
+            return [m.DataDriftTable(columns=w.features, **options)]
+        if calibration is not None and calibration.status is DriftStatus.calibrated:
+            # One column over its (already corrected) threshold is dataset drift, as in the checks.
+            options["drift_share"] = 1 / max(len(w.features), 1)
+        return [presets.DataDriftPreset(columns=w.features, **options)]
     if kind is ReportKind.target_drift:
         columns = [c for c in (w.target, w.prediction) if c]
         if html:
@@ -81,10 +100,11 @@ def _metrics(kind: ReportKind, w: Windows, html: bool) -> list[Any]:
     raise ValueError(f"unknown report kind {kind}")
 
 
-def run_report(kind: ReportKind, w: Windows, html: bool = False) -> Any:
+def run_report(kind: ReportKind, w: Windows, html: bool = False, calibration: Calibration | None = None) -> Any:
+    """Evidently's report; a data drift one needs `calibration` (see `monitoring_api.calibration`)."""
     from evidently.legacy.report import Report
 
-    report = Report(metrics=_metrics(kind, w, html))
+    report = Report(metrics=_metrics(kind, w, html, calibration))
     columns = [*w.features, *(c for c in (w.target, w.prediction) if c)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -105,20 +125,40 @@ def _drift_entry(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def summarize(kind: ReportKind, report: Any) -> dict[str, Any]:
+def calibration_summary(calibration: Calibration) -> dict[str, Any]:
+    return {"status": calibration.status.value, "reason": calibration.reason, "window_rows": calibration.window_rows,
+            "reference_rows": calibration.reference_rows, "false_alarm": calibration.false_alarm,
+            "per_feature_alpha": calibration.per_feature_alpha, "blocks": calibration.blocks,
+            "seconds": calibration.seconds, "method": calibration.method}
+
+
+def _drift_summary(table: dict[str, Any], calibration: Calibration) -> dict[str, Any]:
+    """Evidently's per-column statistics, decided by the calibrated thresholds (`monitoring_api.drift.decide`)."""
+    by_column = table["drift_by_columns"]
+    features, decision = decide(calibration, {name: entry["drift_score"] for name, entry in by_column.items()})
+    columns = {
+        name: _drift_entry(entry) | {"detected": features[name].exceeded, "threshold": features[name].threshold}
+        for name, entry in by_column.items()
+    }
+    drifted = len(decision.features_exceeded)
+    return json_safe({
+        "dataset_drift": decision.detected,
+        "share_of_drifted_columns": drifted / len(columns) if columns else 0.0,
+        "number_of_drifted_columns": drifted,
+        "number_of_columns": len(columns),
+        "columns": columns,
+        "calibration": calibration_summary(calibration),
+        "decision": decision.model_dump(mode="json"),
+    })
+
+
+def summarize(kind: ReportKind, report: Any, calibration: Calibration | None = None) -> dict[str, Any]:
     """The parts of Evidently's result a machine acts on, in a stable shape."""
     results = [metric["result"] for metric in report.as_dict()["metrics"]]
     if kind is ReportKind.data_drift:
-        table = results[0]
-        return json_safe({
-            "dataset_drift": table["dataset_drift"],
-            "share_of_drifted_columns": table["share_of_drifted_columns"],
-            "number_of_drifted_columns": table["number_of_drifted_columns"],
-            "number_of_columns": table["number_of_columns"],
-            "columns": {
-                name: _drift_entry(entry) for name, entry in table["drift_by_columns"].items()
-            },
-        })
+        if calibration is None:
+            raise ValueError("a data drift summary needs the calibration its report ran with")
+        return _drift_summary(results[0], calibration)
     if kind is ReportKind.target_drift:
         return json_safe({"columns": {r["column_name"]: _drift_entry(r) for r in results}})
     if kind is ReportKind.regression_performance:
@@ -161,9 +201,9 @@ def _regression_numbers(window: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def json_report(kind: ReportKind, w: Windows) -> dict[str, Any]:
-    return summarize(kind, run_report(kind, w, html=False))
+def json_report(kind: ReportKind, w: Windows, calibration: Calibration | None = None) -> dict[str, Any]:
+    return summarize(kind, run_report(kind, w, html=False, calibration=calibration), calibration)
 
 
-def html_report(kind: ReportKind, w: Windows) -> str:
-    return run_report(kind, w, html=True).get_html()
+def html_report(kind: ReportKind, w: Windows, calibration: Calibration | None = None) -> str:
+    return run_report(kind, w, html=True, calibration=calibration).get_html()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -14,7 +14,8 @@ from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.lookups import dataset_schema
 from conveyor.lru import LRU
 from conveyor.schemas.datasets import DatasetSchema, FeatureType, Task
-from conveyor.windows import Frame, WindowSpec, fetch
+from conveyor.windows import Frame, WindowSpec, count, fetch
+from monitoring_api.calibration import Calibration, CalibrationCache, StatTests, window_calibration
 from monitoring_api.reports import ReportKind, Windows, html_report, json_report
 
 PREDICTION = "prediction"
@@ -89,29 +90,63 @@ def _fingerprint(*frames: pd.DataFrame | None) -> str:
     return digest.hexdigest()
 
 
+async def _fetch_reference(ml: MLDataClient, schema: DatasetSchema, kind: ReportKind, spec: WindowSpec,
+                           cap: int) -> tuple[WindowSpec, Frame]:
+    """A drift report's reference is its latest `cap` rows in time order, not a sample of them.
+
+    Drift thresholds are calibrated on contiguous blocks of the reference: a sample spread
+    over a longer time would vary less than a window of consecutive rows does.
+    """
+    if kind is not ReportKind.data_drift or spec.last is not None:
+        return spec, await fetch(ml, schema, spec, cap)
+    total = await count(ml, schema, spec)
+    if total <= cap:
+        return spec, await fetch(ml, schema, spec, cap)
+    latest = replace(spec, last=cap)
+    frame = await fetch(ml, schema, latest, cap)
+    return latest, Frame(frame.rows, total)
+
+
+def drift_calibration(schema: DatasetSchema, windows: Windows, calibrations: CalibrationCache, false_alarm: float,
+                      stattests: StatTests) -> Calibration:
+    if windows.reference is None:  # build_windows refuses a drift report without reference rows first
+        raise ValueError("a drift calibration needs the reference window")
+    return window_calibration(calibrations, schema.name, windows.reference, windows.numerical, windows.categorical,
+                              len(windows.current), false_alarm, stattests)
+
+
 def _window_info(spec: WindowSpec, frame: Frame) -> dict[str, Any]:
     return {"split": spec.split, "rows": len(frame.rows), "total": frame.total, "sampled": frame.sampled,
             "start": spec.start, "end": spec.end, "last": spec.last}
 
 
-async def run(request: ReportRequest, qm: QueueManagerClient, ml: MLDataClient, cap: int,
-              cache: HtmlCache) -> dict[str, Any] | str:
+async def run(request: ReportRequest, qm: QueueManagerClient, ml: MLDataClient, cap: int, cache: HtmlCache, *,
+              calibrations: CalibrationCache | None = None, false_alarm: float = 0.01,
+              stattests: StatTests = StatTests()) -> dict[str, Any] | str:
+    """`calibrations`: the process's cache of drift calibrations (None: calibrate for this request only)."""
     schema = await dataset_schema(qm, request.dataset)
     performance = request.kind in PERFORMANCE
     current = await fetch(ml, schema, request.current, cap)
-    reference = Frame(pd.DataFrame(), 0) if performance else await fetch(ml, schema, request.reference, cap)
+    if performance:
+        reference_spec, reference = request.reference, Frame(pd.DataFrame(), 0)
+    else:
+        reference_spec, reference = await _fetch_reference(ml, schema, request.kind, request.reference, cap)
     windows = build_windows(request.kind, schema, reference, current, request.columns)
+    calibration = None
+    if request.kind is ReportKind.data_drift:
+        calibration = await asyncio.to_thread(drift_calibration, schema, windows, calibrations or CalibrationCache(1),
+                                              false_alarm, stattests)
     if request.html:
-        key = f"{request!r}:{_fingerprint(windows.reference, windows.current)}"
+        key = f"{request!r}:{false_alarm}:{stattests!r}:{_fingerprint(windows.reference, windows.current)}"
         html = cache.get(key)
         if html is None:
-            html = await asyncio.to_thread(html_report, request.kind, windows)
+            html = await asyncio.to_thread(html_report, request.kind, windows, calibration)
             cache.put(key, html)
         return html
-    result = await asyncio.to_thread(json_report, request.kind, windows)
+    result = await asyncio.to_thread(json_report, request.kind, windows, calibration)
     return {
         "kind": request.kind.value, "dataset": schema.name, "service": request.service,
-        "reference": None if performance else _window_info(request.reference, reference),
+        "reference": None if performance else _window_info(reference_spec, reference),
         "current": _window_info(request.current, current),
         "sample_cap": cap, "result": result,
     }
