@@ -236,6 +236,8 @@ class ModelReferences:
             frame = await fetch(self.peers.ml_data, schema, spec, self.holdout_cap)
         except (NotFound, Unprocessable) as exc:
             return missing(f"its holdout ({where}) cannot be read: {exc.message}", source, rows, figures)
+        if frame.total == 0:
+            return missing(f"its holdout ({where}) holds no labelled rows", source, rows, figures)
         scored = await asyncio.to_thread(score_holdout, model, frame.rows, schema, truth_column)
         problem = scored.problem or (f"its holdout ({where}) holds no labelled rows" if scored.truth.empty else None)
         if problem is not None:
