@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.clients.peers import PeerClients
 from conveyor.pg import Database
+from conveyor.records import to_records
 from conveyor.schemas.algorithms import AlgorithmRef, HoldoutSplit, HoldoutWindow
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.training import dump_model
@@ -144,5 +145,41 @@ def test_a_version_without_holdout_rows_says_so_instead_of_raising(peers: Peers,
             assert reference.estimate(training.assign(prediction=1.0)).method is None
             unknown = await references.get(dataset, AlgorithmRef(name=f"{unique_name}_m", version=9))
             assert unknown.estimator is None and "does not give algorithm" in (unknown.unavailable_reason or "")
+
+    asyncio.run(scenario())
+
+
+def test_a_production_holdout_is_the_service_s_labelled_rows_between_its_ends(peers: Peers, unique_name: str) -> None:
+    rng = np.random.default_rng(3)
+    training = rows(rng, 300, "2025-01-01")
+    model = LinearRegression().fit(training[FEATURES], training["quality"])
+    dataset = schema(unique_name)
+    production = rows(rng, 300, "2025-03-01")
+    mine = production.assign(record_id=[f"r{i}" for i in range(300)], service="svc",
+                             prediction=model.predict(production[FEATURES]))
+    # Another service's rows at the same times, labelled far off: they are not this model's holdout.
+    theirs = mine.assign(record_id=[f"o{i}" for i in range(300)], service="other", quality=1e6)
+    holdout = mine.iloc[50:250]  # labelled rows 0..249; the holdout is the latest 200 of them
+    window = HoldoutWindow(split=HoldoutSplit.production, service="svc", rows=len(holdout),
+                           start=holdout["date_time"].iloc[0].to_pydatetime(),
+                           end=holdout["date_time"].iloc[-1].to_pydatetime())
+    expected = regression_scores(holdout["quality"].to_numpy(), holdout["prediction"].to_numpy())
+
+    async def scenario() -> None:
+        async with peers.clients() as clients:
+            await register_dataset(clients.queue_manager, clients.ml_data, dataset, training=training)
+            for frame in (mine, theirs):
+                await clients.ml_data.insert_rows(unique_name, "production",
+                                                  to_records(frame.drop(columns=["quality"])))
+                labelled = frame.iloc[:250]
+                pairs = zip(labelled["record_id"], labelled["quality"], strict=True)
+                await clients.ml_data.post_labels(unique_name, [{"record_id": r, "label": q} for r, q in pairs])
+            await clients.queue_manager.upload_algorithm(name=f"{unique_name}_m", dataset=unique_name,
+                                                         model=dump_model(model), holdout=window)
+            reference = await ModelReferences(clients, peers.db, cap=2).get(
+                dataset, AlgorithmRef(name=f"{unique_name}_m", version=1))
+            error = reference.reference_error
+            assert error.rows == 200 and "production rows of svc" in error.source  # both ends included
+            assert error.mae == pytest.approx(expected["MAE"]) and reference.estimator is not None
 
     asyncio.run(scenario())
