@@ -81,6 +81,14 @@ class RunCreate(BaseModel):
         description="the run waits (status waiting_for_labels) until this many labelled production rows exist "
                     "(of `service`, at or after training.production_start, else training.start), then queues")
 
+    @model_validator(mode="after")
+    def _room_to_train(self) -> RunCreate:
+        if (self.wait_for_labels is not None and self.training.source is TrainingSource.production
+                and self.holdout.source is HoldoutSource.production and self.holdout.last >= self.wait_for_labels):
+            raise ValueError(f"holdout.last ({self.holdout.last}) would take all {self.wait_for_labels} labelled "
+                             "rows the run waits for and leave none to train on: wait for more, or hold out fewer")
+        return self
+
     def labels_since(self) -> datetime | None:
         """Where the labelled rows a waiting run counts begin."""
         return self.training.production_start or self.training.start

@@ -221,3 +221,25 @@ def test_episode_resolved_and_unknown_kinds_are_ignored() -> None:
     for kind in ("episode_resolved", "something_new"):
         assert asyncio.run(listener.handle("svc", kind, {"event": kind, "episode": {"id": 1}})) is None
     assert store.method_calls == [] and qm.method_calls == []
+
+
+def test_a_manual_run_can_wait_for_labels_too(stack: Stack) -> None:
+    seeded = seed(stack, production_rows=0)
+    since = {"source": "production", "production_start": T0.isoformat()}
+    refused = seeded.start_run(training=since, holdout={"source": "production", "last": 50}, wait_for_labels=50)
+    assert refused.status_code == 422 and "leave none to train on" in refused.text, refused.text
+    response = seeded.start_run(training=since, holdout={"source": "production", "last": 10, "start": T0.isoformat()},
+                                wait_for_labels=30, service=seeded.service)
+    assert response.status_code == 202 and response.json()["status"] == "waiting_for_labels", response.text
+    run_id = response.json()["id"]
+    _labelled_rows(seeded, seeded.service, 0, 12, "manual")
+    waiting = wait_for(lambda: seeded.run(run_id)["waiting"]["have"] == 12, 30, "the manual run counting 12 rows",
+                       details=lambda: stack.log_tail("retraining_executor"))
+    assert waiting
+    run = seeded.run(run_id)
+    assert run["status"] == "waiting_for_labels" and run["waiting"]["need"] == 30
+    assert run["waiting"]["since"].startswith("2016-06-01T00:00:00")
+    assert httpx.post(f"{seeded.url}/runs/{run_id}/cancel", headers=seeded.headers).json()["status"] == "cancelled"
+    assert httpx.post(f"{seeded.url}/runs/{run_id}/cancel").status_code == 401
+    listed = httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "cancelled"}).json()
+    assert [r["id"] for r in listed] == [run_id]
