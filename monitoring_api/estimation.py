@@ -7,12 +7,13 @@ errors, its RMSE the square root of the mean predicted squared error.
 
 Classification: CBPE, confidence-based performance estimation. With the model's predicted probabilities
 taken as the chance each class is the true one, the expected confusion matrix gives the expected accuracy
-(the mean top probability) and F1 (binary: the last class is the positive one, as in the realized scores;
-more classes: weighted by the expected support).
+(the mean probability of the predicted class) and F1 (binary: the last class is the positive one, as in the
+realized scores; more classes: weighted by the expected support). The probabilities are first calibrated on
+the labelled reference rows (isotonic regression per class), since many models' are not.
 
 Both assume no concept drift: P(y | x) is what it was on the reference, only the inputs may move (covariate
-shift); CBPE assumes calibrated probabilities too. When the relation between inputs and target changes,
-the estimate does not see it: realized metrics on labelled rows remain the judge.
+shift); CBPE assumes the calibrated probabilities hold on the window too. When the relation between inputs
+and target changes, the estimate does not see it: realized metrics on labelled rows remain the judge.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.isotonic import IsotonicRegression
 from threadpoolctl import threadpool_limits
 
 from conveyor.schemas.monitoring import Estimate
@@ -140,28 +142,30 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
 
 
-def confidence_estimate(probabilities: np.ndarray, classes: Sequence[Any]) -> Estimate:
-    """CBPE: expected accuracy and F1 of the predicted classes (each row's most probable one)."""
+def confidence_estimate(probabilities: np.ndarray, classes: Sequence[Any], predicted: np.ndarray | None = None,
+                        calibrated: bool = False) -> Estimate:
+    """CBPE: expected accuracy and F1 of the predicted classes (default: each row's most probable one)."""
     p = np.asarray(probabilities, dtype=float)
     if p.ndim != 2 or p.shape[1] != len(classes) or len(classes) < 2:
         return Estimate(method=None, reason=f"probabilities of shape {p.shape} do not match the model's "
                                             f"{len(classes)} classes")
-    p = p[~np.isnan(p).any(axis=1)]
-    if len(p) == 0:
+    keep = ~np.isnan(p).any(axis=1)
+    if not keep.any():
         return Estimate(method=None, reason="the window holds no rows with probabilities to estimate from")
-    predicted = p.argmax(axis=1)
+    p = p[keep]
+    chosen = (p.argmax(axis=1) if predicted is None else np.asarray(predicted)[keep]).astype(int)
     # Expected confusion matrix: row i adds its probability of each true class to its predicted column.
     confusion = np.zeros((len(classes), len(classes)))
-    np.add.at(confusion.T, predicted, p)
+    np.add.at(confusion.T, chosen, p)
     tp = np.diag(confusion)
     fp = confusion.sum(axis=0) - tp
     fn = confusion.sum(axis=1) - tp
     per_class = _f1(tp, fp, fn)
     support = confusion.sum(axis=1)
     f1 = per_class[-1] if len(classes) == 2 else float((per_class * support).sum() / support.sum())
-    return Estimate(method=CBPE, rows=len(p), accuracy=float(p.max(axis=1).mean()), f1=float(f1),
-                    reason=f"confidence-based estimation from the model's probabilities; {ASSUMPTION} and "
-                           "calibrated probabilities")
+    how = "probabilities calibrated on the reference" if calibrated else "probabilities taken as calibrated"
+    return Estimate(method=CBPE, rows=len(p), accuracy=float(p[np.arange(len(p)), chosen].mean()), f1=float(f1),
+                    reason=f"confidence-based estimation from the model's {how}; {ASSUMPTION}")
 
 
 @dataclass
@@ -170,13 +174,39 @@ class ConfidenceEstimator:
 
     model: Any
     classes: list[Any]
+    calibrators: list[IsotonicRegression] | None = None  # per class, fitted on the labelled reference
+
+    def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+        if self.calibrators is None:
+            return probabilities
+        p = np.column_stack([c.predict(probabilities[:, k]) for k, c in enumerate(self.calibrators)])
+        total = p.sum(axis=1, keepdims=True)
+        # A row every calibrator puts at zero keeps the model's own probabilities.
+        return np.where(total > 0, p / np.where(total > 0, total, 1), probabilities)
 
     def estimate(self, features: pd.DataFrame) -> Estimate:
         try:
-            probabilities = self.model.predict_proba(features)
-        except (KeyError, ValueError, TypeError) as exc:
+            probabilities = np.asarray(self.model.predict_proba(features), dtype=float)
+        except Exception as exc:  # a user's model can fail in any way: the estimate says so
             return Estimate(method=None, reason=f"the model could not give probabilities for the window: {exc}")
-        return confidence_estimate(probabilities, self.classes)
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(self.classes):
+            return confidence_estimate(probabilities, self.classes)
+        return confidence_estimate(self.calibrate(probabilities), self.classes, probabilities.argmax(axis=1),
+                                   calibrated=self.calibrators is not None)
+
+
+def fit_confidence_estimator(model: Any, features: pd.DataFrame, truth: np.ndarray) -> ConfidenceEstimator:
+    """CBPE with per-class isotonic calibration on labelled reference rows (none when too few, or a class
+    never occurs there: the raw probabilities are used and the reason says so)."""
+    classes = list(model.classes_)
+    truth = np.asarray(truth)
+    if len(truth) < MIN_REFERENCE_ROWS or any((truth == c).sum() == 0 for c in classes):
+        return ConfidenceEstimator(model, classes)
+    probabilities = np.asarray(model.predict_proba(features), dtype=float)
+    calibrators = [IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(probabilities[:, k],
+                                                                                   (truth == c).astype(float))
+                   for k, c in enumerate(classes)]
+    return ConfidenceEstimator(model, classes, calibrators)
 
 
 def no_probabilities(model: Any) -> str:

@@ -36,6 +36,7 @@ from monitoring_api.estimation import (
     ConfidenceEstimator,
     LossEstimator,
     NotEnoughRows,
+    fit_confidence_estimator,
     fit_loss_estimator,
     no_probabilities,
 )
@@ -169,10 +170,12 @@ def fit_estimator(scored: _Scored, model: Any, task: Task) -> tuple[EstimatorTyp
     if task is Task.classification:
         if not hasattr(model, "predict_proba"):
             return None, no_probabilities(model)
-        classes = list(getattr(model, "classes_", []))
-        if not classes:
+        if not len(getattr(model, "classes_", [])):
             return None, f"the model gives probabilities but names no classes ({type(model).__name__}.classes_)"
-        return ConfidenceEstimator(model, classes), None
+        try:
+            return fit_confidence_estimator(model, scored.features, scored.truth.to_numpy()), None
+        except Exception as exc:  # a user's model can fail in any way: reported, not raised
+            return None, f"the model could not give probabilities for its holdout: {type(exc).__name__}: {exc}"
     try:
         return fit_loss_estimator(scored.features, scored.predictions, scored.truth.to_numpy(dtype=float)), None
     except NotEnoughRows as exc:

@@ -15,6 +15,7 @@ from monitoring_api.estimation import (
     MIN_REFERENCE_ROWS,
     NotEnoughRows,
     confidence_estimate,
+    fit_confidence_estimator,
     fit_loss_estimator,
     no_probabilities,
 )
@@ -129,3 +130,32 @@ def test_a_model_without_probabilities_is_named_in_the_reason() -> None:
     model = LinearSVC(dual=False).fit(x, x[:, 0] > 0)
     assert not hasattr(model, "predict_proba")
     assert no_probabilities(model).startswith("the model gives no probabilities: LinearSVC")
+
+
+class Overconfident:
+    """A classifier whose probabilities are sharper than the truth: P(1|x) = sigmoid(x), it says sigmoid(3x)."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        p1 = 1 / (1 + np.exp(-3 * features["x"].to_numpy()))
+        return np.column_stack([1 - p1, p1])
+
+
+def test_cbpe_calibrates_an_overconfident_model_on_the_reference() -> None:
+    rng = np.random.default_rng(6)
+
+    def sample(rows: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
+        x = rng.normal(shift, 1.5, rows)
+        return pd.DataFrame({"x": x}), (rng.uniform(size=rows) < 1 / (1 + np.exp(-x))).astype(int)
+
+    model = Overconfident()
+    reference_x, reference_y = sample(5000)
+    estimator = fit_confidence_estimator(model, reference_x, reference_y)
+    window_x, window_y = sample(5000, shift=1.0)  # covariate shift: P(y|x) unchanged
+    accuracy = ((model.predict_proba(window_x)[:, 1] > 0.5) == window_y).mean()
+    raw = confidence_estimate(model.predict_proba(window_x), [0, 1])
+    calibrated = estimator.estimate(window_x)
+    assert raw.accuracy is not None and raw.accuracy - accuracy > 0.05  # uncalibrated: too optimistic
+    assert calibrated.accuracy == pytest.approx(accuracy, abs=0.02)
+    assert "calibrated on the reference" in (calibrated.reason or "")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.clients.peers import PeerClients
@@ -21,9 +23,10 @@ from conveyor.schemas.algorithms import AlgorithmRef, HoldoutSplit, HoldoutWindo
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.training import dump_model
 from conveyor.training.metrics import regression_scores
+from conveyor_tools import devstack
 from ml_data_api.main import create_app as ml_data_app
 from ml_data_api.settings import Settings as MLDataSettings
-from monitoring_api.estimation import DLE
+from monitoring_api.estimation import CBPE, DLE
 from monitoring_api.model_reference import MODEL_REFERENCE_DDL, ModelReferences
 from tests.queue_manager_server import queue_manager
 from tests.support import register_dataset, serve
@@ -48,11 +51,12 @@ class Peers:
         return PeerClients(QueueManagerClient(self.qm_url, self.token), MLDataClient(self.ml_url, self.token))
 
 
-@pytest.fixture
-def peers(mongo_uri: str, api_token: str, amqp_url: str, pg_url: str) -> Iterator[Peers]:
+@pytest.fixture(scope="module")
+def peers(secantus_port: int, api_token: str, amqp_url: str, pg_url: str) -> Iterator[Peers]:
+    """One queue_manager and ml_data_api for the module (each test uses datasets and models of its own)."""
     db = Database(pg_url, 2)
     db.run(MODEL_REFERENCE_DDL)
-    with queue_manager(mongo_uri, api_token, amqp_url) as qm_url:
+    with queue_manager(devstack.mongo_uri(secantus_port, f"t_{uuid.uuid4().hex[:12]}"), api_token, amqp_url) as qm_url:
         settings = MLDataSettings(database_url=pg_url, api_token=api_token, queue_manager_url=qm_url, amqp_url="")
         with serve(ml_data_app(settings)) as ml_url:
             yield Peers(qm_url, ml_url, api_token, db)
@@ -181,5 +185,36 @@ def test_a_production_holdout_is_the_service_s_labelled_rows_between_its_ends(pe
             error = reference.reference_error
             assert error.rows == 200 and "production rows of svc" in error.source  # both ends included
             assert error.mae == pytest.approx(expected["MAE"]) and reference.estimator is not None
+
+    asyncio.run(scenario())
+
+
+def test_a_classifier_gets_cbpe_or_the_reason_it_cannot(peers: Peers, unique_name: str) -> None:
+    rng = np.random.default_rng(4)
+    frame = rows(rng, 800, "2025-01-01")
+    frame["quality"] = np.where(frame["quality"] + rng.normal(scale=3, size=len(frame)) > 15, "good", "bad")
+    training, testing = frame.iloc[:500], frame.iloc[500:]
+    dataset = DatasetSchema.model_validate({"name": unique_name, "task": "classification", "target": "quality",
+                                            "features": [{"name": f} for f in FEATURES]})
+    with_proba = LogisticRegression().fit(training[FEATURES], training["quality"])
+    without = LinearSVC(dual=False).fit(training[FEATURES], training["quality"])
+
+    async def scenario() -> None:
+        async with peers.clients() as clients:
+            await register_dataset(clients.queue_manager, clients.ml_data, dataset, training=training,
+                                   testing=testing)
+            for name, model in (("proba", with_proba), ("svc", without)):
+                await clients.queue_manager.upload_algorithm(name=f"{unique_name}_{name}", dataset=unique_name,
+                                                             model=dump_model(model))
+            references = ModelReferences(clients, peers.db, cap=2)
+            probabilistic = await references.get(dataset, AlgorithmRef(name=f"{unique_name}_proba", version=1))
+            accuracy = (with_proba.predict(testing[FEATURES]) == testing["quality"]).mean()
+            assert probabilistic.reference_error.accuracy == pytest.approx(accuracy)
+            estimate = probabilistic.estimate(testing.assign(prediction=with_proba.predict(testing[FEATURES])))
+            assert estimate.method == CBPE and estimate.accuracy == pytest.approx(accuracy, abs=0.05)
+            plain = await references.get(dataset, AlgorithmRef(name=f"{unique_name}_svc", version=1))
+            assert plain.estimator is None and plain.reference_error.accuracy is not None
+            assert (plain.unavailable_reason or "").startswith("the model gives no probabilities: LinearSVC")
+            assert plain.estimate(testing).reason == plain.unavailable_reason
 
     asyncio.run(scenario())
