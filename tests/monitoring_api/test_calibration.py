@@ -110,8 +110,9 @@ def test_the_cache_computes_once_per_reference_and_recomputes_when_it_changes() 
     stattests = StatTests()
     key = reference_key("d", REFERENCE, WINDOW, stattests, 0.01)
     assert key == reference_key("d", REFERENCE.copy(), WINDOW, stattests, 0.01)
-    changed = REFERENCE.copy()
-    changed.iloc[17, 1] += 0.5
+    values = REFERENCE.to_numpy().copy()
+    values[17, 1] += 0.5
+    changed = pd.DataFrame(values, columns=FEATURES)
     assert reference_key("d", changed, WINDOW, stattests, 0.01) != key
     assert reference_key("d", REFERENCE, WINDOW + 50, stattests, 0.01) != key
     assert reference_key("d", REFERENCE, WINDOW, StatTests(numerical="ks"), 0.01) != key
