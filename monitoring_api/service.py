@@ -122,15 +122,20 @@ def _window_info(spec: WindowSpec, frame: Frame) -> dict[str, Any]:
 
 async def run(request: ReportRequest, qm: QueueManagerClient, ml: MLDataClient, cap: int, cache: HtmlCache, *,
               calibrations: CalibrationCache | None = None, false_alarm: float = 0.01,
-              stattests: StatTests = StatTests()) -> dict[str, Any] | str:
-    """`calibrations`: the process's cache of drift calibrations (None: calibrate for this request only)."""
+              stattests: StatTests = StatTests(), reference_rows: int | None = None) -> dict[str, Any] | str:
+    """`calibrations`: the process's cache of drift calibrations (None: calibrate for this request only);
+    `reference_rows`: the latest training rows the checks compare with (a drift report on the whole training
+    split uses the same ones, so it shows the thresholds the checks decide with)."""
     schema = await dataset_schema(qm, request.dataset)
     performance = request.kind in PERFORMANCE
     current = await fetch(ml, schema, request.current, cap)
+    checks_reference = request.kind is ReportKind.data_drift and request.reference == WindowSpec("training")
+    reference_cap = min(cap, reference_rows) if reference_rows and checks_reference else cap
     if performance:
         reference_spec, reference = request.reference, Frame(pd.DataFrame(), 0)
     else:
-        reference_spec, reference = await _fetch_reference(ml, schema, request.kind, request.reference, cap)
+        reference_spec, reference = await _fetch_reference(ml, schema, request.kind, request.reference,
+                                                           reference_cap)
     windows = build_windows(request.kind, schema, reference, current, request.columns)
     calibration = None
     if request.kind is ReportKind.data_drift:
