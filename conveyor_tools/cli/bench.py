@@ -1,18 +1,21 @@
-"""`conveyor bench <what>`: benchmarks that print their figures as JSON."""
+"""`conveyor bench <what>`: benchmarks that print their figures (as JSON unless the benchmark renders them)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+from pathlib import Path
 from types import ModuleType
 
-# name -> module in conveyor_tools.benchmarks with add_arguments(parser) and run(args) -> dict
+# name -> module in conveyor_tools.benchmarks with add_arguments(parser) and run(args) -> dict; a module may
+# also define render(figures) -> str (printed instead of the JSON) and a --json PATH option (the JSON written there)
 BENCHMARKS = {
     "ingest": "conveyor_tools.benchmarks.ingest",
     "pipeline": "conveyor_tools.benchmarks.pipeline",
     "monitoring": "conveyor_tools.benchmarks.monitoring",
     "retraining": "conveyor_tools.benchmarks.retraining",
+    "monitoring-quality": "conveyor_tools.benchmarks.monitoring_quality",
 }
 
 
@@ -27,5 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(module: ModuleType, args: argparse.Namespace) -> int:
-    print(json.dumps(module.run(args), indent=2))
+    figures = module.run(args)
+    text = json.dumps(figures, indent=2)
+    print(module.render(figures) if hasattr(module, "render") else text)
+    if getattr(args, "json", None):
+        Path(args.json).write_text(text + "\n")
     return 0
