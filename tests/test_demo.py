@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import httpx
+import pandas as pd
+import pytest
 
 from conveyor_tools import devstack
+from conveyor_tools.demo_dataset import DEMO_DRIFT_FEATURES, DEMO_DRIFT_SHIFT, DEMO_SERVICE
 from tests.running_demo import RunningDemo
 from tests.support import wait_for
 
@@ -30,6 +36,7 @@ def test_demo_up_stop_and_restart(running_demo: RunningDemo) -> None:
              "50 demo jobs recorded as finished in queue_manager", interval=0.5)
     _retrain_promote_and_explain(f"{demo.url('RETRAINING_API_PORT')}/retraining_api", counts_url[:-len("/counts")],
                                  written["API_TOKEN"])
+    _inject_the_fault(demo, qm, counts_url[:-len("/counts")])
     assert demo.stop() == 0
     assert not devstack.port_open("127.0.0.1", demo.ports["QUEUE_MANAGER_PORT"])
     assert not devstack.port_open("127.0.0.1", demo.ports["ML_DATA_API_PORT"])
@@ -71,3 +78,26 @@ def _retrain_promote_and_explain(retraining: str, dataset_url: str, token: str) 
 
     page = wait_for(explainer_built, 120, "the explainer dashboard of production rows built", interval=1)
     assert page is not None and page.status_code == 200 and "T_data_1_1" in page.text, page and page.text[:500]
+
+
+def _inject_the_fault(demo: RunningDemo, qm: str, dataset_url: str) -> None:
+    """The service retrains on drift; `conveyor demo-drift` replaces the undrifted stream by the faulty one."""
+    policy = httpx.get(f"{qm}/queue_manager/services/{DEMO_SERVICE}").json()["retraining"]
+    assert policy["on"] == ["drift_detected"] and policy["training"]["source"] == "production", policy
+    assert "conveyor demo-drift" in demo.log_text(), "the banner names the command"
+    done = subprocess.run([sys.executable, "-m", "conveyor_tools.cli.main", "demo-drift"], env=demo.env,
+                          cwd=devstack.ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "sensor fault injected" in done.stdout, done.stdout + done.stderr
+    shifted = DEMO_DRIFT_FEATURES[0]
+
+    def faulty_rows() -> list[dict]:
+        rows = httpx.get(f"{dataset_url}/production/rows", params={"last": 50}).json()["rows"]
+        return [r for r in rows if r["record_id"].startswith("fault")]
+
+    rows = wait_for(faulty_rows, 30, "rows of the faulty data source predicted", interval=0.5,
+                    details=lambda: demo.log_text()[-3000:])
+    # Each faulty reading is the stream file's (row <n> of the record id <run>-<n>-<loop>) plus the shift.
+    stream = pd.read_csv(demo.state_dir / "demo_stream.csv")
+    for row in rows:
+        expected = stream[shifted].iloc[int(row["record_id"].split("-")[1])] + DEMO_DRIFT_SHIFT
+        assert row[shifted] == pytest.approx(expected), (row, expected)

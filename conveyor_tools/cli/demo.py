@@ -14,8 +14,10 @@ from types import FrameType
 
 from conveyor.clients import APIError, MLDataClient, QueueManagerClient
 from conveyor.records import to_records
-from conveyor.schemas.services import ServiceCreate
+from conveyor.schemas.services import RetrainingPolicy, ServiceCreate, ServiceUpdate
 from conveyor_tools import devstack, localenv
+from conveyor_tools.cli import demo_drift
+from conveyor_tools.cli.demo_drift import DriftRequest
 from conveyor_tools.stack import Stack, StackConfig
 
 log = logging.getLogger("conveyor.demo")
@@ -28,7 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=float(os.environ.get("DEMO_RATE", 10)),
                    help="records per second the data source streams")
     p.add_argument("--workers", type=int, default=2, help="worker replicas")
+    p.add_argument("--drift-after-seconds", type=float, default=None, metavar="S",
+                   help="inject the demo's sensor fault S seconds after the start, as `conveyor demo-drift` does "
+                        "(default: never; the demo streams undrifted rows)")
     p.set_defaults(func=run)
+    demo_drift.register(sub)
 
 
 def _config() -> StackConfig:
@@ -45,7 +51,8 @@ def _config() -> StackConfig:
         admin_user=os.environ.get("ADMIN_USER") or previous.get("ADMIN_USER") or "admin",
         # No default password: the one given, the one made for an earlier demo, or a new random one.
         admin_password=os.environ.get("ADMIN_PASSWORD") or previous.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12),
-        extra_env={"CHECK_INTERVAL_SECONDS": os.environ.get("CHECK_INTERVAL_SECONDS", "30")},
+        extra_env={"MONITORING_CHECK_INTERVAL_SECONDS": os.environ.get(
+            "MONITORING_CHECK_INTERVAL_SECONDS", os.environ.get("CHECK_INTERVAL_SECONDS", "30"))},
         mongodb_uri=os.environ.get("MONGODB_URI") or None,
         mongo_port=int(os.environ.get("DEMO_MONGO_PORT", 27017)),
         database=os.environ.get("DEMO_DATABASE", "conveyor_demo"),
@@ -69,17 +76,21 @@ def _check_ports_free(config: StackConfig) -> None:
 
 async def seed(stack: Stack, rows: int, seed_value: int) -> dict[str, int]:
     """Register the demo dataset and service, and load training and testing rows once."""
-    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_QUEUE, DEMO_SERVICE, demo_splits
+    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_QUEUE, DEMO_RETRAINING_POLICY, DEMO_SERVICE, demo_splits
 
     token = stack.config.api_token
     async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
         await qm.ensure_dataset(DEMO_DATASET)
         try:
-            await qm.get_service(DEMO_SERVICE)
+            service = await qm.get_service(DEMO_SERVICE)
+            # A demo made before it had a policy gets it; a policy someone set stays theirs.
+            if service.retraining == RetrainingPolicy():
+                await qm.update_service(DEMO_SERVICE, ServiceUpdate(retraining=DEMO_RETRAINING_POLICY))
         except APIError as exc:
             if exc.status_code != 404:
                 raise
-            await qm.create_service(ServiceCreate(name=DEMO_SERVICE, dataset=DEMO_DATASET.name, queue=DEMO_QUEUE))
+            await qm.create_service(ServiceCreate(name=DEMO_SERVICE, dataset=DEMO_DATASET.name, queue=DEMO_QUEUE,
+                                                  retraining=DEMO_RETRAINING_POLICY))
         counts = await ml.counts(DEMO_DATASET.name)
         training, testing = demo_splits(rows=rows, seed=seed_value)
         for split, frame in (("training", training), ("testing", testing)):
@@ -123,12 +134,18 @@ def run(args: argparse.Namespace) -> int:
         values["WORKER_METRICS"] = ",".join(worker_metrics)
         localenv.write(values)
         print(_banner(stack, counts, model, worker_metrics, args.rate), flush=True)
+        drift_at = None if args.drift_after_seconds is None else time.monotonic() + args.drift_after_seconds
         while not stopping:
             dead = stack.failed()
             if dead:
                 for component in dead:
                     log.error("%s stopped unexpectedly:\n%s", component.name, stack.log_tail(component.name))
                 return 1
+            request = _drift_requested(stack.config.state_dir)
+            if request is None and drift_at is not None and time.monotonic() >= drift_at:
+                request, drift_at = DriftRequest(), None
+            if request is not None:
+                inject_fault(stack, args.rate, request)
             time.sleep(0.5)
         return 0
     finally:
@@ -169,7 +186,7 @@ def demo_stream_file(state_dir: Path) -> Path:
 
 def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
     """Worker replicas, the streaming data source and the label collector; answers the workers' metrics URLs."""
-    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, DEMO_QUEUE, DEMO_SERVICE
+    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_SERVICE
 
     urls = []
     base_port = int(os.environ.get("DEMO_WORKER_METRICS_PORT", 9101))
@@ -180,19 +197,53 @@ def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
             "MODEL_CACHE_DIR": str(stack.config.state_dir / "models"),
         })
         urls.append(f"http://127.0.0.1:{port}/metrics")
-    # The components assume no dataset: the demo names its own columns (and the stack's env its URLs and token).
+    # Each start streams undrifted rows: a fault asked for earlier is not carried over.
+    for name in (demo_drift.REQUEST_FILE, demo_drift.STARTED_FILE):
+        (stack.config.state_dir / name).unlink(missing_ok=True)
+    stack.start_python("data_source", name=DATA_SOURCE, args=_data_source_args(stack, args.rate))
     stream = str(demo_stream_file(stack.config.state_dir))
-    columns = ["--timestamp-column", DEMO_DATASET.timestamp_column]
-    stack.start_python("data_source", name="data_source", args=[
-        "--queue", DEMO_QUEUE, "--file", stream, "--features", ",".join(DEMO_FEATURES),
-        "--target", DEMO_DATASET.target, *columns, "--loop", "--rate", str(args.rate),
-    ])
     stack.start_python("ground_truth_collector", name="ground_truth_collector", args=[
         "--dataset", DEMO_DATASET.name, "--service", DEMO_SERVICE, "--file", stream,
-        "--label-column", DEMO_DATASET.target, *columns, "--delay-seconds", "20", "--interval-seconds", "5",
-        "--missing-share", "0.1",
+        "--label-column", DEMO_DATASET.target, "--timestamp-column", DEMO_DATASET.timestamp_column,
+        "--delay-seconds", "20", "--interval-seconds", "5", "--missing-share", "0.1",
     ])
     return urls
+
+
+DATA_SOURCE = "data_source"  # the component streaming the demo's rows (undrifted, or with the fault)
+
+
+def _data_source_args(stack: Stack, rate: float) -> list[str]:
+    # The components assume no dataset: the demo names its own columns (and the stack's env its URLs and token).
+    from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, DEMO_QUEUE
+
+    return ["--queue", DEMO_QUEUE, "--file", str(demo_stream_file(stack.config.state_dir)),
+            "--features", ",".join(DEMO_FEATURES), "--target", DEMO_DATASET.target,
+            "--timestamp-column", DEMO_DATASET.timestamp_column, "--loop", "--rate", f"{rate:g}"]
+
+
+def _drift_requested(state_dir: Path) -> DriftRequest | None:
+    try:
+        return demo_drift.take_request(state_dir)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return None
+
+
+def inject_fault(stack: Stack, rate: float, request: DriftRequest) -> None:
+    """Replace the streaming data source by one sending faulty readings of `request.features`.
+
+    The undrifted source stops: a real sensor fault affects every row, and a window mixing faulty and good
+    rows would show half the shift and give a retrained model two relations to learn at once.
+    """
+    for component in [c for c in stack.components if c.name == DATA_SOURCE]:
+        devstack.stop_process(component.proc)
+        stack.components.remove(component)
+    run_id = f"fault{int(time.time())}"  # record ids of its own: the faulty rows can be told apart
+    args = [*_data_source_args(stack, rate), "--run-id", run_id, *request.data_source_args()]
+    stack.start_python("data_source", name=DATA_SOURCE, args=args)
+    demo_drift.record_started(stack.config.state_dir, request, run_id)
+    log.warning("sensor fault injected: %s (python -m data_source %s)", request.describe(), " ".join(args))
 
 
 def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str], rate: float) -> str:
@@ -215,8 +266,11 @@ def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str]
         f"  demo data      product_quality: {counts}",
         f"  service        {DEMO_SERVICE} on queue {DEMO_QUEUE}, model {model}",
         f"  workers        {len(workers)} replicas, metrics at {', '.join(workers)}",
-        f"  data source    streaming {rate:g} records/s (watch: conveyor status)",
+        f"  data source    streaming {rate:g} undrifted records/s (watch: conveyor status)",
         "  ground truth   labels arrive 20 s after prediction, 10% never do",
+        f"  retraining     {DEMO_SERVICE} retrains itself on drift (post-drift rows only, auto-promoted)",
+        "  drift          after a minute, in another terminal: conveyor demo-drift --follow",
+        f"                 (a sensor fault: {DriftRequest().describe()})",
         f"  settings       {localenv.DEMO_ENV} (source it to use the CLI against the demo)",
         f"  logs           {stack.logs}",
         "",
