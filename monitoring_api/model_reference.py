@@ -114,8 +114,9 @@ def describe(holdout: HoldoutWindow | None) -> str:
         return "the testing split (the version records no holdout)"
     if holdout.split is HoldoutSplit.testing:
         return f"the testing split ({holdout.rows} rows at registration)"
-    span = " to ".join(t.isoformat() for t in (holdout.start, holdout.end) if t is not None)
-    return f"production rows of {holdout.service} {span} ({holdout.rows} rows at registration)".replace("  ", " ")
+    ends = [("from", holdout.start), ("to", holdout.end)]
+    span = "".join(f" {word} {t.isoformat()}" for word, t in ends if t is not None)
+    return f"production rows of {holdout.service}{span} ({holdout.rows} rows at registration)"
 
 
 def holdout_spec(holdout: HoldoutWindow | None) -> tuple[WindowSpec, str | None]:
