@@ -136,6 +136,8 @@ def update_algorithm(name: str, version: int | str, patch: AlgorithmPatch) -> Al
         doc.description = patch.description
     if patch.metrics is not None:
         doc.metrics = patch.metrics
+    if patch.holdout is not None:
+        doc.holdout = patch.holdout.model_dump(mode="json")
     doc.save()
     return doc
 

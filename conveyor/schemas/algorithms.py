@@ -92,3 +92,4 @@ class AlgorithmPatch(BaseModel):
 
     description: str | None = None
     metrics: dict[str, Any] | None = None
+    holdout: HoldoutWindow | None = Field(default=None, description="the rows the (new) metrics were scored on")

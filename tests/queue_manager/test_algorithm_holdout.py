@@ -66,3 +66,14 @@ def test_a_record_from_before_the_field_reads_as_null(client: TestClient, datase
     AlgorithmDoc._get_collection().update_one({"name": "m", "version": 1}, {"$unset": {"holdout": ""}})
     assert "holdout" not in AlgorithmDoc._get_collection().find_one({"name": "m"})
     assert client.get("/queue_manager/algorithms/m/1").json()["holdout"] is None
+
+
+def test_a_patch_replaces_metrics_and_the_holdout_they_were_scored_on(client: TestClient, dataset: dict) -> None:
+    upload(client, metrics='{"MAE": 2.0}')
+    patched = client.patch("/queue_manager/algorithms/m/1", json={
+        "metrics": {"MAE": 1.0}, "holdout": {"split": "testing", "rows": 50}})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["metrics"], patched.json()["holdout"]["rows"]) == ({"MAE": 1.0}, 50)
+    refused = client.patch("/queue_manager/algorithms/m/1", json={"holdout": {"split": "production", "rows": 5}})
+    assert refused.status_code == 422 and "names its service" in refused.text
+    assert client.get("/queue_manager/algorithms/m/1").json()["holdout"]["rows"] == 50
