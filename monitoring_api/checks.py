@@ -1,7 +1,14 @@
-"""Scheduled checks: a drift and performance summary per service, kept as a time series.
+"""Scheduled checks: drift decided against calibrated thresholds, performance against the model's own error.
 
-A summary crossing a threshold becomes an alert: stored, logged, published as a
-`drift_detected` or `performance_degraded` event, and sent to a webhook when one is set.
+A check of a service reads its latest `check_window_rows` production rows (the current window)
+and the dataset's latest `reference_rows` training rows in time order (the reference, refetched
+only when the training split changes). Drift: Evidently's statistic per feature against the
+threshold calibrated on the reference at the window's size (`monitoring_api.calibration`, cached
+per reference and size). Performance: the task's metrics on the window's labelled rows predicted
+by the service's current model version, and their estimate over all its rows, each against the
+version's reference error (`monitoring_api.model_reference`). Every check is stored with its
+per-check alerts; consecutive alerting checks form an episode (`monitoring_api.episodes`), and only
+an episode opening or ending is published as an event and posted to the webhook.
 """
 
 from __future__ import annotations
@@ -9,173 +16,395 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
-from psycopg2.extras import Json
 
-from conveyor.clients import MLDataClient, QueueManagerClient
+from conveyor.api.errors import ConveyorError
+from conveyor.clients import APIUnavailable, MLDataClient
 from conveyor.clients.peers import PeerClients
 from conveyor.events import EventPublisher
-from conveyor.lookups import dataset_schema
-from conveyor.pg import Database, filters
-from conveyor.schemas.datasets import Task
+from conveyor.lookups import registered_dataset
+from conveyor.lru import LRU
+from conveyor.schemas.datasets import DatasetSchema, FeatureType, Task
+from conveyor.schemas.monitoring import (
+    CalibrationOut,
+    DriftDecision,
+    DriftStatus,
+    Estimate,
+    FeatureDrift,
+    Metrics,
+    PerformanceVerdict,
+    ReferenceError,
+)
 from conveyor.schemas.services import Service
-from conveyor.windows import WindowSpec, fetch
+from conveyor.training.metrics import classification_scores
+from conveyor.windows import Frame, WindowSpec, count, fetch
+from monitoring_api.calibration import Calibration, CalibrationCache, StatTests, window_calibration
+from monitoring_api.check_store import CheckStore
+from monitoring_api.drift import decide, feature_statistics
+from monitoring_api.episodes import DRIFT, PERFORMANCE, Change, Outcome, opened_event, resolved_event
+from monitoring_api.model_reference import ModelReference, ModelReferences
 from monitoring_api.reports import ReportKind, json_report
 from monitoring_api.service import LABEL, PREDICTION, build_windows
 from monitoring_api.settings import Settings
 
 log = logging.getLogger(__name__)
-REFERENCE_SAMPLE = 5000
-
-DDL = """
-CREATE TABLE IF NOT EXISTS monitoring_checks (
-    id bigserial PRIMARY KEY,
-    service text NOT NULL,
-    dataset text NOT NULL,
-    at timestamptz NOT NULL DEFAULT now(),
-    rows_current int NOT NULL,
-    rows_labeled int NOT NULL,
-    drift_share double precision,
-    dataset_drift boolean,
-    drift jsonb,
-    target_drift jsonb,
-    prediction_drift jsonb,
-    mae double precision,
-    rmse double precision,
-    r2 double precision
-);
-CREATE INDEX IF NOT EXISTS monitoring_checks_service_at ON monitoring_checks (service, at);
-CREATE TABLE IF NOT EXISTS monitoring_alerts (
-    id bigserial PRIMARY KEY,
-    service text NOT NULL,
-    at timestamptz NOT NULL DEFAULT now(),
-    kind text NOT NULL,
-    value double precision,
-    threshold double precision,
-    message text NOT NULL,
-    check_id bigint REFERENCES monitoring_checks (id) ON DELETE SET NULL
-);
-CREATE INDEX IF NOT EXISTS monitoring_alerts_service_at ON monitoring_alerts (service, at);
-"""
-CHECK_FIELDS = ("service", "dataset", "rows_current", "rows_labeled", "drift_share", "dataset_drift", "drift",
-                "target_drift", "prediction_drift", "mae", "rmse", "r2")
+REFERENCES_KEPT = 8  # datasets whose reference rows stay in memory between checks
+# The metrics a verdict compares, per task; errors degrade upwards, scores downwards.
+VERDICT_METRICS = {Task.regression: ("mae", "rmse"), Task.classification: ("accuracy", "f1")}
+ERRORS = frozenset({"mae", "rmse"})
 
 
-class CheckStore:
-    """Checks and alerts in the tables of `DDL` (created at start-up by `monitoring_api.main`)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def save_check(self, summary: dict[str, Any]) -> dict[str, Any]:
-        values = [Json(summary[f]) if isinstance(summary[f], dict) else summary[f] for f in CHECK_FIELDS]
-        return self.db.returning(f"INSERT INTO monitoring_checks ({', '.join(CHECK_FIELDS)}) "
-                           f"VALUES ({', '.join(['%s'] * len(CHECK_FIELDS))}) RETURNING *", values)
-
-    def save_alert(self, alert: dict[str, Any]) -> dict[str, Any]:
-        return self.db.returning(
-            "INSERT INTO monitoring_alerts (service, kind, value, threshold, message, check_id) "
-            "VALUES (%(service)s, %(kind)s, %(value)s, %(threshold)s, %(message)s, %(check_id)s) RETURNING *", alert)
-
-    def _list(self, table: str, service: str | None, start: datetime | None, end: datetime | None,
-              limit: int, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        where, params = filters({"service": service, **(extra or {})}, at_least={"at": start}, below={"at": end})
-        return self.db.all(f"SELECT * FROM (SELECT * FROM {table} WHERE {where} ORDER BY at DESC LIMIT %s) AS t "
-                           "ORDER BY at", [*params, limit])
-
-    def checks(self, service: str | None, start: datetime | None, end: datetime | None, limit: int) -> list[dict]:
-        return self._list("monitoring_checks", service, start, end, limit)
-
-    def alerts(self, service: str | None, kind: str | None, start: datetime | None, end: datetime | None,
-               limit: int) -> list[dict]:
-        return self._list("monitoring_alerts", service, start, end, limit, {"kind": kind})
+def feature_kinds(schema: DatasetSchema) -> tuple[list[str], list[str]]:
+    numerical = [f.name for f in schema.features if f.type in (FeatureType.float, FeatureType.int)]
+    return numerical, [f.name for f in schema.features if f.name not in numerical]
 
 
-def _metrics(frame: pd.DataFrame) -> dict[str, float | None]:
-    if frame.empty:
-        return {"mae": None, "rmse": None, "r2": None}
-    truth = frame[LABEL].to_numpy(dtype=float)
-    error = frame[PREDICTION].to_numpy(dtype=float) - truth
+class ReferenceRows:
+    """Each dataset's latest training rows, fetched again only when its training split changes.
+
+    Counting the split is one small request; the rows (thousands) are fetched when the count
+    or the dataset itself (deleted and registered again) differs from what was fetched.
+    """
+
+    def __init__(self, size: int = REFERENCES_KEPT) -> None:
+        self._frames: LRU[str, tuple[tuple[Any, ...], Frame]] = LRU(size)
+
+    async def get(self, ml: MLDataClient, schema: DatasetSchema, created: object, rows: int) -> Frame:
+        total = await count(ml, schema, WindowSpec("training"))
+        version = (created, total, rows)
+        kept = self._frames.get(schema.name)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        # Capped at `rows` exactly: the latest rows whole, in time order, never a sample.
+        frame = await fetch(ml, schema, WindowSpec("training", last=rows), rows)
+        self._frames.put(schema.name, (version, frame))
+        return frame
+
+
+@dataclass
+class Summary:
+    """One check before it is stored."""
+
+    service: str
+    dataset: str
+    rows_current: int
+    rows_labeled: int = 0
+    drift: dict[str, FeatureDrift] | None = None
+    decision: DriftDecision | None = None
+    target_drift: dict[str, Any] | None = None
+    prediction_drift: dict[str, Any] | None = None
+    model: str | None = None
+    model_version: int | None = None
+    realized: Metrics | None = None
+    estimated: Estimate | None = None
+    reference_error: ReferenceError | None = None
+    performance: list[PerformanceVerdict] = field(default_factory=list)
+    rows_other_models: int = 0
+
+    @property
+    def calibrated(self) -> bool:
+        return self.decision is not None and self.decision.status is DriftStatus.calibrated
+
+    def row(self) -> dict[str, Any]:
+        """The check as `CheckStore.record` stores it (JSON columns as plain dicts and lists)."""
+        decision = self.decision
+        share = (len(decision.features_exceeded) / decision.features_tested
+                 if self.calibrated and decision and decision.features_tested else None)
+        realized = self.realized
+        return {
+            "service": self.service, "dataset": self.dataset, "rows_current": self.rows_current,
+            "rows_labeled": self.rows_labeled, "drift_share": share,
+            "dataset_drift": decision.detected if self.calibrated and decision else None,
+            "drift": {n: f.model_dump(mode="json") for n, f in self.drift.items()} if self.drift else None,
+            "drift_decision": decision.model_dump(mode="json") if decision else None,
+            "target_drift": self.target_drift, "prediction_drift": self.prediction_drift,
+            "mae": realized.mae if realized else None, "rmse": realized.rmse if realized else None,
+            "r2": realized.r2 if realized else None, "model": self.model, "model_version": self.model_version,
+            "realized": realized.model_dump(mode="json") if realized else None,
+            "estimated": self.estimated.model_dump(mode="json") if self.estimated else None,
+            "reference_error": self.reference_error.model_dump(mode="json") if self.reference_error else None,
+            "performance": [v.model_dump(mode="json") for v in self.performance],
+            "rows_other_models": self.rows_other_models,
+        }
+
+
+# -- performance
+
+
+def realized_metrics(schema: DatasetSchema, labeled: pd.DataFrame) -> Metrics:
+    if labeled.empty:
+        return Metrics(rows=0)
+    if schema.task is Task.classification:
+        scores = classification_scores(None, labeled.iloc[:, :0], labeled[LABEL], labeled[PREDICTION].to_numpy())
+        return Metrics(rows=len(labeled), accuracy=scores["Accuracy"], f1=scores["F1"])
+    truth = labeled[LABEL].to_numpy(dtype=float)
+    error = labeled[PREDICTION].to_numpy(dtype=float) - truth
     spread = ((truth - truth.mean()) ** 2).sum()
-    return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean())),
-            "r2": float(1 - (error**2).sum() / spread) if spread > 0 else None}
+    return Metrics(rows=len(labeled), mae=float(np.abs(error).mean()), rmse=float(np.sqrt((error**2).mean())),
+                   r2=float(1 - (error**2).sum() / spread) if spread > 0 else None)
 
 
-async def summarize(service: Service, qm: QueueManagerClient, ml: MLDataClient, settings: Settings) -> dict[str, Any]:
-    schema = await dataset_schema(qm, service.dataset)
-    current = await fetch(ml, schema, WindowSpec("production", last=settings.check_window_rows,
-                                                 service=service.name), settings.sample_cap)
-    summary: dict[str, Any] = {f: None for f in CHECK_FIELDS} | {
-        "service": service.name, "dataset": schema.name, "rows_current": current.total, "rows_labeled": 0}
+def verdict(metric: str, metrics: Metrics | None, reference: ReferenceError | None, settings: Settings,
+            estimated: bool, no_value: str, no_reference: str) -> PerformanceVerdict:
+    """One metric of the window against the model's reference error, or why there is no verdict."""
+    value = getattr(metrics, metric) if metrics else None
+    base = getattr(reference, metric) if reference else None
+    what = f"estimated {metric.upper()}" if estimated else f"{metric.upper()} on labelled rows"
+    rows = metrics.rows if metrics else 0
+
+    def undecided(reason: str) -> PerformanceVerdict:
+        return PerformanceVerdict(metric=metric, value=value, reference=base, limit=None, degraded=False,
+                                  estimated=estimated, decided=False, reason=reason)
+
+    if metrics is None or value is None:
+        return undecided(no_value)
+    if base is None:
+        return undecided(no_reference or f"no reference {metric.upper()} for the model: {what} is not compared")
+    if rows < settings.performance_min_rows:
+        return undecided(f"{what}: {rows} rows, at least {settings.performance_min_rows} are needed for a verdict")
+    tolerance = settings.performance_tolerance
+    limit = base * (1 + tolerance) if metric in ERRORS else base * (1 - tolerance)
+    degraded = value > limit if metric in ERRORS else value < limit
+    change = (value - base) / base if base else 0.0
+    reason = (f"{what} {value:.4g} over {rows} rows is {abs(change):.0%} {'worse' if degraded else 'off'} than the "
+              f"model's reference {base:.4g} (limit {limit:.4g}, {tolerance:.0%} tolerance)")
+    return PerformanceVerdict(metric=metric, value=value, reference=base, limit=limit, degraded=degraded,
+                              estimated=estimated, decided=True, reason=reason)
+
+
+def absolute_verdicts(realized: Metrics | None, settings: Settings) -> list[PerformanceVerdict]:
+    """MONITORING_MAE_THRESHOLD / R2_THRESHOLD, when set: fixed limits on the labelled rows."""
+    found = []
+    for metric, limit in (("mae", settings.mae_threshold), ("r2", settings.r2_threshold)):
+        value = getattr(realized, metric) if realized else None
+        if limit is None or value is None:
+            continue
+        degraded = value > limit if metric == "mae" else value < limit
+        side = "above" if metric == "mae" else "below"
+        found.append(PerformanceVerdict(
+            metric=metric, value=value, reference=None, limit=limit, degraded=degraded, estimated=False,
+            reason=f"{metric.upper()} {value:.4g} {side if degraded else 'within'} the absolute threshold {limit:g}"))
+    return found
+
+
+async def performance(summary: Summary, schema: DatasetSchema, service: Service, current: pd.DataFrame,
+                      models: ModelReferences, settings: Settings) -> None:
+    """Realized and estimated metrics of the service's current version, and their verdicts, into `summary`."""
+    labeled_all = current[current[LABEL].notna()] if LABEL in current else current.iloc[0:0]
+    summary.rows_labeled = len(labeled_all)
+    algorithm = service.algorithm
+    if algorithm is None:
+        summary.realized = realized_metrics(schema, labeled_all)
+        summary.performance = absolute_verdicts(summary.realized, settings)
+        return
+    summary.model, summary.model_version = algorithm.name, algorithm.version
+    # Rows of an older version or of a challenger say nothing about the current version's error.
+    ours = current
+    if {"model_name", "model_version"} <= set(current.columns):
+        ours = current[(current["model_name"] == algorithm.name) & (current["model_version"] == algorithm.version)]
+    summary.rows_other_models = len(current) - len(ours)
+    labeled = ours[ours[LABEL].notna()] if LABEL in ours else ours.iloc[0:0]
+    summary.realized = realized_metrics(schema, labeled)
+    reference: ModelReference | None = None
+    missing = ""
+    try:
+        reference = await models.get(schema, algorithm)
+    except (ConveyorError, APIUnavailable) as exc:  # an unreachable peer: no verdict this time, drift still counts
+        missing = f"no reference error for {algorithm.name} v{algorithm.version}: {exc}"
+    if reference is not None:
+        summary.reference_error = reference.reference_error
+        summary.estimated = await _estimate(reference, ours, algorithm.name, algorithm.version)
+    no_labels = f"no labelled row of {algorithm.name} v{algorithm.version} in the window yet"
+    no_estimate = summary.estimated.reason if summary.estimated and summary.estimated.reason else missing
+    metrics = VERDICT_METRICS[schema.task]
+    summary.performance = [
+        *(verdict(m, summary.realized, summary.reference_error, settings, False, no_labels, missing) for m in metrics),
+        *(verdict(m, summary.estimated, summary.reference_error, settings, True, no_estimate or "no estimate",
+                  missing) for m in metrics),
+        *absolute_verdicts(summary.realized, settings),
+    ]
+
+
+async def _estimate(reference: ModelReference, rows: pd.DataFrame, name: str, version: int) -> Estimate:
+    if rows.empty:
+        return Estimate(method=None, reason=f"no row of the window was predicted by {name} v{version}")
+    try:
+        return await asyncio.to_thread(reference.estimate, rows)
+    except Exception as exc:  # the estimate is advisory: its failure must not cost the check its drift verdict
+        log.exception("estimating the error of %s v%s failed", name, version)
+        return Estimate(method=None, reason=f"the estimate failed: {exc}")
+
+
+# -- drift
+
+
+class Drift:
+    """The calibrated drift decision of a window, with the process's reference rows and calibration cache."""
+
+    def __init__(self, settings: Settings, calibrations: CalibrationCache, references: ReferenceRows) -> None:
+        self.settings = settings
+        self.calibrations = calibrations
+        self.references = references
+        self.stattests = StatTests(numerical=settings.drift_numerical_stattest,
+                                   categorical=settings.drift_categorical_stattest)
+
+    async def reference(self, ml: MLDataClient, schema: DatasetSchema, created: object) -> Frame:
+        return await self.references.get(ml, schema, created, self.settings.reference_rows)
+
+    async def calibration(self, schema: DatasetSchema, reference: Frame, current_rows: int) -> Calibration:
+        """The calibration at the window size of `current_rows` rows (computed once per reference and size,
+        the same one a data drift report of such a window uses)."""
+        numerical, categorical = feature_kinds(schema)
+        return await asyncio.to_thread(window_calibration, self.calibrations, schema.name, reference.rows, numerical,
+                                       categorical, current_rows, self.settings.drift_false_alarm, self.stattests)
+
+    async def decide(self, schema: DatasetSchema, reference: Frame, current: pd.DataFrame
+                     ) -> tuple[dict[str, FeatureDrift], DriftDecision]:
+        calibration = await self.calibration(schema, reference, len(current))
+        numerical, categorical = feature_kinds(schema)
+        statistics = await asyncio.to_thread(feature_statistics, reference.rows, current, numerical, categorical,
+                                             self.stattests)
+        return decide(calibration, statistics)
+
+    def no_data(self, reason: str) -> DriftDecision:
+        return DriftDecision(status=DriftStatus.no_data, detected=False, reason=reason,
+                             false_alarm=self.settings.drift_false_alarm)
+
+
+async def target_drift(schema: DatasetSchema, reference: Frame, current: Frame) -> dict[str, Any]:
+    """Evidently's own verdict on the target and the predictions: informational, no alert comes of it."""
+    windows = build_windows(ReportKind.target_drift, schema, reference, current, None)
+    columns: dict[str, Any] = (await asyncio.to_thread(json_report, ReportKind.target_drift, windows))["columns"]
+    return columns
+
+
+async def summarize(service: Service, peers: PeerClients, drift: Drift, models: ModelReferences,
+                    settings: Settings) -> Summary:
+    dataset = await registered_dataset(peers.queue_manager, service.dataset)
+    schema = dataset.to_schema()
+    current = await fetch(peers.ml_data, schema, WindowSpec("production", last=settings.check_window_rows,
+                                                            service=service.name), settings.sample_cap)
+    summary = Summary(service=service.name, dataset=schema.name, rows_current=current.total)
     if current.total == 0:
+        summary.decision = drift.no_data(f"no production rows of service {service.name} yet")
         return summary
-    reference = await fetch(ml, schema, WindowSpec("training"), REFERENCE_SAMPLE)
+    reference = await drift.reference(peers.ml_data, schema, dataset.created_at)
     if reference.total == 0:
-        return summary
-    drift_windows = build_windows(ReportKind.data_drift, schema, reference, current, None)
-    drift = await asyncio.to_thread(json_report, ReportKind.data_drift, drift_windows)
-    target_windows = build_windows(ReportKind.target_drift, schema, reference, current, None)
-    target = (await asyncio.to_thread(json_report, ReportKind.target_drift, target_windows))["columns"]
-    labeled = current.rows[current.rows[LABEL].notna()]
-    summary.update(
-        rows_labeled=len(labeled), drift_share=drift["share_of_drifted_columns"],
-        dataset_drift=drift["dataset_drift"],
-        drift={name: {"detected": c["detected"], "score": c["score"]} for name, c in drift["columns"].items()},
-        target_drift=target.get(schema.target), prediction_drift=target.get(PREDICTION),
-    )
-    if schema.task is Task.regression:
-        summary.update(_metrics(labeled))
+        summary.decision = drift.no_data(f"dataset {schema.name} has no training rows to compare with")
+    else:
+        summary.drift, summary.decision = await drift.decide(schema, reference, current.rows)
+        target = await target_drift(schema, reference, current)
+        summary.target_drift, summary.prediction_drift = target.get(schema.target), target.get(PREDICTION)
+    await performance(summary, schema, service, current.rows, models, settings)
     return summary
 
 
-def alerts_for(summary: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
+# -- alerts and episodes
+
+
+def alerts_for(summary: Summary) -> list[dict[str, Any]]:
+    """The per-check alerts (the raw series): a drift decision, and each degraded performance verdict."""
     found = []
-    share = summary["drift_share"]
-    if share is not None and share >= settings.drift_share_threshold:
-        drifted = sorted(n for n, c in (summary["drift"] or {}).items() if c["detected"])
-        found.append({"kind": "drift_detected", "value": share, "threshold": settings.drift_share_threshold,
-                      "message": f"{share:.0%} of features drifted ({', '.join(drifted)}) on service "
-                                 f"{summary['service']}"})
-    if settings.mae_threshold is not None and summary["mae"] is not None and summary["mae"] > settings.mae_threshold:
-        found.append({"kind": "performance_degraded", "value": summary["mae"], "threshold": settings.mae_threshold,
-                      "message": f"MAE {summary['mae']:.4g} above {settings.mae_threshold:g} on {summary['service']}"})
-    if settings.r2_threshold is not None and summary["r2"] is not None and summary["r2"] < settings.r2_threshold:
-        found.append({"kind": "performance_degraded", "value": summary["r2"], "threshold": settings.r2_threshold,
-                      "message": f"R2 {summary['r2']:.4g} below {settings.r2_threshold:g} on {summary['service']}"})
+    decision = summary.decision
+    if decision is not None and decision.detected and summary.drift:
+        worst = max(decision.features_exceeded, key=lambda n: _ratio(summary.drift or {}, n))
+        feature = summary.drift[worst]
+        found.append({"kind": DRIFT, "value": feature.value, "threshold": feature.threshold, "estimated": False,
+                      "message": f"service {summary.service}: {decision.reason}"})
+    for v in summary.performance:
+        if v.degraded:
+            found.append({"kind": PERFORMANCE, "value": v.value, "threshold": v.limit, "estimated": v.estimated,
+                          "message": f"service {summary.service}: {v.reason}"})
     return found
+
+
+def _ratio(drift: dict[str, FeatureDrift], name: str) -> float:
+    f = drift[name]
+    return f.value / f.threshold if f.value is not None and f.threshold else 0.0
+
+
+def outcomes_for(summary: Summary, alerts: list[dict[str, Any]]) -> list[Outcome]:
+    """What the check says about each kind of episode (None: it could not decide)."""
+    share = summary.row()["drift_share"]
+    drift_alert = next((a for a in alerts if a["kind"] == DRIFT), None)
+    exceeded = summary.decision.features_exceeded if summary.decision else []
+    drift = Outcome(
+        DRIFT, alerting=bool(drift_alert) if summary.calibrated else None, features=tuple(exceeded),
+        worst={"drift_share": share, "ratio": {n: _ratio(summary.drift or {}, n) for n in exceeded}},
+        **_described(drift_alert))
+    degraded = [v for v in summary.performance if v.degraded]
+    decided = any(v.decided for v in summary.performance)
+    # The labelled verdict describes the episode when there is one; the estimate otherwise.
+    first = next((a for a in alerts if a["kind"] == PERFORMANCE and not a["estimated"]),
+                 next((a for a in alerts if a["kind"] == PERFORMANCE), None))
+    worst: dict[str, Any] = {}
+    for v in degraded:
+        worst.setdefault("estimated" if v.estimated else "realized", {})[v.metric] = v.value
+    perf = Outcome(PERFORMANCE, alerting=bool(degraded) if decided else None, worst=worst,
+                   estimated=bool(degraded) and all(v.estimated for v in degraded), **_described(first))
+    return [drift, perf]
+
+
+def _described(alert: dict[str, Any] | None) -> dict[str, Any]:
+    if alert is None:
+        return {}
+    return {"value": alert["value"], "threshold": alert["threshold"], "message": alert["message"]}
 
 
 class Monitor:
     """Runs checks on demand and on a schedule; one per monitoring_api process, with the process's clients."""
 
     def __init__(self, settings: Settings, store: CheckStore, events: EventPublisher, peers: PeerClients,
-                 webhook: httpx.AsyncClient | None = None) -> None:
+                 drift: Drift, models: ModelReferences, webhook: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.events = events
         self.peers = peers
+        self.drift = drift
+        self.models = models
         self.webhook = webhook  # set when settings.webhook_url is
         self._task: asyncio.Task[None] | None = None
 
     async def check(self, service: Service) -> dict[str, Any]:
-        summary = await summarize(service, self.peers.queue_manager, self.peers.ml_data, self.settings)
-        stored = await asyncio.to_thread(self.store.save_check, summary)
-        stored["alerts"] = []
-        for alert in alerts_for(summary, self.settings):
-            alert = await asyncio.to_thread(self.store.save_alert, {**alert, "service": service.name,
-                                                                    "check_id": stored["id"]})
-            log.warning("alert %s: %s", alert["kind"], alert["message"])
-            body = {"event": alert["kind"], **{k: v for k, v in alert.items() if k != "id"},
-                    "at": alert["at"].isoformat(), "dataset": summary["dataset"]}
-            await self.events.publish(f"service.{service.name}.{alert['kind']}", body)
+        summary = await summarize(service, self.peers, self.drift, self.models, self.settings)
+        alerts = alerts_for(summary)
+        recorded = await asyncio.to_thread(self.store.record, summary.row(), alerts, outcomes_for(summary, alerts),
+                                           self.settings.episode_clear_checks)
+        for alert in recorded.alerts:
+            log.warning("alert %s (episode %s): %s", alert["kind"], alert["episode_id"], alert["message"])
+        for announcement in recorded.announcements:
+            if announcement.change is Change.opened:
+                key, body = opened_event(announcement.episode, announcement.outcome)
+            else:
+                key, body = resolved_event(announcement.episode)
+            log.warning("episode %s %s: %s on %s", announcement.episode.id, announcement.change.value,
+                        announcement.episode.kind, service.name)
+            await self.events.publish(key, body)
             await self._post_webhook(body)
-            stored["alerts"].append(alert)
-        return stored
+        return {**recorded.check, "alerts": recorded.alerts}
+
+    async def calibration(self, service: Service | None, dataset: str, window_rows: int | None) -> CalibrationOut:
+        """The calibration a check of `service` (or of any service of `dataset`) uses at `window_rows` rows."""
+        registered = await registered_dataset(self.peers.queue_manager, dataset)
+        schema = registered.to_schema()
+        if window_rows is None:
+            window_rows = self.settings.check_window_rows
+            if service is not None:  # a service with fewer rows than a full window is checked at what it has
+                produced = await count(self.peers.ml_data, schema, WindowSpec("production", service=service.name))
+                window_rows = min(window_rows, produced) or window_rows
+        reference = await self.drift.reference(self.peers.ml_data, schema, registered.created_at)
+        calibration = await self.drift.calibration(schema, reference, min(window_rows, self.settings.sample_cap))
+        return CalibrationOut(
+            dataset=schema.name, service=service.name if service else None, status=calibration.status,
+            reason=calibration.reason, window_rows=calibration.window_rows, reference_rows=calibration.reference_rows,
+            false_alarm=calibration.false_alarm, per_feature_alpha=calibration.per_feature_alpha,
+            thresholds=calibration.thresholds, statistics=calibration.statistics, blocks=calibration.blocks,
+            seconds=calibration.seconds, method=calibration.method)
 
     async def _post_webhook(self, body: dict[str, Any]) -> None:
         if self.webhook is None:

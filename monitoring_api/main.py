@@ -1,4 +1,4 @@
-"""The composition root of monitoring_api: stores and clients are built here once and closed on shutdown."""
+"""The composition root of monitoring_api: stores, caches and clients are built here once and closed on shutdown."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from conveyor.clients.peers import PeerClients
 from conveyor.events import EventPublisher
 from conveyor.pg import Database
 from conveyor.tables import StartupTables
-from monitoring_api.checks import DDL, CheckStore, Monitor
-from monitoring_api.routes import checks, reports
+from monitoring_api.calibration import CalibrationCache
+from monitoring_api.check_store import DDL, CheckStore
+from monitoring_api.checks import Drift, Monitor, ReferenceRows
+from monitoring_api.episodes import EpisodeStore
+from monitoring_api.model_reference import MODEL_REFERENCE_DDL, ModelReferences
+from monitoring_api.routes import calibration, checks, episodes, reports
 from monitoring_api.service import HtmlCache
 from monitoring_api.settings import Settings, load_settings
 
@@ -23,8 +27,10 @@ WEBHOOK_TIMEOUT = 5.0
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = Database(settings.database_url, settings.pool_size)
-    tables = StartupTables(db, "monitoring_tables", DDL)
-    store = CheckStore(db)
+    tables = StartupTables(db, "monitoring_tables", DDL + MODEL_REFERENCE_DDL)
+    episode_store = EpisodeStore(db)
+    store = CheckStore(db, episode_store)
+    drift = Drift(settings, CalibrationCache(settings.calibration_cache_size), ReferenceRows())
 
     async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
         resources.callback(db.close)
@@ -35,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events = EventPublisher(settings.amqp_url, settings.events_exchange)
         await events.start()
         resources.push_async_callback(events.close)
-        monitor = Monitor(settings, store, events, peers, webhook)
+        models = ModelReferences(peers, db, settings.model_reference_cache_size)
+        monitor = Monitor(settings, store, events, peers, drift, models, webhook)
         monitor.start()
         resources.push_async_callback(monitor.stop)  # first to stop: the scheduler uses all of the above
         app.state.queue_manager = peers.queue_manager
@@ -44,13 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_service_app(
         service="monitoring_api", title="Conveyor monitoring_api",
-        description="Data quality, drift and model performance with Evidently; scheduled checks and alerts.",
+        description="Data quality, drift and model performance with Evidently; drift thresholds calibrated on the "
+                    "reference, performance against the model's own error, alert episodes.",
         api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, startup=startup,
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.episodes = episode_store
+    app.state.drift = drift
     app.state.html_cache = HtmlCache(settings.html_cache_size)
-    # Checks and alerts first: /monitoring_api/{kind} would otherwise take their paths.
-    for module in (checks, reports):
+    # Checks, episodes and calibration first: /monitoring_api/{kind} would otherwise take their paths.
+    for module in (checks, episodes, calibration, reports):
         app.include_router(module.router)
     return app

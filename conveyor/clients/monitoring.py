@@ -1,11 +1,23 @@
-"""Client of monitoring_api: Evidently reports (JSON or HTML), scheduled checks and alerts."""
+"""Client of monitoring_api: Evidently reports (JSON or HTML), scheduled checks, alerts, episodes, calibration."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from conveyor.clients.base import BaseClient
-from conveyor.schemas.monitoring import Alert, CheckPoint, CheckRun, Format, ReportKind, ReportOut, ReportQuery
+from conveyor.schemas.monitoring import (
+    Alert,
+    CalibrationOut,
+    CheckPoint,
+    CheckRun,
+    Episode,
+    EpisodePage,
+    EpisodeStatus,
+    Format,
+    ReportKind,
+    ReportOut,
+    ReportQuery,
+)
 
 MONITORING = "/monitoring_api"
 
@@ -33,3 +45,20 @@ class MonitoringClient(BaseClient):
                      end: datetime | None = None, limit: int | None = None) -> list[Alert]:
         params = {"service": service, "kind": kind, "start": start, "end": end, "limit": limit}
         return [Alert(**a) for a in await self.json("GET", f"{MONITORING}/alerts", params=params)]
+
+    async def episodes(self, service: str | None = None, kind: str | None = None,
+                       status: EpisodeStatus | None = None, limit: int | None = None,
+                       offset: int | None = None) -> EpisodePage:
+        """Alert episodes, newest first (`total` counts them all, `items` is the page)."""
+        params = {"service": service, "kind": kind, "status": status and status.value, "limit": limit,
+                  "offset": offset}
+        return EpisodePage(**await self.json("GET", f"{MONITORING}/episodes", params=params))
+
+    async def episode(self, episode_id: int) -> Episode:
+        return Episode(**await self.json("GET", f"{MONITORING}/episodes/{episode_id}"))
+
+    async def calibration(self, dataset: str | None = None, service: str | None = None,
+                          window_rows: int | None = None) -> CalibrationOut:
+        """The drift thresholds the checks of `service` (or of `dataset`) use; computed on first use."""
+        params = {"dataset": dataset, "service": service, "window_rows": window_rows}
+        return CalibrationOut(**await self.json("GET", f"{MONITORING}/calibration", params=params))

@@ -165,6 +165,8 @@ class PerformanceVerdict(BaseModel):
     limit: float | None = Field(description="the value past which the check raises performance_degraded")
     degraded: bool
     estimated: bool
+    decided: bool = Field(default=True, description="False: no verdict (too few rows, no reference error or no "
+                                                    "estimate); `reason` says which")
     reason: str
 
 
@@ -191,6 +193,9 @@ class CheckPoint(BaseModel):
     estimated: Estimate | None = None
     reference_error: ReferenceError | None = None
     performance: list[PerformanceVerdict] = Field(default_factory=list)
+    rows_other_models: int = Field(default=0, description="rows of the window predicted by another model or version "
+                                                          "(an older one, a challenger): left out of `realized` and "
+                                                          "`estimated`")
 
     def drift_scores(self) -> dict[str, float | None]:
         return {name: column.value for name, column in (self.drift or {}).items()}
@@ -223,6 +228,8 @@ class Episode(BaseModel):
     first_check_id: int | None
     last_check_id: int | None
     checks: int = Field(description="alerting checks in the episode")
+    quiet_checks: int = Field(default=0, description="consecutive checks under the thresholds since its last "
+                                                     "alerting one (MONITORING_EPISODE_CLEAR_CHECKS of them end it)")
     features: list[str] = Field(default_factory=list, description="features that exceeded in any of its checks")
     worst: dict[str, Any] = Field(default_factory=dict,
                                   description="worst values seen: drift share, per-feature ratio, metric values")
@@ -233,3 +240,21 @@ class Episode(BaseModel):
 class EpisodePage(BaseModel):
     total: int
     items: list[Episode]
+
+
+class CalibrationOut(BaseModel):
+    """The drift calibration the checks of a dataset use at one window size."""
+
+    dataset: str
+    service: str | None = None
+    status: DriftStatus
+    reason: str | None = Field(description="uncalibrated: why, in a sentence")
+    window_rows: int = Field(description="the window size calibrated at")
+    reference_rows: int = Field(description="training rows (the latest, in time order) calibrated on")
+    false_alarm: float = Field(description="target probability of a false drift alarm per check")
+    per_feature_alpha: float | None = Field(description="false-alarm level per feature after the correction")
+    thresholds: dict[str, float] = Field(description="feature -> statistic threshold (exceeded when above)")
+    statistics: dict[str, str] = Field(description="feature -> Evidently stattest")
+    blocks: int = Field(description="reference windows drawn (contiguous blocks in time order)")
+    seconds: float = Field(description="time the calibration took when it was computed")
+    method: str = Field(description="the procedure, in a sentence")

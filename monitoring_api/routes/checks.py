@@ -7,22 +7,27 @@ from fastapi import APIRouter, Query
 
 from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound, Unavailable
-from conveyor.clients import APIError, APIUnavailable
+from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
 from conveyor.schemas.monitoring import Alert, CheckPoint, CheckRun
+from conveyor.schemas.services import Service
 from monitoring_api.deps import MonitorDep, QueueManagerDep, StoreDep
 
 router = APIRouter(prefix="/monitoring_api", tags=["checks and alerts"])
 
 
-@router.post("/checks/run", response_model=CheckRun)
-async def run_check(_: TokenDep, service: str, monitor: MonitorDep, qm: QueueManagerDep) -> dict:
+async def registered_service(qm: QueueManagerClient, name: str) -> Service:
+    """The service as queue_manager has it: 404 when it does not know it, 503 when it cannot be asked."""
     try:
-        found = await qm.get_service(service)
+        return await qm.get_service(name)
     except APIError as exc:
         raise NotFound(str(exc.detail)) from exc
     except APIUnavailable as exc:
         raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
-    return await monitor.check(found)
+
+
+@router.post("/checks/run", response_model=CheckRun)
+async def run_check(_: TokenDep, service: str, monitor: MonitorDep, qm: QueueManagerDep) -> dict:
+    return await monitor.check(await registered_service(qm, service))
 
 
 @router.get("/checks", response_model=list[CheckPoint])

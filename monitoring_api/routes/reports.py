@@ -8,15 +8,15 @@ from fastapi.responses import HTMLResponse
 from conveyor.api.errors import BadRequest
 from conveyor.schemas.monitoring import Format, ReportKind, ReportOut, ReportQuery
 from monitoring_api import service
-from monitoring_api.deps import CacheDep, MLDataDep, QueueManagerDep, SettingsDep
+from monitoring_api.deps import CacheDep, DriftDep, MLDataDep, QueueManagerDep, SettingsDep
 from monitoring_api.windows import current_spec, reference_spec
 
 router = APIRouter(prefix="/monitoring_api", tags=["reports"])
 
 
 @router.get("/{kind}", response_model=ReportOut, responses={200: {"content": {"text/html": {}}}})
-async def report(kind: ReportKind, settings: SettingsDep, cache: CacheDep, qm: QueueManagerDep, ml: MLDataDep,
-                 query: Annotated[ReportQuery, Query()]) -> Any:
+async def report(kind: ReportKind, settings: SettingsDep, cache: CacheDep, drift: DriftDep, qm: QueueManagerDep,
+                 ml: MLDataDep, query: Annotated[ReportQuery, Query()]) -> Any:
     if query.current_rows is not None and (query.current_hours is not None or query.current_start or query.current_end):
         raise BadRequest("give the current window as current_rows, or current_hours, or current_start/end")
     request = service.ReportRequest(
@@ -27,5 +27,8 @@ async def report(kind: ReportKind, settings: SettingsDep, cache: CacheDep, qm: Q
         columns=tuple(c.strip() for c in query.columns.split(",") if c.strip()) if query.columns else None,
         html=query.format is Format.html,
     )
-    answer = await service.run(request, qm, ml, settings.sample_cap, cache)
+    # A drift report decides with the thresholds the checks use: the same cache, statistics and reference rows.
+    answer = await service.run(request, qm, ml, settings.sample_cap, cache, calibrations=drift.calibrations,
+                               false_alarm=settings.drift_false_alarm, stattests=drift.stattests,
+                               reference_rows=settings.reference_rows)
     return HTMLResponse(answer) if isinstance(answer, str) else answer
