@@ -22,7 +22,7 @@ import pandas as pd
 from psycopg2.extras import Json
 
 from conveyor.api.errors import NotFound, Unprocessable
-from conveyor.clients import APIError
+from conveyor.clients import APIError, APIUnavailable
 from conveyor.clients.peers import PeerClients
 from conveyor.lru import LRU
 from conveyor.pg import Database
@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS monitoring_model_references (
 );
 """
 HOLDOUT_CAP = 20_000  # holdout rows read to score and fit on (a sample beyond it)
-RETRY_SECONDS = 300.0  # an incomplete reference (no holdout rows yet, say) is built again after this long
+REVALIDATE_SECONDS = 300.0  # how long a reference is used before queue_manager is asked whether it still holds
 # The figures of each task, named as ReferenceError's fields and (lower-cased) as PyCaret records them.
 METRIC_FIELDS = {Task.regression: ("mae", "rmse", "r2"), Task.classification: ("accuracy", "f1")}
 EstimatorType = LossEstimator | ConfidenceEstimator
@@ -183,21 +183,30 @@ def fit_estimator(scored: _Scored, model: Any, task: Task) -> tuple[EstimatorTyp
         return None, f"no loss estimator: {exc}"
 
 
+def fingerprint(algorithm: Algorithm) -> str:
+    """What the reference is built from: a changed file, metrics or holdout (a PATCH) means another reference."""
+    return algorithm.model_dump_json(include={"file", "metrics", "holdout"})
+
+
 @dataclass
 class _Entry:
     reference: ModelReference
+    fingerprint: str | None  # None: the algorithm could not be read
     at: float = field(default_factory=time.monotonic)
 
 
 class ModelReferences:
-    """One per monitoring_api process (built in main.py): references by (name, version), a few in memory."""
+    """One per monitoring_api process (built in main.py): references by (name, version), a few in memory.
+
+    A reference is looked at again after `revalidate_seconds`: rebuilt when the version's file, metrics or
+    holdout changed, or when it was incomplete (no holdout rows yet, say); otherwise kept."""
 
     def __init__(self, peers: PeerClients, db: Database, cap: int, holdout_cap: int = HOLDOUT_CAP,
-                 retry_seconds: float = RETRY_SECONDS) -> None:
+                 revalidate_seconds: float = REVALIDATE_SECONDS) -> None:
         self.peers = peers
         self.db = db
         self.holdout_cap = holdout_cap
-        self.retry_seconds = retry_seconds
+        self.revalidate_seconds = revalidate_seconds
         self._cache: LRU[tuple[str, int], _Entry] = LRU(cap)
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
@@ -207,23 +216,34 @@ class ModelReferences:
         # One build per version at a time: concurrent checks of one model wait for the first.
         async with self._locks.setdefault(key, asyncio.Lock()):
             entry = self._cache.get(key)
-            if entry and (entry.reference.complete or time.monotonic() - entry.at < self.retry_seconds):
+            if entry and time.monotonic() - entry.at < self.revalidate_seconds:
                 return entry.reference
-            reference = await self._build(schema, algorithm)
-            self._cache.put(key, _Entry(reference))
+            try:
+                found: Algorithm | str = await self.peers.queue_manager.get_algorithm(algorithm.name,
+                                                                                      algorithm.version)
+            except APIError as exc:
+                found = f"queue_manager does not give algorithm {algorithm.name} v{algorithm.version}: {exc.detail}"
+            except APIUnavailable:
+                if entry is None:
+                    raise
+                return entry.reference  # queue_manager away for a while: what was known still holds
+            if isinstance(found, Algorithm) and entry and entry.reference.complete \
+                    and entry.fingerprint == fingerprint(found):
+                entry.at = time.monotonic()
+                return entry.reference
+            reference = await self._build(schema, algorithm, found)
+            self._cache.put(key, _Entry(reference, fingerprint(found) if isinstance(found, Algorithm) else None))
             return reference
 
-    async def _build(self, schema: DatasetSchema, ref: AlgorithmRef) -> ModelReference:
+    async def _build(self, schema: DatasetSchema, ref: AlgorithmRef, algorithm: Algorithm | str) -> ModelReference:
         def missing(why: str, source: str | None = None, rows: int = 0,
                     figures: dict[str, float] | None = None) -> ModelReference:
             error = reference_error(ref, source or f"unknown: {why}", rows, figures or {})
             return ModelReference(error, None, f"no estimate: {why}", schema)
 
+        if isinstance(algorithm, str):
+            return missing(algorithm)
         qm = self.peers.queue_manager
-        try:
-            algorithm = await qm.get_algorithm(ref.name, ref.version)
-        except APIError as exc:
-            return missing(f"queue_manager does not give algorithm {ref.name} v{ref.version}: {exc.detail}")
         registered = registered_error(algorithm, schema.task)
         where = describe(algorithm.holdout)
         rows = algorithm.holdout.rows if algorithm.holdout else 0

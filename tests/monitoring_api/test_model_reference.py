@@ -19,7 +19,7 @@ from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.clients.peers import PeerClients
 from conveyor.pg import Database
 from conveyor.records import to_records
-from conveyor.schemas.algorithms import AlgorithmRef, HoldoutSplit, HoldoutWindow
+from conveyor.schemas.algorithms import AlgorithmPatch, AlgorithmRef, HoldoutSplit, HoldoutWindow
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.training import dump_model
 from conveyor.training.metrics import regression_scores
@@ -119,12 +119,16 @@ def test_registered_metrics_are_the_reference_and_nothing_is_stored(peers: Peers
                 name=f"{unique_name}_m", dataset=unique_name, model=dump_model(model),
                 metrics={"Model": "lr", "MAE": 1.5, "RMSE": 2.0, "R2": 0.9},
                 holdout=HoldoutWindow(split=HoldoutSplit.testing, rows=200))
-            reference = await ModelReferences(clients, peers.db, cap=2).get(
-                dataset, AlgorithmRef(name=f"{unique_name}_m", version=1))
+            ref = AlgorithmRef(name=f"{unique_name}_m", version=1)
+            references = ModelReferences(clients, peers.db, cap=2, revalidate_seconds=0)  # asks every time
+            reference = await references.get(dataset, ref)
             error = reference.reference_error
             assert (error.mae, error.rmse, error.r2, error.rows) == (1.5, 2.0, 0.9, 200)
             assert "recorded at registration" in error.source and "testing split" in error.source
             assert reference.estimator is not None
+            assert await references.get(dataset, ref) is reference  # unchanged in queue_manager: kept
+            await clients.queue_manager.update_algorithm(ref.name, 1, AlgorithmPatch(metrics={"MAE": 1.0}))
+            assert (await references.get(dataset, ref)).reference_error.mae == 1.0
 
     asyncio.run(scenario())
     assert peers.db.one("SELECT 1 AS one FROM monitoring_model_references WHERE model = %s",
