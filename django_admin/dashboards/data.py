@@ -10,7 +10,7 @@ import pandas as pd
 
 from conveyor.schemas.data import Counts
 from conveyor.schemas.datasets import Dataset
-from conveyor.schemas.monitoring import Alert, CheckPoint
+from conveyor.schemas.monitoring import Alert, CheckPoint, EpisodePage
 from conveyor.schemas.services import Service
 from django_admin import platform
 from django_admin.platform import PlatformError
@@ -100,3 +100,31 @@ def checks(service: str) -> list[CheckPoint]:
 
 def alerts(service: str) -> list[Alert]:
     return platform.monitoring(lambda c: c.alerts(service, limit=500))
+
+
+def dataset(name: str) -> Dataset | None:
+    return next((d for d in datasets() if d.name == name), None)
+
+
+def streaming_service(services: list[Service]) -> str | None:
+    """The first service (in the registry's order) that streams: its latest checks saw rows, or, before
+    any check, its workers finished jobs lately. A service nobody feeds is a poor first page."""
+    names = [s.name for s in services]
+    if not names:
+        return None
+    try:
+        latest = platform.monitoring(lambda c: c.checks(limit=10 * len(names)))
+    except PlatformError:
+        latest = []
+    streaming = {c.service for c in latest if c.rows_current > 0}
+    if not streaming:
+        try:
+            streaming = set(recent_jobs(None, limit=200)["service"])
+        except PlatformError:
+            streaming = set()
+    return next((n for n in names if n in streaming), names[0])
+
+
+def episodes(service: str, limit: int, offset: int = 0) -> EpisodePage:
+    """Alert episodes of the service, newest first."""
+    return platform.monitoring(lambda c: c.episodes(service=service, limit=limit, offset=offset))

@@ -1,26 +1,41 @@
-"""Real-time monitoring: monitoring_api's scheduled checks as time series, alerts marked on them."""
+"""Real-time monitoring: monitoring_api's checks as time series against their calibrated thresholds,
+alert episodes as spans and as a paged table (monitoring_figures draws, this module fetches and wires)."""
 
 from __future__ import annotations
 
-import pandas as pd
+from datetime import UTC, datetime
+
+import dash
 import plotly.graph_objects as go
 from dash import dcc, html
-from dash.dependencies import Input, Output
+from dash.dependencies import Input, Output, State
 from django_plotly_dash import DjangoDash
 
-from conveyor.schemas.monitoring import Alert
+from conveyor.schemas.datasets import Task
+from conveyor.schemas.monitoring import CheckPoint
 from django_admin.dashboards import data
-from django_admin.dashboards.common import STYLE, card, empty, refresh, row, service_options, styled, table
+from django_admin.dashboards.common import STYLE, card, empty, refresh, row, service_options, table
+from django_admin.dashboards.episode_table import PAGE_SIZE, episode_row, page_label, page_offset, paging_disabled
+from django_admin.dashboards.monitoring_figures import drift_figure, heat_strip, performance_figure
 from django_admin.platform import PlatformError
+
+# Episodes drawn as spans on the charts: the latest ones, enough for the checks shown.
+SPANS = 100
 
 app = DjangoDash("monitoring", serve_locally=True)
 app.layout = html.Div(style=STYLE, children=[
     refresh(),
     html.Div([html.Label("Service "), dcc.Dropdown(id="service", clearable=False,
                                                    style={"width": "360px", "display": "inline-block"})]),
+    html.Div(id="decision", className="decision", style={"margin": "6px 0", "color": "#555"}),
     row(card(dcc.Graph(id="drift-share")), card(dcc.Graph(id="performance"))),
     row(card(dcc.Graph(id="feature-drift"))),
-    row(card(html.H4("Alerts"), html.Div(id="alerts"))),
+    row(card(html.H4("Alert episodes"),
+             html.Div([html.Button("‹ newer", id="episodes-prev", n_clicks=0),
+                       html.Span(id="episodes-page", style={"margin": "0 12px"}),
+                       html.Button("older ›", id="episodes-next", n_clicks=0)], className="episodes-paging"),
+             html.Div(id="episodes"),
+             dcc.Store(id="episodes-offset", data=0), dcc.Store(id="episodes-total", data=0))),
 ])
 
 
@@ -29,51 +44,67 @@ app.layout = html.Div(style=STYLE, children=[
 def _services(_: int, current: str | None) -> tuple[list[dict[str, str]], str | None]:
     services = data.services()
     names = [s.name for s in services]
-    return service_options(services), current if current in names else (names[0] if names else None)
+    return service_options(services), current if current in names else data.streaming_service(services)
 
 
-def _alert_marks(fig: go.Figure, alerts: list[Alert], kind: str) -> None:
-    chosen = [a for a in alerts if a.kind == kind]
-    if chosen:
-        fig.add_trace(go.Scatter(
-            x=[a.at for a in chosen], y=[a.value for a in chosen], mode="markers",
-            name=f"alert: {kind}", marker={"symbol": "x", "size": 12, "color": "#c62828"},
-            text=[a.message for a in chosen], hoverinfo="text+x"))
+def _decision_line(checks: list[CheckPoint]) -> str:
+    latest = checks[-1]
+    parts = [f"Latest check {latest.at:%H:%M:%S} UTC on {latest.rows_current:,} rows "
+             f"({latest.rows_labeled:,} labelled)"]
+    if latest.drift_decision:
+        parts.append(f"drift {latest.drift_decision.status.value}: {latest.drift_decision.reason}")
+    parts += [v.reason for v in latest.performance if v.reason]
+    return "; ".join(parts)
 
 
 @app.callback([Output("drift-share", "figure"), Output("performance", "figure"), Output("feature-drift", "figure"),
-               Output("alerts", "children")],
+               Output("decision", "children")],
               [Input("refresh", "n_intervals"), Input("service", "value")])
-def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figure, html.Table | str]:
+def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figure, str]:
     if not service:
         nothing = empty("no service")
         return nothing, nothing, nothing, ""
     try:
-        checks, alerts = data.checks(service), data.alerts(service)
+        checks = data.checks(service)
+        episodes = data.episodes(service, limit=SPANS).items
     except PlatformError as exc:
         message = empty(exc.message)
         return message, message, message, exc.message
     if not checks:
-        waiting = empty("no checks yet: monitoring_api checks every CHECK_INTERVAL_SECONDS")
-        return waiting, waiting, waiting, table([])
-    frame = pd.DataFrame([c.model_dump() for c in checks])
-    share = go.Figure(go.Scatter(x=frame["at"], y=frame["drift_share"], mode="lines+markers", name="drift share"))
-    _alert_marks(share, alerts, "drift_detected")
-    share = styled(share, "Share of drifted features per check")
-    performance = go.Figure([go.Scatter(x=frame["at"], y=frame[m], mode="lines+markers", name=m.upper())
-                             for m in ("mae", "rmse") if frame[m].notna().any()])
-    _alert_marks(performance, alerts, "performance_degraded")
-    performance = styled(performance, "Performance on labelled rows per check") if performance.data \
-        else empty("no labelled rows in the checked windows yet")
-    per_feature = go.Figure()
-    drift_rows = [(c.at, name, score) for c in checks for name, score in c.drift_scores().items()]
-    if drift_rows:
-        long = pd.DataFrame(drift_rows, columns=["at", "feature", "score"])
-        for feature, group in long.groupby("feature"):
-            per_feature.add_trace(go.Scatter(x=group["at"], y=group["score"], mode="lines", name=str(feature)))
-        per_feature = styled(per_feature, "Drift score per feature", 380)
-    else:
-        per_feature = empty("no drift figures yet")
-    recent = [{"at": a.at.strftime("%Y-%m-%d %H:%M:%S"), "kind": a.kind, "message": a.message}
-              for a in reversed(alerts[-20:])]
-    return share, performance, per_feature, table(recent, "alerts-table")
+        waiting = empty("no checks yet: monitoring_api checks every MONITORING_CHECK_INTERVAL_SECONDS")
+        return waiting, waiting, waiting, ""
+    dataset = data.dataset(checks[-1].dataset)
+    task, target = (dataset.task, dataset.target) if dataset else (Task.regression, "the target")
+    now = datetime.now(UTC)
+    return (drift_figure(checks, episodes, now), performance_figure(checks, episodes, task, target, now),
+            heat_strip(checks, episodes, now), _decision_line(checks))
+
+
+@app.callback(Output("episodes-offset", "data"),
+              [Input("episodes-prev", "n_clicks"), Input("episodes-next", "n_clicks"), Input("service", "value")],
+              [State("episodes-offset", "data"), State("episodes-total", "data")])
+def _page(_: int, __: int, ___: str | None, offset: int, total: int) -> int:
+    # django-plotly-dash sets dash.callback_context per call (an import of the name would be stale).
+    triggered = dash.callback_context.triggered
+    prop = triggered[0]["prop_id"] if triggered else ""
+    if prop.startswith("episodes-prev"):
+        return page_offset(offset or 0, -1, total or 0)
+    if prop.startswith("episodes-next"):
+        return page_offset(offset or 0, 1, total or 0)
+    return 0  # another service: its newest episodes
+
+
+@app.callback([Output("episodes", "children"), Output("episodes-page", "children"),
+               Output("episodes-prev", "disabled"), Output("episodes-next", "disabled"),
+               Output("episodes-total", "data")],
+              [Input("refresh", "n_intervals"), Input("service", "value"), Input("episodes-offset", "data")])
+def _episodes(_: int, service: str | None, offset: int) -> tuple[html.Table | str, str, bool, bool, int]:
+    if not service:
+        return "", "", True, True, 0
+    try:
+        page = data.episodes(service, limit=PAGE_SIZE, offset=offset or 0)
+    except PlatformError as exc:
+        return exc.message, "", True, True, 0
+    previous, following = paging_disabled(offset or 0, page.total)
+    return (table([episode_row(e) for e in page.items], "episodes-table"), page_label(page, offset or 0),
+            previous, following, page.total)

@@ -80,10 +80,10 @@ def drift_figure(checks: list[CheckPoint], episodes: list[Episode], now: datetim
 
 def heat_strip(checks: list[CheckPoint], episodes: list[Episode], now: datetime) -> go.Figure:
     """Features × checks, colour = the feature's statistic over its calibrated threshold (1: at the threshold)."""
-    ratios = series(checks, lambda c: c.drift_ratios())
-    calibrated = any(ratios.has(name) for name in ratios.values)
-    # Uncalibrated checks have no thresholds: their raw statistics are shown instead, and said so.
-    points = ratios if calibrated else series(checks, lambda c: c.drift_scores())
+    # Uncalibrated checks have no thresholds: when the latest one is, the raw statistics are shown, and said so.
+    latest = max((c for c in checks if c.drift), key=lambda c: c.at, default=None)
+    calibrated = latest is not None and any(r is not None for r in latest.drift_ratios().values())
+    points = series(checks, lambda c: c.drift_ratios() if calibrated else c.drift_scores())
     features = sorted(points.values, reverse=True)  # top to bottom in name order
     if not features or not any(points.has(name) for name in features):
         return empty("no per-feature drift figures in the checks yet")

@@ -1,8 +1,9 @@
 """Monitoring links: pick dataset, service, reference and window; open Evidently's HTML reports.
 
 The links go through this site (`/dash_monitoring_links/report`), so a browser that
-reaches only the admin still opens them. The drift chart shows the same window's
-per-feature drift scores, from monitoring_api's JSON answer.
+reaches only the admin still opens them; only the reports that fit the dataset's task are
+offered. The drift chart shows the same window's per-feature drift statistics from
+monitoring_api's JSON answer, against the calibrated thresholds the platform's checks use.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from dash import dcc, html
 from dash.dependencies import Input, Output
 from django_plotly_dash import DjangoDash
 
+from conveyor.schemas.datasets import Task
 from conveyor.schemas.monitoring import DataDrift, Reference, ReportKind, ReportQuery
 from django_admin import platform
 from django_admin.dashboards import data
-from django_admin.dashboards.common import STYLE, card, empty, row, styled
+from django_admin.dashboards.common import STYLE, card, empty, row
+from django_admin.dashboards.report_figures import calibration_line, calibration_of, drift_bars, report_kinds
 from django_admin.platform import PlatformError
 
-KINDS = [(ReportKind.data_quality, "Data quality"), (ReportKind.data_drift, "Data drift"),
-         (ReportKind.target_drift, "Target drift"), (ReportKind.regression_performance, "Regression performance"),
-         (ReportKind.classification_performance, "Classification performance")]
 WINDOWS = [(500, "last 500 rows"), (1000, "last 1,000 rows"), (5000, "last 5,000 rows"), (20000, "last 20,000 rows")]
 
 app = DjangoDash("monitoring_links", serve_locally=True)
@@ -45,7 +45,8 @@ app.layout = html.Div(style=STYLE, children=[
     ]),
     html.H4("Evidently reports (open in a new tab)"),
     html.Ul(id="links"),
-    row(card(dcc.Graph(id="drift"))),
+    row(card(html.Div(id="calibration", className="calibration", style={"color": "#555"}),
+             dcc.Graph(id="drift"))),
 ])
 
 
@@ -61,26 +62,24 @@ def _services(dataset: str | None) -> tuple[list[dict[str, str]], str | None]:
     return [{"label": n, "value": n} for n in names], (names[0] if names else None)
 
 
-@app.callback([Output("links", "children"), Output("drift", "figure")],
+@app.callback([Output("links", "children"), Output("drift", "figure"), Output("calibration", "children")],
               [Input("dataset", "value"), Input("service", "value"), Input("reference", "value"),
                Input("window", "value")])
-def _links(dataset: str | None, service: str | None, reference: str, window: int) -> tuple[list[html.Li], go.Figure]:
+def _links(dataset: str | None, service: str | None, reference: str,
+           window: int) -> tuple[list[html.Li], go.Figure, str]:
     if not dataset:
-        return [html.Li("no dataset registered yet")], empty("no dataset")
+        return [html.Li("no dataset registered yet")], empty("no dataset"), ""
+    registered = data.dataset(dataset)
     query = ReportQuery(dataset=dataset, service=service or None, reference=Reference(reference),
                         current_rows=window)
     params = query.model_dump(mode="json", exclude_none=True, exclude={"format"})
+    kinds = report_kinds(registered.task if registered else Task.regression)
     links = [html.Li(html.A(label, href=f"/dash_monitoring_links/report?{urlencode({'kind': kind, **params})}",
-                            target="_blank", className="report-link")) for kind, label in KINDS]
+                            target="_blank", className="report-link", id=f"report-{kind.value}"))
+             for kind, label in kinds]
     try:
         report = platform.monitoring(lambda c: c.report(ReportKind.data_drift, query))
     except PlatformError as exc:
-        return links, empty(exc.message)
-    drift = DataDrift.model_validate(report.result)
-    if not drift.columns:
-        return links, empty("no drift figures for this window")
-    names = sorted(drift.columns)
-    fig = go.Figure(go.Bar(x=names, y=[drift.columns[n].score for n in names],
-                           marker_color=["#c62828" if drift.columns[n].detected else "#2e7d32" for n in names]))
-    title = f"Drift score per feature (red: drifted; share {drift.share_of_drifted_columns:.0%})"
-    return links, styled(fig, title, 360)
+        return links, empty(exc.message), ""
+    calibration = calibration_of(report.result)
+    return links, drift_bars(DataDrift.model_validate(report.result), calibration), calibration_line(calibration)

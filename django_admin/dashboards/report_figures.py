@@ -64,8 +64,8 @@ def drift_bars(drift: DataDrift, calibration: ReportCalibration | None) -> go.Fi
     columns = [drift.columns[n] for n in names]
     fig = go.Figure(go.Bar(x=names, y=[c.score for c in columns], name="drift statistic",
                            marker_color=["#c62828" if c.detected else "#2e7d32" for c in columns],
-                           text=[c.stattest or "" for c in columns], hovertemplate="%{x}: %{y:.3g} (%{text})"
-                                                                                   "<extra></extra>"))
+                           customdata=[c.stattest or "" for c in columns],
+                           hovertemplate="%{x}: %{y:.3g} (%{customdata})<extra></extra>"))
     calibrated = calibration is not None and calibration.status == "calibrated"
     label = "calibrated threshold" if calibrated else "threshold (not calibrated)"
     fig.add_trace(go.Scatter(x=names, y=[c.threshold for c in columns], mode="markers", name=label,

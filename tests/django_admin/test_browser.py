@@ -97,11 +97,20 @@ def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, de
     page.screenshot(path=str(SHOTS / "main_dashboard.png"), full_page=True)
 
 
-def test_monitoring_links_open_evidently_reports(page, demo) -> None:
+def test_monitoring_links_offer_the_task_reports_and_draw_the_thresholds(page, demo) -> None:
     _open(page, demo, "monitoring_links")
-    assert _charts(page, [11])[0] == 11, "a drift score for each of the 11 features"
+    # a drift statistic for each of the 11 features, and the threshold drawn across each bar
+    assert _charts(page, [22])[0] == 22, "11 drift bars and 11 thresholds"
+    traces = page.evaluate("document.querySelector('#drift .js-plotly-plot').data.map(t => t.type + ':' + t.name)")
+    assert traces[0].startswith("bar:") and "threshold" in traces[1], traces
     links = page.locator("a.report-link")
-    assert links.count() == 5
+    assert links.count() == 4, "a regression dataset: no classification report"
+    hrefs = [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
+    assert any("regression_performance" in h for h in hrefs)
+    assert not any("classification_performance" in h for h in hrefs), hrefs
+    page.wait_for_function("document.querySelector('#calibration').innerText.length > 0", timeout=30_000)
+    calibration = page.inner_text("#calibration")
+    assert "calibrated" in calibration or "threshold" in calibration.lower(), calibration
     page.screenshot(path=str(SHOTS / "monitoring_links.png"), full_page=True)
     href = links.first.get_attribute("href")
     report = page.context.new_page()
@@ -110,10 +119,24 @@ def test_monitoring_links_open_evidently_reports(page, demo) -> None:
     report.close()
 
 
-def test_real_time_monitoring_draws_the_checks_with_alerts(page, demo) -> None:
+def test_real_time_monitoring_draws_checks_against_thresholds_with_episodes_paged(page, demo) -> None:
     _open(page, demo, "monitoring")
-    points = _charts(page, [2, 0, 22])  # drift share per check; per-feature drift (11 features × checks)
+    page.wait_for_function("document.querySelector('#service').innerText.includes('service_product_quality_A')",
+                           timeout=30_000)  # the default service: the one that streams
+    points = _charts(page, [2, 0, 22])  # drift per check; performance; heat strip (11 features × checks)
     assert points[0] >= 2
+    figure = "document.querySelector('#{} .js-plotly-plot')"
+    heat = page.evaluate(f"{figure.format('feature-drift')}.data[0]")
+    assert heat["type"] == "heatmap" and len(heat["y"]) == 11, "a heat strip: features × checks"
+    drift = page.evaluate(f"{figure.format('drift-share')}.layout")
+    assert drift["yaxis2"]["range"] == [0, 1], "the drift share on a 0–1 axis"
+    assert drift["xaxis2"]["title"]["text"] == "time (UTC)"
+    assert any(s.get("y0") == 1 for s in drift.get("shapes", [])), "the calibrated threshold's line at 1"
+    page.wait_for_function("document.querySelector('#episodes-page').innerText.includes('episode')",
+                           timeout=30_000)
+    assert page.locator("#episodes-prev").is_disabled(), "the first page has no newer episodes"
+    assert page.locator("#episodes-next").count() == 1
+    page.wait_for_function("document.querySelector('#decision').innerText.includes('Latest check')", timeout=30_000)
     page.screenshot(path=str(SHOTS / "monitoring.png"), full_page=True)
 
 
@@ -133,15 +156,22 @@ def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> 
     page.wait_for_function("document.querySelector('#model') && "
                            "document.querySelector('#model').innerText.includes('product_quality_model')",
                            timeout=30_000)
+    page.check("#source input[value='training+production']")
     page.click("#start")
     page.wait_for_function("document.querySelector('#started').innerText.includes('queued')", timeout=60_000)
     run_id = page.inner_text("#started").split()[1]
+    page.wait_for_function("document.querySelector('#runs-table') && "
+                           "document.querySelector('#runs-table').innerText.includes('training+production')",
+                           timeout=30_000)  # the chosen source reached retraining_api
     deadline = time.monotonic() + 240
     while f"Run {run_id}: finished" not in page.inner_text("#run-status"):
         assert "failed" not in page.inner_text("#run-status") and time.monotonic() < deadline, \
             page.inner_text("#run-status")
+        if f"Run {run_id}:" in page.inner_text("#run-status"):
+            assert page.locator("#promote").is_disabled(), "no Promote before the run has finished"
         page.wait_for_timeout(1000)
-    _charts(page, [6])  # new and previous scores, side by side
+    _charts(page, [8])  # new and previous: MAE, RMSE | R2, MAPE, on two scales
+    assert page.evaluate("document.querySelector('#comparison .js-plotly-plot').layout.xaxis2 !== undefined")
     page.screenshot(path=str(SHOTS / "retraining.png"), full_page=True)
     explainer = page.locator("#explainer-link").get_attribute("href")
     tab = page.context.new_page()
@@ -153,7 +183,17 @@ def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> 
         tab.reload()
     assert "T_data_1_1" in tab.content()
     tab.close()
+    page.wait_for_function("!document.querySelector('#promote').disabled", timeout=30_000)
+    asked: list[str] = []
+
+    def confirm(dialog) -> None:  # the confirmation before promoting: read, then accept
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
     page.click("#promote")
     page.wait_for_function("document.querySelector('#promoted').innerText.includes('is in production')",
                            timeout=60_000)
+    assert asked and "in production" in asked[0], asked
     assert "service_product_quality_A" in page.inner_text("#promoted")
+    page.wait_for_function("document.querySelector('#promote').disabled", timeout=30_000)  # promoted: no second time
