@@ -1,47 +1,45 @@
-"""monitoring_api through the real pipeline: drift, labels, scheduled checks and alerts, bad parameters."""
+"""monitoring_api through the real pipeline: drift, labels, scheduled checks, alert episodes, bad parameters."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import subprocess
 import sys
 import time
 
-import aio_pika
 import httpx
 import numpy as np
 import pytest
 
-from tests.monitoring_api.conftest import DRIFTED, Fed
-from tests.support import wait_for, wait_for_async
+from tests.monitoring_api.conftest import DRIFTED, WINDOW_ROWS, Fed
+from tests.support import wait_for
 
 
 def test_drift_report_flags_the_two_drifted_sensors(drifted: Fed) -> None:
-    response = drifted.report("data_drift", current_rows=1500)
+    response = drifted.report("data_drift", current_rows=WINDOW_ROWS)
     assert response.status_code == 200, response.text
     body = response.json()
     flagged = {name for name, c in body["result"]["columns"].items() if c["detected"]}
     assert flagged == set(DRIFTED)
-    assert body["current"]["total"] == 1500 and body["reference"]["split"] == "training"
+    assert body["current"]["total"] == WINDOW_ROWS and body["reference"]["split"] == "training"
     column = body["result"]["columns"]["T_data_1_1"]
     assert column["stattest"] and column["threshold"] is not None and column["score"] > column["threshold"]
+    assert body["result"]["calibration"]["status"] == "calibrated"
 
 
 def test_a_stream_without_drift_flags_nothing(steady: Fed) -> None:
-    body = steady.report("data_drift", current_rows=1500).json()
+    body = steady.report("data_drift", current_rows=WINDOW_ROWS).json()
     assert not [n for n, c in body["result"]["columns"].items() if c["detected"]]
     assert body["result"]["share_of_drifted_columns"] == 0
 
 
 def test_html_reports_and_their_cache(steady: Fed) -> None:
     started = time.perf_counter()
-    first = steady.report("data_drift", current_rows=300, format="html")
+    first = steady.report("data_drift", current_rows=WINDOW_ROWS, format="html")
     first_seconds = time.perf_counter() - started
     assert first.status_code == 200 and first.headers["content-type"].startswith("text/html")
     assert "evidently" in first.text.lower()
     started = time.perf_counter()
-    again = steady.report("data_drift", current_rows=300, format="html")
+    again = steady.report("data_drift", current_rows=WINDOW_ROWS, format="html")
     assert again.text == first.text and time.perf_counter() - started < first_seconds
     for kind in ("data_quality", "target_drift"):
         assert steady.report(kind, current_rows=300, format="html").status_code == 200
@@ -82,56 +80,51 @@ def test_collector_labels_then_metrics_equal_a_direct_computation(steady: Fed) -
     assert set(target) == {"quality", "prediction"}
 
 
-async def _listen(url: str, routing_key: str, seconds: float) -> list[dict]:
-    async with await aio_pika.connect_robust(url) as connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange("conveyor.events", aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key=routing_key)
-
-        async def one_event() -> list[dict]:
-            message = await queue.get(fail=False, no_ack=True)
-            return [json.loads(message.body)] if message else []
-
-        return await wait_for_async(one_event, seconds, f"an event {routing_key} on conveyor.events")
-
-
-def test_scheduled_check_alerts_and_publishes_drift_detected(
+def test_scheduled_checks_open_one_drift_episode_and_publish_it_once(
     drifted: Fed, steady: Fed, webhook: tuple[str, list[dict]]
 ) -> None:
-    events = asyncio.run(_listen("amqp://guest:guest@127.0.0.1:5672/",
-                                 f"service.{drifted.service}.drift_detected", 30))
-    assert events and events[0]["event"] == "drift_detected" and events[0]["service"] == drifted.service
     monitoring = drifted.stack.monitoring_url
+    events: list[dict] = []
+
+    def drift_events() -> list[dict]:
+        events.extend(drifted.events.drain())
+        return [e for e in events if e["event"] == "drift_detected"]
+
+    opened = wait_for(drift_events, 60, f"a drift_detected event of {drifted.service}",
+                      details=lambda: drifted.stack.log_tail("monitoring_api"))
+    assert opened[0]["service"] == drifted.service and opened[0]["episode"]["status"] == "open"
 
     def checks_of(service: str) -> list[dict]:
         return httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": service}).json()
 
-    # A check that began while the last records were arriving may have seen fewer of them.
-    whole = wait_for(lambda: [c for c in checks_of(drifted.service) if c["rows_current"] == 1500], 30,
-                     f"a scheduled check of {drifted.service} over its whole stream",
+    # A check that began while the last records were arriving may have seen an older window.
+    count = len(checks_of(drifted.service))
+    whole = wait_for(lambda: [c for c in checks_of(drifted.service)[count:] if c["rows_current"] == WINDOW_ROWS], 60,
+                     f"a scheduled check of {drifted.service} after its whole stream",
                      details=lambda: drifted.stack.log_tail("monitoring_api"))
-    assert {n for n, c in whole[-1]["drift"].items() if c["detected"]} == set(DRIFTED)
-    checks = checks_of(drifted.service)
+    assert {n for n, c in whole[-1]["drift"].items() if c["exceeded"]} == set(DRIFTED)
     alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": drifted.service}).json()
-    assert alerts and alerts[0]["kind"] == "drift_detected" and "T_data_1_1" in alerts[0]["message"]
+    assert alerts and all(a["kind"] == "drift_detected" for a in alerts) and "T_data_1_1" in alerts[0]["message"]
+    assert {a["episode_id"] for a in alerts} == {opened[0]["episode"]["id"]}, "every alerting check, one episode"
     # The webhook is posted after the event is published: wait for it rather than assume it.
     posted = wait_for(lambda: [body for body in webhook[1] if body["service"] == drifted.service], 30,
                       f"an alert for {drifted.service} posted to the webhook",
                       details=lambda: drifted.stack.log_tail("monitoring_api"))
-    assert posted[0]["event"] == "drift_detected" and posted[0]["threshold"] == 0.15
-    wait_for(lambda: len(checks_of(drifted.service)) > len(checks), 30,
-             f"a further scheduled check of {drifted.service} (one every 3 s)",
-             details=lambda: drifted.stack.log_tail("monitoring_api"))
-    # Checks that ran while the steady stream was still arriving saw small windows; the
-    # ones over the whole stream see no drift.
-    complete = wait_for(lambda: [c for c in checks_of(steady.service) if c["rows_current"] == 1500], 30,
-                        f"a scheduled check of {steady.service} over its whole stream",
+    assert posted[0]["event"] == "drift_detected" and posted[0]["threshold"] is not None
+    assert posted[0]["episode"]["id"] == opened[0]["episode"]["id"]
+    episodes = httpx.get(f"{monitoring}/monitoring_api/episodes", params={"service": drifted.service},
+                         headers=drifted.headers).json()
+    assert episodes["total"] == 1 and episodes["items"][0]["checks"] >= len(alerts)
+    assert len(drift_events()) == 1 and len(posted) == 1, "an episode is announced once, not at every check"
+    # Checks that ran while the steady stream was still arriving saw smaller windows, calibrated at their
+    # own size: none of them, nor the ones over a whole window, sees drift.
+    complete = wait_for(lambda: [c for c in checks_of(steady.service) if c["rows_current"] == WINDOW_ROWS], 60,
+                        f"a scheduled check of {steady.service} over a whole window",
                         details=lambda: drifted.stack.log_tail("monitoring_api"))
     assert all(c["drift_share"] == 0 for c in complete)
-    complete_ids = {c["id"] for c in complete}
-    alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": steady.service}).json()
-    assert not [a for a in alerts if a["check_id"] in complete_ids]
+    alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": steady.service,
+                                                                      "kind": "drift_detected"}).json()
+    assert alerts == []
 
 
 def test_run_a_check_now(steady: Fed) -> None:
@@ -139,6 +132,7 @@ def test_run_a_check_now(steady: Fed) -> None:
     assert httpx.post(url, params={"service": steady.service}).status_code == 401
     response = httpx.post(url, params={"service": steady.service}, headers=steady.headers, timeout=120)
     assert response.status_code == 200 and response.json()["drift_share"] == 0 and response.json()["alerts"] == []
+    assert response.json()["drift_decision"]["status"] == "calibrated"
     missing = httpx.post(url, params={"service": "nope"}, headers=steady.headers)
     assert missing.status_code == 404
 

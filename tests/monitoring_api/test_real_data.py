@@ -1,4 +1,4 @@
-"""The real roasting-machine rows: no drift against themselves; early vs late years reported faithfully."""
+"""The real roasting-machine rows: no drift against themselves; early vs late years decided as computed directly."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import pytest
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.datasets import DatasetSchema, Feature, Task
 from conveyor_tools.stack import Stack
+from monitoring_api.calibration import CalibrationCache, window_calibration
 from monitoring_api.reports import ReportKind, Windows, json_report
 from tests.support import register_dataset
 
 REAL = Path(__file__).resolve().parents[3] / "shared/data/production_quality/pq_sensors_quality_5837.csv"
+WINDOW = 500  # the latest rows of the late years: 2,310 late and 3,527 early rows calibrate windows of this size
 pytestmark = pytest.mark.skipif(not REAL.exists(), reason="shared roasting-machine data not beside the repository")
 
 
@@ -47,22 +49,26 @@ def _report(stack: Stack, **params: str) -> dict:
 def test_late_years_against_themselves_show_no_drift(stack: Stack, loaded: tuple[str, pd.DataFrame, list[str]]) -> None:
     name, _, _ = loaded
     body = _report(stack, dataset=name, reference="window", reference_start="2017-01-01T00:00:00Z",
-                   current_start="2017-01-01T00:00:00Z")
+                   current_rows=str(WINDOW))
+    assert body["result"]["calibration"]["status"] == "calibrated"
     assert body["result"]["number_of_drifted_columns"] == 0
 
 
 def test_early_against_late_years_is_reported_faithfully(
     stack: Stack, loaded: tuple[str, pd.DataFrame, list[str]]
 ) -> None:
+    """The API's statistics and decisions are Evidently's and the calibration's, computed here directly."""
     name, real, sensors = loaded
-    body = _report(stack, dataset=name, reference="training", current_start="2017-01-01T00:00:00Z")
-    early = real[real["date_time"] < "2017-01-01"]
-    late = real[real["date_time"] >= "2017-01-01"]
-    direct = json_report(ReportKind.data_drift, Windows(early.reset_index(drop=True), late.reset_index(drop=True),
-                                                         numerical=sensors))
-    assert body["reference"]["total"] == len(early) and body["current"]["total"] == len(late)
+    body = _report(stack, dataset=name, reference="training", current_rows=str(WINDOW))
+    early = real[real["date_time"] < "2017-01-01"].reset_index(drop=True)
+    late = real[real["date_time"] >= "2017-01-01"].tail(WINDOW).reset_index(drop=True)
+    calibration = window_calibration(CalibrationCache(1), name, early, sensors, [], WINDOW, 0.01)
+    direct = json_report(ReportKind.data_drift, Windows(early, late, numerical=sensors), calibration)
+    assert body["reference"]["total"] == len(early) and body["current"]["total"] == WINDOW
+    assert body["result"]["calibration"]["status"] == direct["calibration"]["status"] == "calibrated"
     for column in sensors:
         api, here = body["result"]["columns"][column], direct["columns"][column]
         assert api["detected"] == here["detected"], column
         assert api["score"] == pytest.approx(here["score"], rel=1e-6), column
+        assert api["threshold"] == pytest.approx(here["threshold"], rel=1e-6), column
     assert body["result"]["share_of_drifted_columns"] == pytest.approx(direct["share_of_drifted_columns"])
