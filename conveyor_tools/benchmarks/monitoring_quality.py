@@ -139,11 +139,13 @@ def csv_source(args: argparse.Namespace) -> Source:
     if not args.time_column or not args.target:
         raise SystemExit("--csv needs --time-column and --target")
     frame = pd.read_csv(args.csv)
-    missing = sorted({args.time_column, args.target} - set(frame.columns))
-    if missing:
-        raise SystemExit(f"{args.csv} has no column(s) {missing}; its columns: {list(frame.columns)}")
     features = ([f.strip() for f in args.features.split(",") if f.strip()] if args.features
                 else [c for c in frame.columns if c not in (args.time_column, args.target)])
+    missing = sorted({args.time_column, args.target, *features} - set(frame.columns))
+    if missing:
+        raise SystemExit(f"{args.csv} has no column(s) {missing}; its columns: {list(frame.columns)}")
+    if not pd.api.types.is_numeric_dtype(frame[args.target]):
+        raise SystemExit(f"--target {args.target} is not numeric: the bench estimates a regression model's MAE")
     frame[args.time_column] = pd.to_datetime(frame[args.time_column])
     frame = frame.dropna(subset=[*features, args.target]).sort_values(args.time_column).reset_index(drop=True)
     numerical = [f for f in features if pd.api.types.is_numeric_dtype(frame[f])]
@@ -167,7 +169,7 @@ def csv_source(args: argparse.Namespace) -> Source:
     def drifted(features: Sequence[str], k: float, run: int, checks: int, window: int) -> list[pd.DataFrame]:
         # Consecutive windows from a different start per run; the shift begins at the first one.
         span = min(checks, len(stream) // window) * window
-        start = (run * 97) % (len(stream) - span + 1)
+        start = (run * 97) % (len(stream) - span + 1)  # a prime stride: the runs' starts spread out
         part = stream.iloc[start:start + span]
         return _windows(_shifted(part, {f: k * stds[f] for f in features}), window, window)
 
