@@ -228,6 +228,10 @@ async def performance(summary: Summary, schema: DatasetSchema, service: Service,
                   missing) for m in metrics),
         *absolute_verdicts(summary.realized, settings),
     ]
+    if summary.rows_other_models:
+        left_out = (f"; {summary.rows_other_models} rows of the window predicted by another model or version "
+                    f"are left out")
+        summary.performance = [v.model_copy(update={"reason": v.reason + left_out}) for v in summary.performance]
 
 
 async def _estimate(reference: ModelReference, rows: pd.DataFrame, name: str, version: int) -> Estimate:

@@ -205,16 +205,16 @@ class Inserted:
     at: datetime = field(default_factory=lambda: datetime(2030, 1, 1, tzinfo=UTC))
     rows: int = 0
 
-    def add(self, frame: pd.DataFrame, error_factor: float | None = 1.0) -> None:
+    def add(self, frame: pd.DataFrame, error_factor: float | None = 1.0, model_version: int = 1) -> None:
         """`frame`'s rows with the model's predictions; labels whose error is `error_factor` times the true one
-        (None: no labels)."""
+        (None: no labels); `model_version`: the version the rows say predicted them."""
         stack = self.monitored.stack
         predictions = self.monitored.model.predict(frame[DEMO_FEATURES])
         times = [self.at + timedelta(minutes=i) for i in range(len(frame))]
         ids = [f"{self.service}-{self.rows + i}" for i in range(len(frame))]
         rows = frame[DEMO_FEATURES].assign(
             date_time=times, record_id=ids, prediction=predictions, model_name=self.monitored.model_name,
-            model_version=1, service=self.service)
+            model_version=model_version, service=self.service)
         base = f"{stack.ml_url}/ml_data_api/datasets/{self.monitored.dataset}"
         answer = httpx.post(f"{base}/production/rows", json={"rows": to_records(rows)},
                             headers=self.monitored.headers, timeout=60)

@@ -248,6 +248,12 @@ def test_performance_degraded_relative_to_the_models_own_error(monitored: Monito
     assert page["total"] == 1 and page["items"][0]["estimated"] is False
     assert page["items"][0]["worst"]["realized"]["mae"] == pytest.approx(worse["realized"]["mae"])
     assert _episodes(monitored, service=unbiased.service)["total"] == 0
+    # Rows another version predicted say nothing about this one's error: left out, and the check says so.
+    unbiased.add(STREAM.iloc[300 + WINDOW_ROWS:350 + WINDOW_ROWS], error_factor=3.0, model_version=2)
+    mixed = unbiased.check()
+    assert mixed["rows_current"] == WINDOW_ROWS and mixed["rows_other_models"] == 50
+    assert mixed["realized"]["rows"] == mixed["estimated"]["rows"] == WINDOW_ROWS - 50
+    assert all("left out" in v["reason"] and not v["degraded"] for v in mixed["performance"])
 
 
 def test_calibration_and_episode_endpoints_answer_bad_requests_with_a_sentence(inserted: Inserted) -> None:
