@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from conveyor.clients import MLDataClient, QueueManagerClient
-from conveyor.schemas.monitoring import Episode, EpisodeStatus
+from conveyor.clients.monitoring import MonitoringClient
+from conveyor.schemas.monitoring import CalibrationOut, Episode, EpisodePage, EpisodeStatus
 from conveyor.schemas.services import ServiceCreate
 from conveyor_tools.demo_dataset import DEMO_DATASET, demo_splits, demo_stream
 from monitoring_api.episodes import (
@@ -266,6 +267,15 @@ def test_calibration_and_episode_endpoints_answer_bad_requests_with_a_sentence(i
     assert body["status"] == "calibrated" and body["window_rows"] == WINDOW_ROWS and body["reference_rows"] == 3200
     assert set(body["thresholds"]) == set(body["statistics"]) and len(body["thresholds"]) == 11
     assert body["blocks"] > 0 and "Bonferroni" in body["method"]
+
+    async def through_the_client() -> tuple[CalibrationOut, EpisodePage]:
+        async with MonitoringClient(stack.monitoring_url, stack.config.api_token) as client:
+            return (await client.calibration(service=inserted.service),
+                    await client.episodes(service=inserted.service, status=EpisodeStatus.open, limit=5))
+
+    calibration, page = asyncio.run(through_the_client())
+    assert calibration.thresholds == body["thresholds"] and calibration.service == inserted.service
+    assert page.total == 0 and page.items == []
     cases = [
         (httpx.get(f"{url}/calibration", params={"dataset": inserted.monitored.dataset}), 401, "token"),
         (httpx.get(f"{url}/calibration", headers=headers), 422, "dataset"),
