@@ -95,15 +95,17 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not features:
         raise SystemExit(f"--features {unknown or 'empty'}: choose among {[f.name for f in DEMO_DATASET.features]}")
     request = DriftRequest(features=features, shift=args.shift)
-    path = request_path(devstack.STATE_DIR)
+    path, started = request_path(devstack.STATE_DIR), devstack.STATE_DIR / STARTED_FILE
+    started.unlink(missing_ok=True)  # the demo writes it again once the faulty source runs
     path.write_text(json.dumps(asdict(request)))
-    deadline = time.monotonic() + 15
-    while path.exists():
+    deadline = time.monotonic() + 30
+    while not started.exists():
         if time.monotonic() > deadline:
             path.unlink(missing_ok=True)
-            raise SystemExit("the demo did not take the request within 15 s: is it a demo from before this command?")
+            raise SystemExit("the demo did not start the faulty data source within 30 s: is it a demo from before "
+                             f"this command? (its logs: {devstack.STATE_DIR / 'logs'})")
         time.sleep(0.2)
-    print(f"sensor fault injected: {request.describe()}.\nThe demo's undrifted data source stopped; a second one "
+    print(f"sensor fault injected: {request.describe()}.\nThe demo stopped its data source; a second one "
           f"streams the faulty readings (demo logs: {devstack.STATE_DIR / 'logs'}).")
     if args.follow:
         asyncio.run(follow(values, args.follow_minutes * 60))
