@@ -97,7 +97,7 @@ class Recorded:
     announcements: list[EpisodeChange]  # episodes opened or resolved by this check
 
 
-def _older_drift(row: dict[str, Any]) -> dict[str, Any]:
+def older_drift(row: dict[str, Any]) -> dict[str, Any]:
     """A check stored before calibration ({feature: {detected, score}}) read in today's shape."""
     drift = row.get("drift")
     if drift and any("statistic" not in column for column in drift.values()):
@@ -152,7 +152,7 @@ class CheckStore:
                            "AS t ORDER BY at, id", [*params, limit])
 
     def checks(self, service: str | None, start: datetime | None, end: datetime | None, limit: int) -> list[dict]:
-        return [_older_drift(row) for row in self._list("monitoring_checks", service, start, end, limit)]
+        return [older_drift(row) for row in self._list("monitoring_checks", service, start, end, limit)]
 
     def alerts(self, service: str | None, kind: str | None, start: datetime | None, end: datetime | None,
                limit: int) -> list[dict]:

@@ -17,9 +17,10 @@ import pytest
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.clients.monitoring import MonitoringClient
-from conveyor.schemas.monitoring import CalibrationOut, Episode, EpisodePage, EpisodeStatus
+from conveyor.schemas.monitoring import CalibrationOut, CheckPoint, Episode, EpisodePage, EpisodeStatus, FeatureDrift
 from conveyor.schemas.services import ServiceCreate
 from conveyor_tools.demo_dataset import DEMO_DATASET, demo_splits, demo_stream
+from monitoring_api.check_store import older_drift
 from monitoring_api.episodes import (
     DRIFT,
     PERFORMANCE,
@@ -107,6 +108,15 @@ def test_event_bodies_carry_the_episode() -> None:
     assert body["estimated"] is False and Episode.model_validate(body["episode"]) == episode
     key, body = resolved_event(episode)
     assert key == "service.svc.episode_resolved" and body["kind"] == DRIFT and body["event"] == "episode_resolved"
+
+
+def test_a_check_stored_before_calibration_reads_in_todays_shape() -> None:
+    older = {"id": 1, "service": "svc", "dataset": "ds", "at": T0, "rows_current": 500, "rows_labeled": 0,
+             "drift_share": 0.5, "dataset_drift": True, "drift": {"a": {"detected": True, "score": 0.4}},
+             "target_drift": None, "prediction_drift": None, "mae": None, "rmse": None, "r2": None,
+             "performance": [], "rows_other_models": 0}
+    check = CheckPoint.model_validate(older_drift(older))
+    assert check.drift == {"a": FeatureDrift(statistic="evidently default", value=0.4, threshold=None, exceeded=True)}
 
 
 # -- through the real services
