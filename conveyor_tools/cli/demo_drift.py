@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, MonitoringClient, RetrainingClient
-from conveyor.schemas.monitoring import EpisodePage
 from conveyor.schemas.retraining import RunStatus
 from conveyor_tools import devstack, localenv
 from conveyor_tools.demo_dataset import (
@@ -131,8 +130,7 @@ class LoopFollower:
 
     async def step(self) -> bool:
         """One look; True when the loop is done (the new version's error measured, or the run failed)."""
-        params = {"service": DEMO_SERVICE, "kind": "drift_detected"}
-        episodes = EpisodePage(**await self.monitoring.json("GET", "/monitoring_api/episodes", params=params))
+        episodes = await self.monitoring.episodes(service=DEMO_SERVICE, kind="drift_detected")
         for e in episodes.items:
             if e.started_at >= self.since:
                 self.say(f"episode {e.id}", f"drift episode {e.id} opened at {e.started_at:%H:%M:%S} "
