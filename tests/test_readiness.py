@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from conveyor_tools import devstack
 
-TABLES = {"monitoring_api": ("monitoring_alerts", "monitoring_checks"),
+TABLES = {"monitoring_api": ("monitoring_alerts", "monitoring_episodes", "monitoring_checks",
+                             "monitoring_model_references"),
           "retraining_api": ("retraining_runs", "retraining_explainers")}
 NOWHERE = "http://127.0.0.1:9"  # peers and broker unreachable: readiness depends on PostgreSQL alone
 

@@ -85,7 +85,7 @@ OLD_NAMES = {
     ml_data_api.settings.Settings: ["MAX_UPLOAD_MB", "MAX_PAGE_ROWS", "DB_POOL_SIZE"],
     worker.settings.Settings: ["SERVICE_NAME", "BATCH_SIZE", "BATCH_WAIT_MS", "PREFETCH", "MODEL_CACHE_DIR",
                                "VERSION_CHECK_SECONDS", "RETRY_INITIAL_SECONDS", "RETRY_MAX_SECONDS"],
-    monitoring_api.settings.Settings: ["CHECK_INTERVAL_SECONDS", "CHECK_WINDOW_ROWS", "DRIFT_SHARE_THRESHOLD",
+    monitoring_api.settings.Settings: ["CHECK_INTERVAL_SECONDS", "CHECK_WINDOW_ROWS",
                                        "MAE_THRESHOLD", "R2_THRESHOLD", "ALERT_WEBHOOK_URL", "HTML_CACHE_SIZE"],
     retraining_api.settings.Settings: ["EXPLAINER_DEFAULT_ROWS", "EXPLAINER_MAX_ROWS",
                                        "RETRAIN_TRIGGER_COOLDOWN_SECONDS"],
