@@ -6,7 +6,8 @@ only when the training split changes). Drift: Evidently's statistic per feature 
 threshold calibrated on the reference at the window's size (`monitoring_api.calibration`, cached
 per reference and size). Performance: the task's metrics on the window's labelled rows predicted
 by the service's current model version, and their estimate over all its rows, each against the
-version's reference error (`monitoring_api.model_reference`). Every check is stored with its
+version's reference error (`monitoring_api.model_reference`), beyond the window's sampling noise
+(`monitoring_api.performance`). Every check is stored with its
 per-check alerts; consecutive alerting checks form an episode (`monitoring_api.episodes`), and only
 an episode opening or ending is published as an event and posted to the webhook.
 """
@@ -16,20 +17,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 
-from conveyor.api.errors import ConveyorError
-from conveyor.clients import APIUnavailable, MLDataClient
+from conveyor.clients import MLDataClient
 from conveyor.clients.peers import PeerClients
 from conveyor.events import EventPublisher
 from conveyor.lookups import registered_dataset
 from conveyor.lru import LRU
-from conveyor.schemas.datasets import DatasetSchema, FeatureType, Task
+from conveyor.schemas.datasets import DatasetSchema, FeatureType
 from conveyor.schemas.monitoring import (
     CalibrationOut,
     DriftDecision,
@@ -41,22 +40,19 @@ from conveyor.schemas.monitoring import (
     ReferenceError,
 )
 from conveyor.schemas.services import Service
-from conveyor.training.metrics import classification_scores
 from conveyor.windows import Frame, WindowSpec, count, fetch
 from monitoring_api.calibration import Calibration, CalibrationCache, StatTests, window_calibration
 from monitoring_api.check_store import CheckStore
 from monitoring_api.drift import decide, feature_statistics
 from monitoring_api.episodes import DRIFT, PERFORMANCE, Change, Outcome, opened_event, resolved_event
-from monitoring_api.model_reference import ModelReference, ModelReferences
+from monitoring_api.model_reference import ModelReferences
+from monitoring_api.performance import assess
 from monitoring_api.reports import ReportKind, json_report
-from monitoring_api.service import LABEL, PREDICTION, build_windows
+from monitoring_api.service import PREDICTION, build_windows
 from monitoring_api.settings import Settings
 
 log = logging.getLogger(__name__)
 REFERENCES_KEPT = 8  # datasets whose reference rows stay in memory between checks
-# The metrics a verdict compares, per task; errors degrade upwards, scores downwards.
-VERDICT_METRICS = {Task.regression: ("mae", "rmse"), Task.classification: ("accuracy", "f1")}
-ERRORS = frozenset({"mae", "rmse"})
 
 
 def feature_kinds(schema: DatasetSchema) -> tuple[list[str], list[str]]:
@@ -133,117 +129,6 @@ class Summary:
         }
 
 
-# -- performance
-
-
-def realized_metrics(schema: DatasetSchema, labeled: pd.DataFrame) -> Metrics:
-    if labeled.empty:
-        return Metrics(rows=0)
-    if schema.task is Task.classification:
-        scores = classification_scores(None, labeled.iloc[:, :0], labeled[LABEL], labeled[PREDICTION].to_numpy())
-        return Metrics(rows=len(labeled), accuracy=scores["Accuracy"], f1=scores["F1"])
-    truth = labeled[LABEL].to_numpy(dtype=float)
-    error = labeled[PREDICTION].to_numpy(dtype=float) - truth
-    spread = ((truth - truth.mean()) ** 2).sum()
-    return Metrics(rows=len(labeled), mae=float(np.abs(error).mean()), rmse=float(np.sqrt((error**2).mean())),
-                   r2=float(1 - (error**2).sum() / spread) if spread > 0 else None)
-
-
-def verdict(metric: str, metrics: Metrics | None, reference: ReferenceError | None, settings: Settings,
-            estimated: bool, no_value: str, no_reference: str) -> PerformanceVerdict:
-    """One metric of the window against the model's reference error, or why there is no verdict."""
-    value = getattr(metrics, metric) if metrics else None
-    base = getattr(reference, metric) if reference else None
-    what = f"estimated {metric.upper()}" if estimated else f"{metric.upper()} on labelled rows"
-    rows = metrics.rows if metrics else 0
-
-    def undecided(reason: str) -> PerformanceVerdict:
-        return PerformanceVerdict(metric=metric, value=value, reference=base, limit=None, degraded=False,
-                                  estimated=estimated, decided=False, reason=reason)
-
-    if metrics is None or value is None:
-        return undecided(no_value)
-    if base is None:
-        return undecided(no_reference or f"no reference {metric.upper()} for the model: {what} is not compared")
-    if rows < settings.performance_min_rows:
-        return undecided(f"{what}: {rows} rows, at least {settings.performance_min_rows} are needed for a verdict")
-    tolerance = settings.performance_tolerance
-    limit = base * (1 + tolerance) if metric in ERRORS else base * (1 - tolerance)
-    degraded = value > limit if metric in ERRORS else value < limit
-    change = (value - base) / base if base else 0.0
-    reason = (f"{what} {value:.4g} over {rows} rows is {abs(change):.0%} {'worse' if degraded else 'off'} than the "
-              f"model's reference {base:.4g} (limit {limit:.4g}, {tolerance:.0%} tolerance)")
-    return PerformanceVerdict(metric=metric, value=value, reference=base, limit=limit, degraded=degraded,
-                              estimated=estimated, decided=True, reason=reason)
-
-
-def absolute_verdicts(realized: Metrics | None, settings: Settings) -> list[PerformanceVerdict]:
-    """MONITORING_MAE_THRESHOLD / R2_THRESHOLD, when set: fixed limits on the labelled rows."""
-    found = []
-    for metric, limit in (("mae", settings.mae_threshold), ("r2", settings.r2_threshold)):
-        value = getattr(realized, metric) if realized else None
-        if limit is None or value is None:
-            continue
-        degraded = value > limit if metric == "mae" else value < limit
-        side = "above" if metric == "mae" else "below"
-        found.append(PerformanceVerdict(
-            metric=metric, value=value, reference=None, limit=limit, degraded=degraded, estimated=False,
-            reason=f"{metric.upper()} {value:.4g} {side if degraded else 'within'} the absolute threshold {limit:g}"))
-    return found
-
-
-async def performance(summary: Summary, schema: DatasetSchema, service: Service, current: pd.DataFrame,
-                      models: ModelReferences, settings: Settings) -> None:
-    """Realized and estimated metrics of the service's current version, and their verdicts, into `summary`."""
-    labeled_all = current[current[LABEL].notna()] if LABEL in current else current.iloc[0:0]
-    summary.rows_labeled = len(labeled_all)
-    algorithm = service.algorithm
-    if algorithm is None:
-        summary.realized = realized_metrics(schema, labeled_all)
-        summary.performance = absolute_verdicts(summary.realized, settings)
-        return
-    summary.model, summary.model_version = algorithm.name, algorithm.version
-    # Rows of an older version or of a challenger say nothing about the current version's error.
-    ours = current
-    if {"model_name", "model_version"} <= set(current.columns):
-        ours = current[(current["model_name"] == algorithm.name) & (current["model_version"] == algorithm.version)]
-    summary.rows_other_models = len(current) - len(ours)
-    labeled = ours[ours[LABEL].notna()] if LABEL in ours else ours.iloc[0:0]
-    summary.realized = realized_metrics(schema, labeled)
-    reference: ModelReference | None = None
-    missing = ""
-    try:
-        reference = await models.get(schema, algorithm)
-    except (ConveyorError, APIUnavailable) as exc:  # an unreachable peer: no verdict this time, drift still counts
-        missing = f"no reference error for {algorithm.name} v{algorithm.version}: {exc}"
-    if reference is not None:
-        summary.reference_error = reference.reference_error
-        summary.estimated = await _estimate(reference, ours, algorithm.name, algorithm.version)
-    no_labels = f"no labelled row of {algorithm.name} v{algorithm.version} in the window yet"
-    no_estimate = summary.estimated.reason if summary.estimated and summary.estimated.reason else missing
-    metrics = VERDICT_METRICS[schema.task]
-    summary.performance = [
-        *(verdict(m, summary.realized, summary.reference_error, settings, False, no_labels, missing) for m in metrics),
-        *(verdict(m, summary.estimated, summary.reference_error, settings, True, no_estimate or "no estimate",
-                  missing) for m in metrics),
-        *absolute_verdicts(summary.realized, settings),
-    ]
-    if summary.rows_other_models:
-        left_out = (f"; {summary.rows_other_models} rows of the window predicted by another model or version "
-                    f"are left out")
-        summary.performance = [v.model_copy(update={"reason": v.reason + left_out}) for v in summary.performance]
-
-
-async def _estimate(reference: ModelReference, rows: pd.DataFrame, name: str, version: int) -> Estimate:
-    if rows.empty:
-        return Estimate(method=None, reason=f"no row of the window was predicted by {name} v{version}")
-    try:
-        return await asyncio.to_thread(reference.estimate, rows)
-    except Exception as exc:  # the estimate is advisory: its failure must not cost the check its drift verdict
-        log.exception("estimating the error of %s v%s failed", name, version)
-        return Estimate(method=None, reason=f"the estimate failed: {exc}")
-
-
 # -- drift
 
 
@@ -304,7 +189,9 @@ async def summarize(service: Service, peers: PeerClients, drift: Drift, models: 
         summary.drift, summary.decision = await drift.decide(schema, reference, current.rows)
         target = await target_drift(schema, reference, current)
         summary.target_drift, summary.prediction_drift = target.get(schema.target), target.get(PREDICTION)
-    await performance(summary, schema, service, current.rows, models, settings)
+    found = await assess(schema, service.algorithm, current.rows, models, settings)
+    for name in (f.name for f in fields(found)):  # Summary holds each of Assessment's fields under its name
+        setattr(summary, name, getattr(found, name))
     return summary
 
 

@@ -168,6 +168,9 @@ class PerformanceVerdict(BaseModel):
     decided: bool = Field(default=True, description="False: no verdict (too few rows, no reference error or no "
                                                     "estimate); `reason` says which")
     reason: str
+    bound: float | None = Field(default=None, description="the value's one-sided 95 % bound from batch means over "
+                                                          "the window's rows in time order (lower for an error, "
+                                                          "upper for a score): degraded when past `limit`")
 
 
 # One scheduled (or requested) check of a service. mae/rmse/r2 repeat `realized` for older readers.
