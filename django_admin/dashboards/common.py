@@ -10,7 +10,7 @@ from django.conf import settings
 
 STYLE = {"fontFamily": "system-ui, sans-serif", "padding": "8px"}
 CARD = {"border": "1px solid #ddd", "borderRadius": "6px", "padding": "8px", "margin": "6px",
-        "flex": "1 1 460px", "minWidth": "380px"}
+        "flex": "1 1 460px", "minWidth": "380px", "overflowX": "auto"}
 
 
 def refresh(id_: str = "refresh") -> dcc.Interval:
@@ -25,11 +25,11 @@ def empty(message: str) -> go.Figure:
 
 
 def _margin() -> dict[str, int]:
-    return {"l": 50, "r": 20, "t": 40, "b": 40}
+    return {"l": 50, "r": 20, "t": 40, "b": 60}
 
 
 def styled(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=_margin(), legend={"orientation": "h", "y": -0.2},
+    fig.update_layout(title=title, height=height, margin=_margin(), legend={"orientation": "h", "y": -0.3},
                       template="plotly_white")
     return fig
 

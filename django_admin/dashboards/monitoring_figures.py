@@ -48,9 +48,7 @@ def _uncalibrated_note(checks: list[CheckPoint]) -> str:
     undecided = [c for c in checks if c.drift_decision and c.drift_decision.status != DriftStatus.calibrated]
     if not undecided:
         return ""
-    latest = undecided[-1].drift_decision
-    reason = latest.reason if latest else ""
-    return f" — {len(undecided)} of {len(checks)} checks uncalibrated: {reason}"
+    return f" ({len(undecided)} of {len(checks)} checks uncalibrated: no thresholds)"
 
 
 def drift_figure(checks: list[CheckPoint], episodes: list[Episode], now: datetime) -> go.Figure:

@@ -94,4 +94,6 @@ def comparison_figure(run: Run) -> go.Figure:
     fig.update_layout(barmode="group")
     fig.update_yaxes(rangemode="tozero")
     rows = f" ({run.holdout_rows:,} holdout rows)" if run.holdout_rows else ""
-    return styled(fig, f"New against previous, on the same holdout rows{rows}", 360)
+    styled(fig, f"New against previous, on the same holdout rows{rows}", 380)
+    fig.update_layout(margin={"t": 70})  # room for the subplot titles under the title
+    return fig
