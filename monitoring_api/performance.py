@@ -116,8 +116,8 @@ def verdict(metric: str, metrics: Metrics | None, reference: ReferenceError | No
             ) -> PerformanceVerdict:
     """One metric of the window against the model's reference error, or why there is no verdict.
 
-    `parts`: the same metric on the window's contiguous batches (`realized_batches`, `estimate_batches`),
-    from which the sampling bound comes."""
+    `parts`: the same metric on the window's contiguous batches (`realized_batches`, `estimate_parts`), from
+    which the sampling bound comes (needed only when the value is past the limit)."""
     value = getattr(metrics, metric) if metrics else None
     base = getattr(reference, metric) if reference else None
     what = f"estimated {metric.upper()}" if estimated else f"{metric.upper()} on labelled rows"
@@ -133,28 +133,42 @@ def verdict(metric: str, metrics: Metrics | None, reference: ReferenceError | No
         return undecided(no_reference or f"no reference {metric.upper()} for the model: {what} is not compared")
     if rows < settings.performance_min_rows:
         return undecided(f"{what}: {rows} rows, at least {settings.performance_min_rows} are needed for a verdict")
+    tolerance = settings.performance_tolerance
     bound = sampling_bound(metric, value, parts)
-    if bound is None:
-        return undecided(f"{what}: {rows} rows make fewer than 2 batches of {MIN_BATCH_ROWS}, too few to measure "
-                         "its sampling noise")
-    return judged(metric, value, base, bound, rows, what, settings.performance_tolerance, estimated)
+    if bound is None and past_limit(metric, value, base, tolerance):
+        return undecided(f"{what} {value:.4g} over {rows} rows is past the limit, but its sampling noise cannot be "
+                         f"measured (fewer than 2 batches of {MIN_BATCH_ROWS} rows)")
+    return judged(metric, value, base, bound, rows, what, tolerance, estimated)
 
 
-def judged(metric: str, value: float, base: float, bound: Bound, rows: int, what: str, tolerance: float,
+def limit_of(metric: str, base: float, tolerance: float) -> float:
+    return base * (1 + tolerance) if metric in ERRORS else base * (1 - tolerance)
+
+
+def past_limit(metric: str, value: float, base: float, tolerance: float) -> bool:
+    limit = limit_of(metric, base, tolerance)
+    return value > limit if metric in ERRORS else value < limit
+
+
+def judged(metric: str, value: float, base: float, bound: Bound | None, rows: int, what: str, tolerance: float,
            estimated: bool) -> PerformanceVerdict:
-    """Degraded when the bound lies past the limit; the reason gives value, bound, limit and reference."""
+    """Degraded when the bound lies past the limit (no bound: the value is within it); the reason gives the
+    value, its bound, the limit and the reference."""
     error = metric in ERRORS
-    limit = base * (1 + tolerance) if error else base * (1 - tolerance)
-    degraded = bound.value > limit if error else bound.value < limit
+    limit = limit_of(metric, base, tolerance)
+    degraded = bound is not None and past_limit(metric, bound.value, base, tolerance)
     side, past = ("lower", "above") if error else ("upper", "below")
     change = (value - base) / base if base else 0.0
-    noise = " (within its sampling noise)" if not degraded and (value > limit if error else value < limit) else ""
-    reason = (f"{what} {value:.4g} over {rows} rows ({change:+.0%} on the reference), its {CONFIDENCE:.0%} "
-              f"{side} bound {bound.value:.4g} (from {bound.batches} batches of {bound.batch_rows}+ rows in time "
-              f"order), is {'' if degraded else 'not '}{past} the limit {limit:.4g} = reference {base:.4g} "
+    said = f"{what} {value:.4g} over {rows} rows ({change:+.0%} on the reference)"
+    if bound is not None:
+        said += (f", its {CONFIDENCE:.0%} {side} bound {bound.value:.4g} (from {bound.batches} batches of "
+                 f"{bound.batch_rows}+ rows in time order),")
+    noise = " (within its sampling noise)" if not degraded and past_limit(metric, value, base, tolerance) else ""
+    reason = (f"{said} is {'' if degraded else 'not '}{past} the limit {limit:.4g} = reference {base:.4g} "
               f"{'+' if error else '-'} {tolerance:.0%}{noise}")
     return PerformanceVerdict(metric=metric, value=value, reference=base, limit=limit, degraded=degraded,
-                              estimated=estimated, decided=True, reason=reason, bound=bound.value)
+                              estimated=estimated, decided=True, reason=reason,
+                              bound=bound.value if bound else None)
 
 
 def absolute_verdicts(realized: Metrics | None, settings: Settings) -> list[PerformanceVerdict]:
@@ -220,7 +234,8 @@ async def assess(schema: DatasetSchema, algorithm: AlgorithmRef | None, current:
     estimated_parts: list[Estimate] = []
     if reference is not None:
         found.reference_error = reference.reference_error
-        found.estimated, estimated_parts = await _estimate(reference, ours, algorithm)
+        found.estimated, estimated_parts = await _estimate(reference, ours, algorithm, VERDICT_METRICS[schema.task],
+                                                           settings.performance_tolerance)
     no_labels = f"no labelled row of {algorithm.name} v{algorithm.version} in the window yet"
     no_estimate = found.estimated.reason if found.estimated and found.estimated.reason else missing
     realized_parts = realized_batches(schema, labeled)
@@ -239,21 +254,25 @@ async def assess(schema: DatasetSchema, algorithm: AlgorithmRef | None, current:
     return found
 
 
-def estimate_batches(reference: ModelReference, rows: pd.DataFrame) -> tuple[Estimate, list[Estimate]]:
-    """The window's estimate and that of each contiguous batch (CPU work: call it off the event loop)."""
-    whole = reference.estimate(rows)
-    if whole.method is None:
-        return whole, []
-    return whole, [part for batch in batches(rows) if (part := reference.estimate(batch)).method is not None]
+def estimate_parts(reference: ModelReference, rows: pd.DataFrame) -> list[Estimate]:
+    """The estimate of each contiguous batch of the window (CPU work: call it off the event loop)."""
+    return [part for batch in batches(rows) if (part := reference.estimate(batch)).method is not None]
 
 
-async def _estimate(reference: ModelReference, rows: pd.DataFrame, algorithm: AlgorithmRef
-                    ) -> tuple[Estimate, list[Estimate]]:
+async def _estimate(reference: ModelReference, rows: pd.DataFrame, algorithm: AlgorithmRef,
+                    metrics: Sequence[str], tolerance: float) -> tuple[Estimate, list[Estimate]]:
+    """The window's estimate, and its batches' when a metric is past the limit (only then is a bound needed:
+    ten more estimates cost ten times the one)."""
     name, version = algorithm.name, algorithm.version
     if rows.empty:
         return Estimate(method=None, reason=f"no row of the window was predicted by {name} v{version}"), []
     try:
-        return await asyncio.to_thread(estimate_batches, reference, rows)
+        whole = await asyncio.to_thread(reference.estimate, rows)
+        base = reference.reference_error
+        if not any(past_limit(m, v, b, tolerance) for m in metrics
+                   if (v := getattr(whole, m)) is not None and (b := getattr(base, m)) is not None):
+            return whole, []
+        return whole, await asyncio.to_thread(estimate_parts, reference, rows)
     except Exception as exc:  # the estimate is advisory: its failure must not cost the check its drift verdict
         log.exception("estimating the error of %s v%s failed", name, version)
         return Estimate(method=None, reason=f"the estimate failed: {exc}"), []

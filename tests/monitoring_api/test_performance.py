@@ -15,7 +15,7 @@ from monitoring_api.model_reference import ModelReference
 from monitoring_api.performance import (
     BATCHES,
     batches,
-    estimate_batches,
+    estimate_parts,
     realized_batches,
     realized_metrics,
     sampling_bound,
@@ -108,8 +108,8 @@ def test_batches_are_contiguous_and_at_least_20_rows() -> None:
 
 def test_fewer_rows_than_two_batches_give_no_verdict() -> None:
     window = _window(_ar1(30, 0.61, seed=5) * 3)
-    v = _verdict("mae", window, _reference(mae=1.0), settings=Settings(performance_min_rows=10))
-    assert not v.decided and not v.degraded and "too few to measure its sampling noise" in v.reason
+    v = _verdict("mae", window, _reference(mae=1.0), settings=Settings(performance_min_rows=10))  # MAE ~ 48
+    assert not v.decided and not v.degraded and "sampling noise cannot be measured" in v.reason, v.reason
 
 
 def test_accuracy_is_judged_by_its_upper_bound() -> None:
@@ -137,10 +137,13 @@ def test_the_estimate_is_judged_on_the_estimates_of_the_same_batches() -> None:
     reference = ModelReference(_reference(mae=20.0, rmse=25.0), estimator, schema=DEMO_DATASET)
     stream = demo_stream(300, seed=2, after_rows=2500)
     window = stream[DEMO_FEATURES].assign(prediction=model.predict(stream[DEMO_FEATURES]))
-    whole, parts = estimate_batches(reference, window)
+    whole, parts = reference.estimate(window), estimate_parts(reference, window)
     assert whole.method == "DLE" and len(parts) == BATCHES and sum(p.rows for p in parts) == 300
     assert whole.mae == pytest.approx(np.average([p.mae or 0 for p in parts], weights=[p.rows for p in parts]))
     v = verdict("mae", whole, reference.reference_error, SETTINGS, True, "none", "", parts)
     assert v.decided and v.estimated and v.bound is not None and v.bound < (whole.mae or 0), v.reason
+    # Past the limit with no batches to measure the noise: no verdict; within it, none is needed.
     assert verdict("mae", Metrics(rows=300, mae=30.0), reference.reference_error, SETTINGS, True, "none", "",
                    ()).decided is False
+    within = verdict("mae", Metrics(rows=300, mae=21.0), reference.reference_error, SETTINGS, True, "none", "", ())
+    assert within.decided and not within.degraded and within.bound is None and "is not above the limit" in within.reason
