@@ -8,7 +8,7 @@ one retraining run, which waits for labelled post-drift rows, trains (PyCaret 'l
 promoted; the worker swaps to the new version and its MAE on drifted rows is at most 80 % of the
 old version's.
 
-About 115 s on 2 cores (the stack's start and PyCaret's training most of it). It is a regression
+About 80-150 s on 2 cores (the stack's start and PyCaret's training most of it). It is a regression
 test of the whole loop, so it runs in the default suite; marked slow, `-m "not slow"` leaves it out.
 """
 
@@ -63,6 +63,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # 1 % per check (the default) would fail about one run in 20 over the steady checks; the fault is
         # 2 standard deviations on four sensors, far past a 0.1 % threshold too.
         "MONITORING_DRIFT_FALSE_ALARM": "0.001",
+        # The default 15 % tolerance is inside the sampling noise of a window's MAE here: measured on the demo
+        # generator, ~200 labelled rows of a window exceed 1.15 x the MAE on 1,200 testing rows in ~4 % of
+        # undrifted windows (21 % against 600 testing rows), so five steady checks would fail often. The fault
+        # doubles the MAE, far past 30 %.
+        "MONITORING_PERFORMANCE_TOLERANCE": "0.3",
         "RETRAINING_POLL_SECONDS": "0.3", "RETRAINING_HEARTBEAT_SECONDS": "1",
     }
     with Stack(config) as s:
@@ -122,7 +127,7 @@ def seed(stack: Stack) -> Loop:
     suffix = uuid.uuid4().hex[:6]
     schema = DEMO_DATASET.model_copy(update={"name": f"loop_{suffix}"})
     model_name, service = f"loop_model_{suffix}", f"loop_svc_{suffix}"
-    training, testing = demo_splits(rows=3000, seed=3)
+    training, testing = demo_splits(rows=6000, seed=3)  # the demo's split: 1,200 testing rows score version 1
     model = LinearRegression().fit(training[DEMO_FEATURES], training["quality"])
     token = stack.config.api_token
 
@@ -139,7 +144,7 @@ def seed(stack: Stack) -> Loop:
                 retraining=DEMO_RETRAINING_POLICY.model_copy(update={"include": ["lr"]})))
 
     asyncio.run(prepare())
-    stream = datagen.write_csv(demo_stream(20_000, seed=7, after_rows=3000), stack.config.state_dir / "stream.csv")
+    stream = datagen.write_csv(demo_stream(20_000, seed=7, after_rows=6000), stack.config.state_dir / "stream.csv")
     return Loop(stack, schema.name, service, model_name, stream)
 
 
@@ -184,7 +189,9 @@ def test_a_sensor_fault_is_detected_once_retrained_on_and_fixed(stack: Stack) ->
     full = wait_for(steady_checks, 90, f"{STEADY_CHECKS} calibrated checks of {WINDOW} undrifted rows",
                     interval=0.5, details=details)
     assert not any(c["drift_decision"]["detected"] for c in full), [c["drift_decision"] for c in full]
-    assert loop.alerts() == [], "no alert on an undrifted stream"
+    alerts = loop.alerts()
+    assert alerts == [], "no alert on an undrifted stream:\n" + "\n".join(
+        f"{a['at']} {a['kind']} estimated={a['estimated']}: {a['message']}" for a in alerts)
     assert loop.episodes() == []
 
     # 2. The fault replaces the stream (every row is faulty, as with a real sensor); flagged within two checks.
