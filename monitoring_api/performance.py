@@ -5,7 +5,8 @@ and says `degraded` when the window is worse than the limit, reference x (1 +/- 
 its own sampling noise: the one-sided CONFIDENCE bound of the metric (lower for an error, upper for a
 score) must lie past the limit, not only the value. The bound comes from batch means: the window's rows,
 in time order (ml_data_api answers windows ordered by timestamp), cut into up to BATCHES contiguous
-batches of at least MIN_BATCH_ROWS rows; the metric's spread over the batches gives its standard error.
+batches of at least MIN_BATCH_ROWS rows; the metric's variation from batch to batch gives its standard
+error (see `sampling_bound`).
 Contiguous batches keep the rows' autocorrelation (a sensor's errors run in streaks), which a per-row
 standard error would ignore and so understate the noise. MAE uses the batches' mean absolute error, RMSE
 their mean squared error (the bound's square root), accuracy their share of correct rows, F1 each batch's
@@ -97,18 +98,27 @@ def realized_batches(schema: DatasetSchema, labeled: pd.DataFrame) -> list[Metri
 
 def sampling_bound(metric: str, value: float, parts: Sequence[Metrics],
                    confidence: float = CONFIDENCE) -> Bound | None:
-    """The one-sided bound of `value` from the spread of `metric` over the batches; None under 2 batches."""
+    """The one-sided bound of `value` from the batches' `metric`; None under 2 batches.
+
+    The batches' variance is taken from their successive differences (von Neumann's mean square successive
+    difference), not from their spread about the mean: a window the fault reached halfway through holds two
+    levels of error, which inflate the spread (and so would delay the alert) but make only one large
+    difference. On steady rows both estimate the same variance; the successive one has fewer degrees of
+    freedom, 2(k-1)^2/(3k-4) for k batches (6.2 for 10), which Student's t accounts for."""
     squared = metric == "rmse"  # RMSE's batches are averaged as mean squared errors
     found = [(getattr(p, metric), p.rows) for p in parts if getattr(p, metric) is not None]
-    if len(found) < 2:
+    k = len(found)
+    if k < 2:
         return None
     figures = np.array([v**2 if squared else v for v, _ in found], dtype=float)
-    spread = stats.t.ppf(confidence, len(found) - 1) * figures.std(ddof=1) / np.sqrt(len(found))
+    variance = float((np.diff(figures) ** 2).sum() / (2 * (k - 1)))
+    freedom = 2 * (k - 1) ** 2 / (3 * k - 4)
+    spread = float(stats.t.ppf(confidence, freedom)) * np.sqrt(variance / k)
     centre = value**2 if squared else value
     bound = centre - spread if metric in ERRORS else centre + spread
     if squared:
         bound = float(np.sqrt(max(bound, 0.0)))
-    return Bound(value=float(bound), batches=len(found), batch_rows=min(rows for _, rows in found))
+    return Bound(value=float(bound), batches=k, batch_rows=min(rows for _, rows in found))
 
 
 def verdict(metric: str, metrics: Metrics | None, reference: ReferenceError | None, settings: Settings,
