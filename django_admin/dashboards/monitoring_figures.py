@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime
 from typing import Any
 
@@ -58,7 +59,8 @@ def drift_figure(checks: list[CheckPoint], episodes: list[Episode], now: datetim
         return {"ratio": max(ratios) if ratios else None, "share": check.drift_share}
 
     points = series(checks, values)
-    if not points.has("share") and not points.has("ratio"):
+    note = _uncalibrated_note(checks)
+    if not points.has("share") and not points.has("ratio") and not note:
         return empty("no drift figures in the checks yet")
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
     fig.add_trace(go.Scatter(x=points.at, y=points.column("ratio"), mode="lines+markers",
@@ -73,7 +75,16 @@ def drift_figure(checks: list[CheckPoint], episodes: list[Episode], now: datetim
     fig.update_yaxes(title_text="statistic / threshold", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="drift share", range=[0, 1], tickformat=".0%", row=2, col=1)
     fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
-    return styled(fig, "Drift per check" + _uncalibrated_note(checks), 420)
+    latest = next((c.drift_decision for c in sorted(checks, key=lambda c: c.at, reverse=True)
+                   if c.drift_decision), None)
+    if not points.has("ratio") and latest is not None:  # every check uncalibrated: nothing to draw, and why
+        fig.add_annotation(text=f"uncalibrated, no drift decision:<br>{_wrapped(latest.reason)}", showarrow=False,
+                           xref="x domain", yref="y domain", x=0.5, y=0.5, font={"color": "#888"})
+    return styled(fig, "Drift per check" + note, 420)
+
+
+def _wrapped(text: str, width: int = 70) -> str:
+    return "<br>".join(textwrap.wrap(text, width))
 
 
 def heat_strip(checks: list[CheckPoint], episodes: list[Episode], now: datetime) -> go.Figure:

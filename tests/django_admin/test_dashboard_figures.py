@@ -206,3 +206,9 @@ def test_the_start_form_asks_for_the_chosen_source_window_and_holdout() -> None:
         retraining_form.run_request("d|m|s", "training", None, "yesterday", "testing", None, [], False, None)
     with pytest.raises(ValueError, match="training.start must be before training.end"):
         retraining_form.run_request("d|m|s", "training", "2026-12-02", "2026-12-01", "testing", None, [], False, None)
+
+
+def test_a_drift_figure_of_uncalibrated_checks_only_says_why_there_is_no_decision() -> None:
+    fig = monitoring_figures.drift_figure([check(0, calibrated=False), check(1, calibrated=False)], [], T0)
+    assert "2 of 2 checks uncalibrated" in fig.layout.title.text
+    assert any("the reference is too small" in a.text for a in fig.layout.annotations)
