@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
 from conveyor_tools import devstack
+from conveyor_tools.cli import demo_drift
 from conveyor_tools.demo_dataset import DEMO_DRIFT_FEATURES, DEMO_DRIFT_SHIFT, DEMO_SERVICE
 from tests.running_demo import RunningDemo
 from tests.support import wait_for
@@ -101,3 +104,16 @@ def _inject_the_fault(demo: RunningDemo, qm: str, dataset_url: str) -> None:
     for row in rows:
         expected = stream[shifted].iloc[int(row["record_id"].split("-")[1])] + DEMO_DRIFT_SHIFT
         assert row[shifted] == pytest.approx(expected), (row, expected)
+
+
+def test_a_drift_request_is_taken_once_and_a_broken_one_is_removed(tmp_path: Path) -> None:
+    assert demo_drift.take_request(tmp_path) is None
+    demo_drift.request_path(tmp_path).write_text(json.dumps({"features": ["T_data_3_1"], "shift": -20}))
+    request = demo_drift.take_request(tmp_path)
+    assert request == demo_drift.DriftRequest(features=("T_data_3_1",), shift=-20.0)
+    assert request.data_source_args() == ["--drift-features", "T_data_3_1", "--drift-shift", "-20"]
+    assert demo_drift.take_request(tmp_path) is None, "taken once"
+    demo_drift.request_path(tmp_path).write_text("{not json")
+    with pytest.raises(ValueError, match="not a drift request"):
+        demo_drift.take_request(tmp_path)
+    assert not demo_drift.request_path(tmp_path).exists()
