@@ -34,7 +34,9 @@ class Settings(PostgresSettings, PeerUrlsSettings, env_prefix="MONITORING_"):
     calibration_cache_size: int = setting(64, "Drift calibrations kept in memory (one per dataset, reference and "
                                               "window size).")
     performance_tolerance: float = setting(0.15, "How much worse than the model's reference error (0.15: 15 %) a "
-                                                 "metric may get before performance_degraded is raised.")
+                                                 "metric may get before performance_degraded is raised (the window's "
+                                                 "one-sided 95 % bound, from batch means in time order, must lie "
+                                                 "past it).")
     performance_min_rows: int = setting(100, "Rows at least (labelled ones for realized metrics) before a "
                                              "performance verdict is reached.")
     episode_clear_checks: int = setting(2, "Consecutive checks under the thresholds that end an alert episode "
