@@ -164,11 +164,12 @@ def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> 
                            "document.querySelector('#runs-table').innerText.includes('training+production')",
                            timeout=30_000)  # the chosen source reached retraining_api
     deadline = time.monotonic() + 240
-    while f"Run {run_id}: finished" not in page.inner_text("#run-status"):
-        assert "failed" not in page.inner_text("#run-status") and time.monotonic() < deadline, \
-            page.inner_text("#run-status")
-        if f"Run {run_id}:" in page.inner_text("#run-status"):
-            assert page.locator("#promote").is_disabled(), "no Promote before the run has finished"
+    # the run's status and the Promote button, read together (one callback updates both)
+    state = "() => [document.querySelector('#run-status').innerText, document.querySelector('#promote').disabled]"
+    while f"Run {run_id}: finished" not in (status := page.evaluate(state))[0]:
+        assert "failed" not in status[0] and time.monotonic() < deadline, status[0]
+        if f"Run {run_id}:" in status[0]:
+            assert status[1], f"no Promote before the run has finished: {status[0]}"
         page.wait_for_timeout(1000)
     _charts(page, [8])  # new and previous: MAE, RMSE | R2, MAPE, on two scales
     assert page.evaluate("document.querySelector('#comparison .js-plotly-plot').layout.xaxis2 !== undefined")
