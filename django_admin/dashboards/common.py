@@ -25,12 +25,12 @@ def empty(message: str) -> go.Figure:
 
 
 def _margin() -> dict[str, int]:
-    return {"l": 50, "r": 20, "t": 40, "b": 60}
+    return {"l": 50, "r": 20, "t": 40, "b": 80}
 
 
 def styled(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=_margin(), legend={"orientation": "h", "y": -0.3},
-                      template="plotly_white")
+    fig.update_layout(title=title, height=height, margin=_margin(), template="plotly_white",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.25})
     return fig
 
 

@@ -120,9 +120,10 @@ def _reference_and_limit(checks: list[CheckPoint], metric: str) -> tuple[float |
         if check.reference_error is None:
             continue
         reference = getattr(check.reference_error, metric)
-        limit = next((v.limit for v in check.performance if v.metric.lower() == metric and not v.estimated), None)
-        limit = limit if limit is not None else next(
-            (v.limit for v in check.performance if v.metric.lower() == metric), None)
+        # The labelled rows' limit; the estimate's (the same reference and tolerance) before enough labels.
+        limits = sorted((v.estimated, v.limit) for v in check.performance
+                        if v.metric.lower() == metric and v.limit is not None)
+        limit = limits[0][1] if limits else None
         return reference, limit
     return None, None
 

@@ -212,3 +212,14 @@ def test_a_drift_figure_of_uncalibrated_checks_only_says_why_there_is_no_decisio
     fig = monitoring_figures.drift_figure([check(0, calibrated=False), check(1, calibrated=False)], [], T0)
     assert "2 of 2 checks uncalibrated" in fig.layout.title.text
     assert any("the reference is too small" in a.text for a in fig.layout.annotations)
+
+
+def test_the_limit_comes_from_the_estimate_until_labels_decide() -> None:
+    early = check(0)
+    early.performance = [
+        PerformanceVerdict(metric="mae", value=10, reference=9.0, limit=None, degraded=False, estimated=False,
+                           decided=False, reason="too few labelled rows"),
+        PerformanceVerdict(metric="mae", value=11, reference=9.0, limit=10.35, degraded=True, estimated=True,
+                           reason="")]
+    fig = monitoring_figures.performance_figure([early], [], Task.regression, "quality", T0)
+    assert {s.y0 for s in fig.layout.shapes if s.type == "line"} == {9.0, 10.35}
