@@ -40,11 +40,32 @@ def test_demo_generator_figures(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert undrifted["estimated_windows"] == 20 and 0 <= undrifted["mean_relative_error"] < 0.5
     assert 10 < undrifted["realized_mae_mean"] < 40  # the generator's quality noise has an sd of 24
 
-    assert len(figures["targets"]) == 3
+    # Performance verdicts on the same 20 windows: the reference is the model's error on the 1,200 testing rows.
+    performance = figures["performance"]
+    assert performance["reference"]["rows"] == 1200 and 10 < performance["reference"]["mae"] < 40
+    assert performance["reference"]["mae"] < performance["reference"]["rmse"]
+    undrifted, fault, worse = (performance[k] for k in ("undrifted", "sensor_fault", "labels_worse"))
+    assert undrifted["windows"] == fault["windows"] == worse["windows"] == 20
+    assert 0.8 < undrifted["mae_over_reference"]["median"] < 1.2
+    # The bound only ever removes alarms the tolerance alone raises: it is the stricter test.
+    for case in (undrifted, fault, worse):
+        assert case["platform"]["alarms"] <= case["tolerance_alone"]["alarms"]
+        assert set(case["by_metric"]) == {"mae", "rmse"}
+    assert undrifted["platform"]["alarms"] <= 1
+    # The sensor fault nearly doubles the MAE: every window is flagged; 30 % worse labels: errors x 1.3 exactly.
+    assert fault["platform"]["alarms"] == 20 and fault["mae_over_reference"]["median"] > 1.5
+    assert worse["mae_over_reference"]["median"] == pytest.approx(1.3 * undrifted["mae_over_reference"]["median"],
+                                                                  abs=0.002)
+    assert 0 < worse["platform"]["alarms"] <= worse["tolerance_alone"]["alarms"] == 20
+
+    assert len(figures["targets"]) == 5
     for line in ("False alarms over 20 checks", "fewer false alarms than the old rule", "Detection delay",
-                 "Estimated vs realized MAE", "LinearRegression", "Calibration: calibrated"):
+                 "Estimated vs realized MAE", "LinearRegression", "Calibration: calibrated",
+                 "Performance verdicts on labelled rows", "undrifted (false alarms): 0/20",
+                 "sensor fault +60 on T_data_1_2", "labels 30% worse", "PASS  false performance alarms <= 2%",
+                 "PASS  the sensor fault flagged performance_degraded in >= 95% of windows"):
         assert line in printed
-    assert printed.count("PASS") + printed.count("FAIL") == 3
+    assert printed.count("PASS") + printed.count("FAIL") == 5
 
 
 def test_a_csv_with_a_time_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,3 +82,7 @@ def test_a_csv_with_a_time_column(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert figures["false_alarms"]["checks"] >= 20 and "sliding" in figures["false_alarms"]["windows"]
     assert [d["features"] for d in figures["detection"]] == [1, 3, 4]
     assert "sliding windows" in printed
+    # Without the demo's faulty sensors among the features there is no fault to measure, and the output says so.
+    assert figures["performance"]["sensor_fault"] is None and "not measured" in figures["performance"]["fault"]
+    assert figures["performance"]["undrifted"]["windows"] == figures["false_alarms"]["checks"]
+    assert printed.count("PASS") + printed.count("FAIL") == 5 and "sensor fault: not measured" in printed

@@ -9,6 +9,8 @@ generator's sensor fault: a shift of k standard deviations of the feature, in it
 The baselines are measured on the same windows with the same Evidently statistic: Evidently's
 default fixed threshold (0.1 on the normed Wasserstein distance) with its dataset rule (half
 of the features drifted), and the platform's old rule (a third of them: share >= 0.3).
+Performance verdicts (monitoring_api.performance) are judged on the same undrifted windows, on the
+demo's sensor fault added to them, and with labels 30 % worse, against the tolerance alone.
 """
 
 from __future__ import annotations
@@ -30,11 +32,21 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from conveyor.jsonsafe import json_safe
+from conveyor.schemas.monitoring import ReferenceError
 from conveyor_tools import datagen
-from conveyor_tools.demo_dataset import DEMO_FEATURES, demo_splits
+from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_DRIFT_FEATURES, DEMO_DRIFT_SHIFT, DEMO_FEATURES, demo_splits
 from monitoring_api.calibration import Calibration, StatTests, calibrate, calibration_window
 from monitoring_api.drift import decide, feature_statistics
 from monitoring_api.estimation import fit_loss_estimator
+from monitoring_api.performance import (
+    CONFIDENCE,
+    VERDICT_METRICS,
+    limit_of,
+    realized_batches,
+    realized_metrics,
+    verdict,
+)
+from monitoring_api.service import LABEL, PREDICTION
 from monitoring_api.settings import Settings
 
 # Evidently's defaults for a reference over 1,000 rows: normed Wasserstein (numerical) and
@@ -51,6 +63,11 @@ TARGET_FALSE_ALARM = 0.02
 TARGET_DELAY = (1.0, 3, 2)  # a 1-std shift on 3 features detected within 2 checks
 TARGET_DELAY_SHARE = 0.95  # ... in at least this share of runs
 TARGET_ESTIMATE_ERROR = 0.15
+TARGET_PERFORMANCE_FALSE_ALARM = 0.02  # undrifted windows flagged performance_degraded (labelled rows)
+TARGET_FAULT_FLAGGED = 0.95  # windows of the demo's sensor fault flagged performance_degraded
+WORSE_LABELS = 1.3  # "labels 30 % worse": every row's error x 1.3, the features unchanged
+# The verdict functions read only the schema's task; the bench's model is always a regression.
+REGRESSION = DEMO_DATASET
 
 
 def _platform_default(name: str) -> Any:
@@ -238,6 +255,20 @@ class ErrorModel:
                                             source.testing[self.target].to_numpy(dtype=float))
         self.feature_columns = source.features
 
+    def reference_error(self, source: Source) -> ReferenceError:
+        """The model's MAE/RMSE on the testing rows: the reference a check's verdicts compare with."""
+        error = self.model.predict(source.testing[self.features]) - source.testing[self.target].to_numpy(dtype=float)
+        return ReferenceError(model=MODEL_NOTE, version=1, source=f"{len(source.testing)} testing rows",
+                              rows=len(source.testing), mae=float(np.abs(error).mean()),
+                              rmse=float(np.sqrt((error**2).mean())))
+
+    def labelled(self, window: pd.DataFrame, error_factor: float = 1.0) -> pd.DataFrame:
+        """The window's predictions and labels, as a check reads them; labels moved so each row's error is
+        `error_factor` times the true one."""
+        predictions = self.model.predict(window[self.features])
+        truth = window[self.target].to_numpy(dtype=float)
+        return pd.DataFrame({PREDICTION: predictions, LABEL: predictions - (predictions - truth) * error_factor})
+
     def error(self, window: pd.DataFrame) -> tuple[float, float | None]:
         """(realized MAE, estimated MAE) of a window."""
         predictions = self.model.predict(window[self.features])
@@ -258,6 +289,66 @@ def _estimate_summary(pairs: list[tuple[float, float | None]]) -> dict[str, Any]
         "share_within_15pct": round(float((errors <= TARGET_ESTIMATE_ERROR).mean()), 4),
         "realized_mae_mean": round(float(np.mean([r for r, _ in usable])), 3),
         "estimated_mae_mean": round(float(np.mean([e for _, e in usable])), 3),
+    }
+
+
+@dataclass(frozen=True)
+class PerformanceJudge:
+    """A check's realized performance verdicts on a window, by the platform's code (the sampling bound) and by
+    the tolerance alone (value past reference x (1 + tolerance)), per metric."""
+
+    errors: ErrorModel
+    reference: ReferenceError
+    settings: Settings
+
+    def __call__(self, window: pd.DataFrame, error_factor: float = 1.0) -> dict[str, tuple[bool, bool, float]]:
+        """metric -> (tolerance alone degraded, platform degraded, value / reference)."""
+        rows = self.errors.labelled(window, error_factor)
+        realized, parts = realized_metrics(REGRESSION, rows), realized_batches(REGRESSION, rows)
+        found = {}
+        for metric in VERDICT_METRICS[REGRESSION.task]:
+            v = verdict(metric, realized, self.reference, self.settings, False, "", "", parts)
+            base = getattr(self.reference, metric)
+            value = float(getattr(realized, metric))
+            found[metric] = (value > limit_of(metric, base, self.settings.performance_tolerance), v.degraded,
+                             value / base)
+        return found
+
+
+def _performance_case(judge: PerformanceJudge, windows: list[pd.DataFrame], error_factor: float = 1.0,
+                      shifts: dict[str, float] | None = None) -> dict[str, Any]:
+    """performance_degraded (any metric degraded, as a check raises it) over `windows`, both ways."""
+    judged = [judge(_shifted(w, shifts) if shifts else w, error_factor) for w in windows]
+    n = len(judged)
+    ratios = np.asarray([j["mae"][2] for j in judged])
+    return {
+        "windows": n,
+        "tolerance_alone": _rate(sum(any(t for t, _, _ in j.values()) for j in judged), n),
+        "platform": _rate(sum(any(p for _, p, _ in j.values()) for j in judged), n),
+        "by_metric": {m: {"tolerance_alone": sum(j[m][0] for j in judged), "platform": sum(j[m][1] for j in judged)}
+                      for m in judged[0]},
+        "mae_over_reference": {"median": round(float(np.median(ratios)), 3), "max": round(float(ratios.max()), 3)},
+    }
+
+
+def _performance(source: Source, errors: ErrorModel, windows: list[pd.DataFrame]) -> dict[str, Any]:
+    settings = Settings()  # the platform's defaults (tolerance, minimum rows)
+    reference = errors.reference_error(source)
+    judge = PerformanceJudge(errors, reference, settings)
+    # The demo's sensor fault, added to the same windows: the generator adds it the same way (after the quality
+    # is drawn), so the labels stay true and only the model's inputs are off.
+    faulty = set(DEMO_DRIFT_FEATURES) <= set(errors.features)
+    fault = f"+{DEMO_DRIFT_SHIFT:g} on {', '.join(DEMO_DRIFT_FEATURES)} (the demo's sensor fault)"
+    return {
+        "model": MODEL_NOTE, "tolerance": settings.performance_tolerance, "confidence": CONFIDENCE,
+        "reference": {"source": reference.source, "rows": reference.rows, "mae": round(float(reference.mae or 0), 3),
+                      "rmse": round(float(reference.rmse or 0), 3)},
+        "fault": fault if faulty else f"not measured: the model's features lack {sorted(DEMO_DRIFT_FEATURES)}",
+        "labels_worse_factor": WORSE_LABELS,
+        "undrifted": _performance_case(judge, windows),
+        "sensor_fault": (_performance_case(judge, windows, shifts={f: DEMO_DRIFT_SHIFT for f in DEMO_DRIFT_FEATURES})
+                         if faulty else None),
+        "labels_worse": _performance_case(judge, windows, error_factor=WORSE_LABELS),
     }
 
 
@@ -337,6 +428,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     old_rule = sum(v.old_rule for v in verdicts)
     errors = ErrorModel(source)
     undrifted_estimate = _estimate_summary([errors.error(w) for w in windows])
+    performance = _performance(source, errors, windows)
     detection = _detection(args, source, check, window, errors)
 
     figures: dict[str, Any] = {
@@ -362,6 +454,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         "detection": detection,
         "estimation": {"model": MODEL_NOTE, "estimator": "DLE fitted on the testing rows",
                        "undrifted": undrifted_estimate},
+        "performance": performance,
     }
     figures["targets"] = _targets(figures)
     figures["seconds"] = round(time.perf_counter() - began, 1)
@@ -374,6 +467,9 @@ def _targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
     row = next((d for d in figures["detection"] if d["shift_std"] == k and d["features"] == count), None)
     delay_share = row[f"within_{within}_checks"] / row["runs"] if row else None
     estimate = figures["estimation"]["undrifted"].get("mean_relative_error")
+    perf = figures["performance"]
+    false_performance = perf["undrifted"]["platform"]["rate"]
+    fault = perf["sensor_fault"]["platform"]["rate"] if perf["sensor_fault"] else None
     return [
         {"target": f"false alarms <= {TARGET_FALSE_ALARM:.0%}", "value": rate, "pass": rate <= TARGET_FALSE_ALARM},
         {"target": f"{k:g}-std shift on {count} features detected within {within} checks in >= "
@@ -381,6 +477,10 @@ def _targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
          "pass": delay_share is not None and delay_share >= TARGET_DELAY_SHARE},
         {"target": f"estimated MAE within {TARGET_ESTIMATE_ERROR:.0%} of realized on undrifted windows (mean)",
          "value": estimate, "pass": estimate is not None and estimate <= TARGET_ESTIMATE_ERROR},
+        {"target": f"false performance alarms <= {TARGET_PERFORMANCE_FALSE_ALARM:.0%} (undrifted windows, labelled "
+                   "rows)", "value": false_performance, "pass": false_performance <= TARGET_PERFORMANCE_FALSE_ALARM},
+        {"target": f"the sensor fault flagged performance_degraded in >= {TARGET_FAULT_FLAGGED:.0%} of windows",
+         "value": fault, "pass": fault is not None and fault >= TARGET_FAULT_FLAGGED},
     ]
 
 
@@ -437,6 +537,8 @@ def render(figures: dict[str, Any]) -> str:
         f"estimated mean {_num(u.get('estimated_mae_mean'))}",
         "  drifted windows: the 'est. MAE err' column above (DLE assumes no concept drift: a sensor fault is one)",
         "",
+        *_render_performance(figures["performance"], fa["checks"]),
+        "",
         "Targets:",
     ]
     for t in figures["targets"]:
@@ -445,6 +547,32 @@ def render(figures: dict[str, Any]) -> str:
                      f"{'n/a' if value is None else f'{value:.1%}'}")
     lines.append(f"({figures['seconds']} s)")
     return "\n".join(lines)
+
+
+def _render_performance(perf: dict[str, Any], checks: int) -> list[str]:
+    ref = perf["reference"]
+    lines = [
+        f"Performance verdicts on labelled rows (monitoring_api.performance; model: {perf['model']}; reference MAE "
+        f"{ref['mae']:g}, RMSE {ref['rmse']:g} on the {ref['source']}), on the {checks} undrifted windows above:",
+        f"  performance_degraded (MAE or RMSE) by the tolerance alone (value past reference + "
+        f"{perf['tolerance']:.0%}) -> by the platform ({perf['confidence']:.0%} sampling bound past it):",
+    ]
+    cases = (("undrifted", "undrifted (false alarms)"),
+             ("sensor_fault", f"sensor fault {perf['fault']}" if perf["sensor_fault"] else ""),
+             ("labels_worse", f"labels {perf['labels_worse_factor'] - 1:.0%} worse (errors x "
+                              f"{perf['labels_worse_factor']:g})"))
+    for key, label in cases:
+        case = perf[key]
+        if case is None:
+            lines.append(f"  sensor fault: {perf['fault']}")
+            continue
+        t, p, m = case["tolerance_alone"], case["platform"], case["by_metric"]
+        metrics = "; ".join(f"{name.upper()} {c['tolerance_alone']} -> {c['platform']}" for name, c in m.items())
+        lines.append(f"  {label}: {t['alarms']}/{case['windows']} ({_pct(t['rate'])}) -> {p['alarms']}/"
+                     f"{case['windows']} ({_pct(p['rate'])}, 95% CI {_pct(p['ci95'][0])}-{_pct(p['ci95'][1])}); "
+                     f"{metrics}; MAE / reference median {case['mae_over_reference']['median']:g}, max "
+                     f"{case['mae_over_reference']['max']:g}")
+    return lines
 
 
 def _times(ratio: dict[str, float | None]) -> str:
