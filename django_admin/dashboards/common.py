@@ -30,7 +30,7 @@ def _margin() -> dict[str, int]:
 
 def styled(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=_margin(), template="plotly_white",
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.25})
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.3})
     return fig
 
 

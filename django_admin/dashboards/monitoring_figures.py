@@ -159,4 +159,4 @@ def performance_figure(checks: list[CheckPoint], episodes: list[Episode], task: 
     unit = f"{label}, in units of {target}" if task == Task.regression else f"{label} (share of rows)"
     fig.update_yaxes(title_text=unit, rangemode="tozero")
     fig.update_xaxes(title_text=TIME_AXIS)
-    return styled(fig, f"Performance per check: realized and estimated {label}", 360)
+    return styled(fig, f"Performance per check: realized and estimated {label}", 420)
