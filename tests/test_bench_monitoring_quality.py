@@ -57,6 +57,7 @@ def test_demo_generator_figures(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert worse["mae_over_reference"]["median"] == pytest.approx(1.3 * undrifted["mae_over_reference"]["median"],
                                                                   abs=0.002)
     assert 0 < worse["platform"]["alarms"] <= worse["tolerance_alone"]["alarms"] == 20
+    assert 0 <= performance["cpu_seconds"] <= performance["seconds"] + 1  # one thread: CPU time within wall time
 
     assert len(figures["targets"]) == 5
     for line in ("False alarms over 20 checks", "fewer false alarms than the old rule", "Detection delay",

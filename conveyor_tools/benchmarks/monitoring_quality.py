@@ -332,6 +332,15 @@ def _performance_case(judge: PerformanceJudge, windows: list[pd.DataFrame], erro
 
 
 def _performance(source: Source, errors: ErrorModel, windows: list[pd.DataFrame]) -> dict[str, Any]:
+    began, cpu_began = time.perf_counter(), time.process_time()
+    figures = _performance_cases(source, errors, windows)
+    # What the section adds to the run (CPU seconds too: the box may be shared).
+    figures["seconds"] = round(time.perf_counter() - began, 1)
+    figures["cpu_seconds"] = round(time.process_time() - cpu_began, 1)
+    return figures
+
+
+def _performance_cases(source: Source, errors: ErrorModel, windows: list[pd.DataFrame]) -> dict[str, Any]:
     settings = Settings()  # the platform's defaults (tolerance, minimum rows)
     reference = errors.reference_error(source)
     judge = PerformanceJudge(errors, reference, settings)
@@ -555,7 +564,8 @@ def _render_performance(perf: dict[str, Any], checks: int) -> list[str]:
         f"Performance verdicts on labelled rows (monitoring_api.performance; model: {perf['model']}; reference MAE "
         f"{ref['mae']:g}, RMSE {ref['rmse']:g} on the {ref['source']}), on the {checks} undrifted windows above:",
         f"  performance_degraded (MAE or RMSE) by the tolerance alone (value past reference + "
-        f"{perf['tolerance']:.0%}) -> by the platform ({perf['confidence']:.0%} sampling bound past it):",
+        f"{perf['tolerance']:.0%}) -> by the platform ({perf['confidence']:.0%} sampling bound past it); "
+        f"{perf['seconds']:g} s ({perf['cpu_seconds']:g} s of CPU):",
     ]
     cases = (("undrifted", "undrifted (false alarms)"),
              ("sensor_fault", f"sensor fault {perf['fault']}" if perf["sensor_fault"] else ""),
