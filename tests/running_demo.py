@@ -29,7 +29,10 @@ class RunningDemo:
         # The demo makes its own token and admin password; none may leak in from the environment.
         self.env = {**{k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "MONGODB_URI", "ADMIN_PASSWORD")},
                     **{k: str(v) for k, v in self.ports.items()}, "CONVEYOR_STATE_DIR": str(state_dir),
-                    "DEMO_DATABASE": self.database, "DEMO_RATE": "20", "CHECK_INTERVAL_SECONDS": "5"}
+                    "DEMO_DATABASE": self.database, "DEMO_RATE": "20", "CHECK_INTERVAL_SECONDS": "5",
+                    # 1,200 training rows calibrate windows of up to 300 rows (4 per reference): the dashboards
+                    # then show calibrated decisions, not `uncalibrated` (the demo's own window is 500).
+                    "MONITORING_CHECK_WINDOW_ROWS": "250"}
         self.proc: subprocess.Popen | None = None
         self.log = state_dir / "demo.log"
         self.starts = 0

@@ -82,6 +82,22 @@ class DataDrift(BaseModel):
     number_of_drifted_columns: int
     number_of_columns: int
     columns: dict[str, ColumnDrift]
+    calibration: ReportCalibration | None = None
+    decision: DriftDecision | None = None
+
+
+class ReportCalibration(BaseModel):
+    """`calibration` of a data_drift result: how its thresholds were reached (or why they were not)."""
+
+    status: DriftStatus
+    reason: str | None = None
+    window_rows: int | None = None
+    reference_rows: int | None = None
+    false_alarm: float | None = None
+    per_feature_alpha: float | None = None
+    blocks: int | None = None
+    seconds: float | None = None
+    method: str | None = None
 
 
 class Alert(BaseModel):

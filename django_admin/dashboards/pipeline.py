@@ -71,7 +71,7 @@ def status() -> dict[str, dict[str, Any]]:
     if out["retraining"]["state"] == "ok":
         try:
             runs = platform.retraining(lambda c: c.list_runs(limit=100))
-            active = sum(r.status.value in ("queued", "running") for r in runs)
+            active = sum(r.status.value in ("waiting_for_labels", "queued", "running") for r in runs)
             out["retraining"]["detail"] = f"{active} runs in progress, {len(runs)} recent"
         except PlatformError:
             pass

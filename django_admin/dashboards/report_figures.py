@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import plotly.graph_objects as go
-from pydantic import BaseModel
 
 from conveyor.schemas.datasets import Task
-from conveyor.schemas.monitoring import DataDrift, ReportKind
+from conveyor.schemas.monitoring import DataDrift, ReportCalibration, ReportKind
 from django_admin.dashboards.common import empty, styled
 
 KIND_LABELS = {ReportKind.data_quality: "Data quality", ReportKind.data_drift: "Data drift",
@@ -23,17 +22,6 @@ NOT_FOR = {Task.regression: ReportKind.classification_performance,
 
 def report_kinds(task: Task) -> list[tuple[ReportKind, str]]:
     return [(kind, label) for kind, label in KIND_LABELS.items() if kind != NOT_FOR[task]]
-
-
-class ReportCalibration(BaseModel):
-    """`calibration` of a data_drift JSON result: how the thresholds drawn were reached."""
-
-    status: str
-    reason: str | None = None
-    window_rows: int | None = None
-    false_alarm: float | None = None
-    per_feature_alpha: float | None = None
-    method: str | None = None
 
 
 def calibration_of(result: dict[str, Any]) -> ReportCalibration | None:

@@ -14,7 +14,7 @@ from django_admin import platform
 from django_admin.forms import RunForm
 from django_admin.pages.common import attempt, filter_fields, link, log, query_values, render, save, status, url, when
 
-ACTIVE = (RunStatus.queued, RunStatus.running)
+ACTIVE = (RunStatus.waiting_for_labels, RunStatus.queued, RunStatus.running)
 SCORES = ("Model", "MAE", "MSE", "RMSE", "R2", "RMSLE", "MAPE", "Accuracy", "AUC", "F1")
 
 
