@@ -39,15 +39,10 @@ test: install
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-api
 
-# Two xdist workers, a test package per worker at a time (tests/conftest.py groups them), then the
-# `exclusive` tests alone (they restart a store the others use).
 # pytest exits 5 when it collected nothing: that is a failure here, as is any other non-zero.
 test-python:
-	@set +e; $(PY) -m pytest -n 2 --dist loadgroup -m "not exclusive"; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
-	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
-	$(PY) -m pytest -m exclusive; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no exclusive tests: failing"; exit 1; fi; exit $$rc
+	@set +e; $(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # The Postman collection against a live stack started for the run (free ports, throwaway stores);
 # then its JUnit report must show every request of the collection run and passed.

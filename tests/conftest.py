@@ -4,9 +4,6 @@
 - a fresh PostgreSQL database per session, dropped after
 - unique RabbitMQ names per test
 - one `conveyor demo` for the tests that drive it (browser tests, test_demo.py)
-
-`make test` runs the suite on two pytest-xdist workers, grouped (`--dist loadgroup`, see
-`pytest_collection_modifyitems`), then the `exclusive` tests alone.
 """
 
 from __future__ import annotations
@@ -14,14 +11,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from conveyor_tools import devstack
 from tests.running_demo import RunningDemo
 
-TESTS = Path(__file__).resolve().parent
 API_TOKEN = "test-token"
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -73,15 +68,3 @@ def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDe
         yield demo
     finally:
         demo.close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """One xdist group per test package (a top-level file is its own), so a package's shared stack starts
-    on one worker only; every test of the session's demo in one more group, so one demo starts."""
-    for item in items:
-        if "running_demo" in getattr(item, "fixturenames", ()):
-            group = "demo"
-        else:
-            parts = item.path.resolve().relative_to(TESTS).parts
-            group = parts[0] if len(parts) > 1 else item.path.stem
-        item.add_marker(pytest.mark.xdist_group(group))

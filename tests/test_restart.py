@@ -82,8 +82,6 @@ def _ready(url: str) -> bool:
         return False
 
 
-# Restarting the machine's PostgreSQL would cut every other test's connections: `make test` runs it alone.
-@pytest.mark.exclusive
 @pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs a local PostgreSQL cluster")
 def test_postgresql_restart_under_a_running_ml_data_api(tmp_path: Path) -> None:
     database = devstack.create_database()
