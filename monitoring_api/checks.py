@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -33,11 +33,8 @@ from conveyor.schemas.monitoring import (
     CalibrationOut,
     DriftDecision,
     DriftStatus,
-    Estimate,
     FeatureDrift,
-    Metrics,
     PerformanceVerdict,
-    ReferenceError,
 )
 from conveyor.schemas.services import Service
 from conveyor.windows import Frame, WindowSpec, count, fetch
@@ -46,7 +43,7 @@ from monitoring_api.check_store import CheckStore
 from monitoring_api.drift import decide, feature_statistics
 from monitoring_api.episodes import DRIFT, PERFORMANCE, Change, Outcome, opened_event, resolved_event
 from monitoring_api.model_reference import ModelReferences
-from monitoring_api.performance import assess
+from monitoring_api.performance import Assessment, assess
 from monitoring_api.reports import ReportKind, json_report
 from monitoring_api.service import PREDICTION, build_windows
 from monitoring_api.settings import Settings
@@ -89,43 +86,46 @@ class Summary:
     service: str
     dataset: str
     rows_current: int
-    rows_labeled: int = 0
     drift: dict[str, FeatureDrift] | None = None
     decision: DriftDecision | None = None
     target_drift: dict[str, Any] | None = None
     prediction_drift: dict[str, Any] | None = None
-    model: str | None = None
-    model_version: int | None = None
-    realized: Metrics | None = None
-    estimated: Estimate | None = None
-    reference_error: ReferenceError | None = None
-    performance: list[PerformanceVerdict] = field(default_factory=list)
-    rows_other_models: int = 0
+    assessment: Assessment = field(default_factory=Assessment)  # the performance part (monitoring_api.performance)
 
     @property
     def calibrated(self) -> bool:
         return self.decision is not None and self.decision.status is DriftStatus.calibrated
 
+    @property
+    def drift_share(self) -> float | None:
+        """Share of the tested features over their calibrated thresholds (None: no calibrated decision)."""
+        decision = self.decision
+        if not self.calibrated or decision is None or not decision.features_tested:
+            return None
+        return len(decision.features_exceeded) / decision.features_tested
+
+    @property
+    def performance(self) -> list[PerformanceVerdict]:
+        return self.assessment.performance
+
     def row(self) -> dict[str, Any]:
         """The check as `CheckStore.record` stores it (JSON columns as plain dicts and lists)."""
-        decision = self.decision
-        share = (len(decision.features_exceeded) / decision.features_tested
-                 if self.calibrated and decision and decision.features_tested else None)
-        realized = self.realized
+        decision, a = self.decision, self.assessment
+        realized = a.realized
         return {
             "service": self.service, "dataset": self.dataset, "rows_current": self.rows_current,
-            "rows_labeled": self.rows_labeled, "drift_share": share,
+            "rows_labeled": a.rows_labeled, "drift_share": self.drift_share,
             "dataset_drift": decision.detected if self.calibrated and decision else None,
             "drift": {n: f.model_dump(mode="json") for n, f in self.drift.items()} if self.drift else None,
             "drift_decision": decision.model_dump(mode="json") if decision else None,
             "target_drift": self.target_drift, "prediction_drift": self.prediction_drift,
             "mae": realized.mae if realized else None, "rmse": realized.rmse if realized else None,
-            "r2": realized.r2 if realized else None, "model": self.model, "model_version": self.model_version,
+            "r2": realized.r2 if realized else None, "model": a.model, "model_version": a.model_version,
             "realized": realized.model_dump(mode="json") if realized else None,
-            "estimated": self.estimated.model_dump(mode="json") if self.estimated else None,
-            "reference_error": self.reference_error.model_dump(mode="json") if self.reference_error else None,
-            "performance": [v.model_dump(mode="json") for v in self.performance],
-            "rows_other_models": self.rows_other_models,
+            "estimated": a.estimated.model_dump(mode="json") if a.estimated else None,
+            "reference_error": a.reference_error.model_dump(mode="json") if a.reference_error else None,
+            "performance": [v.model_dump(mode="json") for v in a.performance],
+            "rows_other_models": a.rows_other_models,
         }
 
 
@@ -189,9 +189,7 @@ async def summarize(service: Service, peers: PeerClients, drift: Drift, models: 
         summary.drift, summary.decision = await drift.decide(schema, reference, current.rows)
         target = await target_drift(schema, reference, current)
         summary.target_drift, summary.prediction_drift = target.get(schema.target), target.get(PREDICTION)
-    found = await assess(schema, service.algorithm, current.rows, models, settings)
-    for name in (f.name for f in fields(found)):  # Summary holds each of Assessment's fields under its name
-        setattr(summary, name, getattr(found, name))
+    summary.assessment = await assess(schema, service.algorithm, current.rows, models, settings)
     return summary
 
 
@@ -221,7 +219,7 @@ def _ratio(drift: dict[str, FeatureDrift], name: str) -> float:
 
 def outcomes_for(summary: Summary, alerts: list[dict[str, Any]]) -> list[Outcome]:
     """What the check says about each kind of episode (None: it could not decide)."""
-    share = summary.row()["drift_share"]
+    share = summary.drift_share
     drift_alert = next((a for a in alerts if a["kind"] == DRIFT), None)
     exceeded = summary.decision.features_exceeded if summary.decision else []
     drift = Outcome(
