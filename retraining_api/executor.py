@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -45,7 +46,9 @@ class Executor:
         self.store = store
         self.tables = tables
         self.peers = peers
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        # Unique per start: a restarted container keeps its hostname and often its pid, and the sweeper spares
+        # its own executor's work, so a name reused after a crash would keep the dead run running.
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stopping = stopping or asyncio.Event()  # set by SIGTERM/SIGINT, or by whoever passed it
         self.current_run: int | None = None
         self.current_explainer: str | None = None
@@ -114,7 +117,8 @@ class Executor:
     async def stale_loop(self) -> None:
         while not self.stopping.is_set():
             with suppress(Exception):
-                failed = await asyncio.to_thread(self.store.fail_stale, self.settings.stale_seconds)
+                failed = await asyncio.to_thread(self.store.fail_stale, self.settings.stale_seconds,
+                                                  self.name)
                 if failed:
                     log.warning("runs %s failed: their executor stopped sending heartbeats", failed)
             await self._pause(max(self.settings.stale_seconds / 4, 1.0))

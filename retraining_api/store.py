@@ -213,19 +213,24 @@ class RunStore:
     def mark_promoted(self, run_id: int) -> None:
         self.db.run("UPDATE retraining_runs SET promoted = true WHERE id = %s", (run_id,))
 
-    def fail_stale(self, stale_seconds: float) -> list[int]:
-        """Runs and builds whose executor went silent: failed, with the reason, so nothing stays running."""
+    def fail_stale(self, stale_seconds: float, alive_executor: str) -> list[int]:
+        """Runs and builds whose executor went silent: failed, with the reason, so nothing stays running.
+
+        The sweeping executor's own work is never stale: it is alive, only busy (PyCaret holding the GIL on a
+        loaded machine can delay a heartbeat past the limit)."""
         with self.db.connect() as conn, conn.cursor() as cur:
             cur.execute(
                 "UPDATE retraining_runs SET status = 'failed', finished_at = now(), error = 'the executor stopped "
                 "(no heartbeat for ' || %s || ' s while ' || stage || '); start the run again' "
-                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s) RETURNING id",
-                (int(stale_seconds), stale_seconds))
+                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s) "
+                "AND executor IS DISTINCT FROM %s RETURNING id",
+                (int(stale_seconds), stale_seconds, alive_executor))
             failed = [r[0] for r in cur.fetchall()]
             cur.execute(
                 "UPDATE retraining_explainers SET status = 'failed', finished_at = now(), "
                 "error = 'the executor stopped while building; request it again with rebuild=true' "
-                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s)", (stale_seconds,))
+                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %s) "
+                "AND executor IS DISTINCT FROM %s", (stale_seconds, alive_executor))
             return failed
 
     # -- explainer dashboards
