@@ -38,6 +38,8 @@ class JobCreate(BaseModel):
     service: str
     algorithm_name: str | None = None
     algorithm_version: int | None = None
+    algorithm_role: str = Field(default="champion", pattern="^(champion|challenger)$",
+                                description="which of the service's models predicted the record")
     payload: Any = None
     status: JobStatus = JobStatus.created
     result: Any = None
