@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from conveyor.api.errors import Conflict, NotFound
 from conveyor.schemas.jobs import TERMINAL, JobCreate, JobStatus, JobUpdate, JobUpdateItem
+from conveyor.schemas.services import ModelRole
 
 DUPLICATE_KEY = 11000
 STATS_SCAN_LIMIT = 500_000
@@ -166,10 +167,16 @@ def get(job_id: str) -> dict[str, Any]:
 def query(
     *, service: str | None, status: JobStatus | None, record_id: str | None,
     since: datetime | None, until: datetime | None, limit: int, offset: int,
+    algorithm_role: ModelRole | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     flt: dict[str, Any] = {}
     if service:
         flt["service"] = service
+    if algorithm_role is ModelRole.challenger:
+        flt["algorithm_role"] = ModelRole.challenger.value
+    elif algorithm_role is ModelRole.champion:
+        # Jobs from before challengers existed have no role: the champion predicted them.
+        flt["algorithm_role"] = {"$ne": ModelRole.challenger.value}
     if status:
         flt["status"] = status.value
     if record_id:

@@ -74,13 +74,32 @@ class CounterDoc(me.Document):
     meta = {"collection": "counters"}
 
 
+class ServiceChangeDoc(me.EmbeddedDocument):
+    """One entry of a service's history (conveyor.schemas.services.ServiceChange)."""
+
+    at = me.DateTimeField(default=now)
+    kind = me.StringField(required=True)
+    by = me.StringField(default="")
+    reason = me.StringField(default="")
+    algorithm = me.DictField(null=True)
+    challenger = me.DictField(null=True)
+    challenger_mode = me.StringField(null=True)
+    challenger_share = me.FloatField(default=0.0)
+
+
 class ServiceDoc(me.Document):
     name = me.StringField(required=True, unique=True)
     dataset = me.StringField(required=True)
     queue = me.StringField(required=True)
     algorithm = me.DictField(null=True)  # {"name", "version"} or None
     challenger = me.DictField(null=True)
+    # Documents from before issue 13 lack the next four fields and load with these defaults; a challenger
+    # stored without a mode reads as split (what it meant then).
+    challenger_mode = me.StringField(null=True, default=None)  # split | shadow; None: champion only
     challenger_share = me.FloatField(default=0.0)
+    challenger_policy = me.DictField()  # conveyor.schemas.services.ChallengerPolicy as JSON; {} is the defaults
+    challenger_health = me.DictField(null=True, default=None)  # ChallengerHealth as JSON, last worker report
+    history = me.EmbeddedDocumentListField(ServiceChangeDoc)  # oldest first, capped (service_history.py)
     enabled = me.BooleanField(default=True)
     payload_key = me.StringField(default="data")
     description = me.StringField(default="")

@@ -21,9 +21,22 @@ from conveyor.schemas.jobs import (
     JobUpdate,
     JobUpdateItem,
 )
-from conveyor.schemas.services import Service, ServiceCreate, ServiceUpdate
+from conveyor.schemas.services import (
+    ChallengerHealth,
+    ChallengerPromoted,
+    ChallengerPromotion,
+    Service,
+    ServiceChange,
+    ServiceCreate,
+    ServiceUpdate,
+)
 
 PREFIX = "/queue_manager"  # every queue_manager route starts with it
+USER_HEADER = "X-Conveyor-User"  # who changes a service, for its history
+
+
+def _by(by: str | None) -> dict[str, str]:
+    return {USER_HEADER: by} if by else {}
 
 
 class QueueManagerClient(BaseClient):
@@ -115,9 +128,24 @@ class QueueManagerClient(BaseClient):
     async def list_services(self) -> list[Service]:
         return [Service(**s) for s in await self.json("GET", f"{PREFIX}/services")]
 
-    async def update_service(self, name: str, update: ServiceUpdate) -> Service:
+    async def update_service(self, name: str, update: ServiceUpdate, by: str | None = None) -> Service:
+        """`by`: who changes it (a user, a component), recorded in the service's history ("api" if not sent)."""
         body = update.model_dump(mode="json", exclude_unset=True)
-        return Service(**await self.json("PATCH", f"{PREFIX}/services/{name}", json=body))
+        return Service(**await self.json("PATCH", f"{PREFIX}/services/{name}", json=body, headers=_by(by)))
+
+    async def promote_challenger(self, name: str, promotion: ChallengerPromotion) -> ChallengerPromoted:
+        body = promotion.model_dump(mode="json")
+        return ChallengerPromoted(
+            **await self.json("POST", f"{PREFIX}/services/{name}/challenger/promote", json=body))
+
+    async def report_challenger_health(self, name: str, health: ChallengerHealth) -> Service:
+        body = health.model_dump(mode="json")
+        return Service(**await self.json("PUT", f"{PREFIX}/services/{name}/challenger/health", json=body))
+
+    async def service_history(self, name: str, limit: int | None = None) -> list[ServiceChange]:
+        """Newest first."""
+        changes = await self.json("GET", f"{PREFIX}/services/{name}/history", params={"limit": limit})
+        return [ServiceChange(**c) for c in changes]
 
     async def delete_service(self, name: str) -> None:
         await self.request("DELETE", f"{PREFIX}/services/{name}")

@@ -17,6 +17,7 @@ from conveyor.schemas.jobs import (
     JobStatus,
     JobUpdate,
 )
+from conveyor.schemas.services import ModelRole
 from queue_manager import jobs_store
 
 router = APIRouter(prefix="/queue_manager/jobs", tags=["jobs"])
@@ -50,6 +51,8 @@ def list_jobs(
     service: str | None = None,
     status: JobStatus | None = None,
     record_id: str | None = None,
+    algorithm_role: Annotated[ModelRole | None, Query(description="champion | challenger: the model that "
+                                                                    "predicted the record")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -57,7 +60,7 @@ def list_jobs(
 ) -> dict:
     total, jobs = jobs_store.query(
         service=service, status=status, record_id=record_id, since=since, until=until,
-        limit=limit, offset=offset,
+        limit=limit, offset=offset, algorithm_role=algorithm_role,
     )
     return {"total": total, "limit": limit, "offset": offset, "jobs": jobs}
 
