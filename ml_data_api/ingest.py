@@ -43,6 +43,8 @@ def insert(db: Database, schema: DatasetSchema, split: Split, frame: pd.DataFram
         return 0, 0
     name = tables.table_name(schema.name, split)
     ts = schema.timestamp_column
+    if split is Split.production:
+        tables.ensure_current(db, schema)
     if not timescale:
         with db.connect() as conn, conn.cursor() as cur:
             tables.ensure_partitions(cur, schema.name, split, months_of(frame[ts]))

@@ -66,6 +66,8 @@ def _window_query(schema: DatasetSchema, split: Split, window: Window) -> tuple[
 def page(
     db: Database, schema: DatasetSchema, split: Split, window: Window, limit: int, offset: int
 ) -> tuple[int, list[dict]]:
+    if split is Split.production:
+        tables.ensure_current(db, schema)
     base, params = _window_query(schema, split, window)
     ts = sql.Identifier(schema.timestamp_column)
     with db.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
@@ -81,6 +83,8 @@ def page(
 
 
 def csv(db: Database, schema: DatasetSchema, split: Split, window: Window, limit: int, offset: int) -> str:
+    if split is Split.production:
+        tables.ensure_current(db, schema)
     base, params = _window_query(schema, split, window)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in _columns(schema, split))
     ts = sql.Identifier(schema.timestamp_column)

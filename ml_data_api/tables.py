@@ -8,13 +8,18 @@ non-partitioned table: a unique index on a partitioned table must include the ti
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
+from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, FeatureType, Split
+
+log = logging.getLogger(__name__)
 
 PG_TYPES = {
     FeatureType.float: "double precision",
@@ -51,8 +56,22 @@ def data_columns(schema: DatasetSchema, split: Split) -> list[Column]:
             Column("model_version", FeatureType.int),
             Column("job_id", FeatureType.str),
             Column("service", FeatureType.str),
+            *challenger_columns(schema),
         ]
     return cols
+
+
+def challenger_columns(schema: DatasetSchema) -> list[Column]:
+    """Which role served the row, and the challenger's prediction beside it in shadow mode (issue 13).
+
+    All optional: NULL model_role on a row means champion (rows stored before the columns existed).
+    """
+    return [
+        Column("model_role", FeatureType.str),
+        Column("shadow_prediction", schema.resolved_target_type),
+        Column("shadow_model_name", FeatureType.str),
+        Column("shadow_model_version", FeatureType.int),
+    ]
 
 
 def _column_defs(schema: DatasetSchema, split: Split) -> sql.Composed:
@@ -102,6 +121,51 @@ def create_tables(cur: Cursor, schema: DatasetSchema, timescale: bool) -> None:
     ).format(sql.Identifier(ids_table(schema.name))))
 
 
+# Datasets whose production table this process has seen with every column: checked once each.
+_current: set[str] = set()
+_current_lock = threading.Lock()
+
+
+def add_missing_columns(cur: Cursor, schema: DatasetSchema) -> list[str]:
+    """Add the production columns a table made by an older version lacks; answer their names.
+
+    The catalog lookup is cheap; ALTER TABLE (an exclusive lock) runs only when something is
+    missing, under an advisory lock so that concurrent processes do not queue up behind it.
+    """
+    name = table_name(schema.name, Split.production)
+    cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                "AND NOT attisdropped", (sql.Identifier(name).as_string(cur),))
+    present = {row[0] for row in cur.fetchall()}
+    if not present:  # no such table (yet): create_tables makes it whole
+        return []
+    missing = [c for c in challenger_columns(schema) if c.name not in present]
+    if not missing:
+        return []
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{name}:columns",))
+    for col in missing:
+        cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+            sql.Identifier(name), sql.Identifier(col.name), sql.SQL(PG_TYPES[col.type])))
+    return [c.name for c in missing]
+
+
+def ensure_current(db: Database, schema: DatasetSchema) -> None:
+    """Migrate the dataset's production table on its first use by this process, not on every request."""
+    if schema.name in _current:
+        return
+    with _current_lock:
+        if schema.name in _current:
+            return
+        with db.connect() as conn, conn.cursor() as cur:
+            added = add_missing_columns(cur, schema)
+        if added:
+            log.info("production table of %s gained column(s) %s", schema.name, added)
+        _current.add(schema.name)
+
+
+def forget_current(dataset: str) -> None:
+    _current.discard(dataset)
+
+
 def _all_tables(dataset: str) -> list[str]:
     return [*(table_name(dataset, s) for s in Split), ids_table(dataset)]
 
@@ -114,6 +178,7 @@ def any_exists(cur: Cursor, dataset: str) -> bool:
 
 
 def drop_tables(cur: Cursor, dataset: str) -> None:
+    forget_current(dataset)
     for name in _all_tables(dataset):
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 

@@ -10,10 +10,15 @@ import pandas as pd
 
 from conveyor.api.errors import Unprocessable
 from conveyor.schemas.datasets import DatasetSchema, FeatureType, Split
+from conveyor.schemas.services import ModelRole
 from ml_data_api.tables import data_columns
 
 # Production columns a writer may leave out (a row loaded by hand has no job).
-OPTIONAL_PRODUCTION = {"prediction", "model_name", "model_version", "job_id", "service"}
+OPTIONAL_PRODUCTION = {
+    "prediction", "model_name", "model_version", "job_id", "service",
+    "model_role", "shadow_prediction", "shadow_model_name", "shadow_model_version",
+}
+MODEL_ROLES = tuple(role.value for role in ModelRole)
 TRUE = {"true", "1", "yes", "t", "y"}
 FALSE = {"false", "0", "no", "f", "n"}
 
@@ -93,6 +98,10 @@ def validate(frame: pd.DataFrame, schema: DatasetSchema, split: Split) -> pd.Dat
         ids = out["record_id"]
         _first_bad(frame["record_id"].isna() | (ids.astype(str).str.len() == 0), frame["record_id"],
                    "record_id", "a non-empty id")
+        roles = out["model_role"]
+        sent = frame["model_role"] if "model_role" in frame else roles
+        _first_bad(roles.notna() & ~roles.isin(MODEL_ROLES), sent, "model_role",
+                   f"one of {list(MODEL_ROLES)} (or null, which means champion)")
     # A missing value would silently become a NULL feature: every row must be complete.
     for name in [f.name for f in schema.features] + ([] if split is Split.production else [schema.target]):
         _first_bad(frame[name].isna(), frame[name], name, "a value (missing or null)")
