@@ -39,6 +39,7 @@ from conveyor.schemas.monitoring import (
 from conveyor.schemas.services import Service
 from conveyor.windows import Frame, WindowSpec, count, fetch
 from monitoring_api.calibration import Calibration, CalibrationCache, StatTests, window_calibration
+from monitoring_api.challenger_monitor import ChallengerMonitor
 from monitoring_api.check_store import CheckStore
 from monitoring_api.drift import decide, feature_statistics
 from monitoring_api.episodes import DRIFT, PERFORMANCE, Change, Outcome, opened_event, resolved_event
@@ -249,7 +250,8 @@ class Monitor:
     """Runs checks on demand and on a schedule; one per monitoring_api process, with the process's clients."""
 
     def __init__(self, settings: Settings, store: CheckStore, events: EventPublisher, peers: PeerClients,
-                 drift: Drift, models: ModelReferences, webhook: httpx.AsyncClient | None = None) -> None:
+                 drift: Drift, models: ModelReferences, webhook: httpx.AsyncClient | None = None,
+                 challengers: ChallengerMonitor | None = None) -> None:
         self.settings = settings
         self.store = store
         self.events = events
@@ -257,6 +259,7 @@ class Monitor:
         self.drift = drift
         self.models = models
         self.webhook = webhook  # set when settings.webhook_url is
+        self.challengers = challengers  # compares the services' champions and challengers on the schedule
         self._task: asyncio.Task[None] | None = None
 
     async def check(self, service: Service) -> dict[str, Any]:
@@ -313,6 +316,8 @@ class Monitor:
                 await self.check(service)
             except Exception as exc:  # one service's trouble must not stop the others' checks
                 log.warning("check of %s failed: %s", service.name, exc)
+        if self.challengers is not None:
+            await self.challengers.check_all(services)
         return len(services)
 
     async def _loop(self) -> None:

@@ -13,11 +13,13 @@ from conveyor.events import EventPublisher
 from conveyor.pg import Database
 from conveyor.tables import StartupTables
 from monitoring_api.calibration import CalibrationCache
+from monitoring_api.challenger_monitor import ChallengerMonitor
+from monitoring_api.challenger_store import CHALLENGER_DDL, ChallengerStore
 from monitoring_api.check_store import DDL, CheckStore
 from monitoring_api.checks import Drift, Monitor, ReferenceRows
 from monitoring_api.episodes import EpisodeStore
 from monitoring_api.model_reference import MODEL_REFERENCE_DDL, ModelReferences
-from monitoring_api.routes import calibration, checks, episodes, reports
+from monitoring_api.routes import calibration, challenger, checks, episodes, reports
 from monitoring_api.service import HtmlCache
 from monitoring_api.settings import Settings, load_settings
 
@@ -27,9 +29,10 @@ WEBHOOK_TIMEOUT = 5.0
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = Database(settings.database_url, settings.pool_size)
-    tables = StartupTables(db, "monitoring_tables", DDL + MODEL_REFERENCE_DDL)
+    tables = StartupTables(db, "monitoring_tables", DDL + MODEL_REFERENCE_DDL + CHALLENGER_DDL)
     episode_store = EpisodeStore(db)
     store = CheckStore(db, episode_store)
+    challenger_store = ChallengerStore(db)
     drift = Drift(settings, CalibrationCache(settings.calibration_cache_size), ReferenceRows())
 
     async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
@@ -42,12 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await events.start()
         resources.push_async_callback(events.close)
         models = ModelReferences(peers, db, settings.model_reference_cache_size)
-        monitor = Monitor(settings, store, events, peers, drift, models, webhook)
+        challengers = ChallengerMonitor(settings, challenger_store, peers)
+        monitor = Monitor(settings, store, events, peers, drift, models, webhook, challengers)
         monitor.start()
         resources.push_async_callback(monitor.stop)  # first to stop: the scheduler uses all of the above
         app.state.queue_manager = peers.queue_manager
         app.state.ml_data = peers.ml_data
         app.state.monitor = monitor
+        app.state.challengers = challengers
 
     app = create_service_app(
         service="monitoring_api", title="Conveyor monitoring_api",
@@ -58,9 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.episodes = episode_store
+    app.state.challenger_store = challenger_store
     app.state.drift = drift
     app.state.html_cache = HtmlCache(settings.html_cache_size)
-    # Checks, episodes and calibration first: /monitoring_api/{kind} would otherwise take their paths.
-    for module in (checks, episodes, calibration, reports):
+    # Checks, episodes, calibration and challenger first: /monitoring_api/{kind} would otherwise take their paths.
+    for module in (checks, episodes, calibration, challenger, reports):
         app.include_router(module.router)
     return app

@@ -51,6 +51,11 @@ class Settings(PostgresSettings, PeerUrlsSettings, env_prefix="MONITORING_"):
                                          aliases=("R2_THRESHOLD",))
     webhook_url: str = setting("", "Where alert episodes (opened, resolved) are POSTed as JSON (empty: nowhere).",
                                name="ALERT_WEBHOOK_URL", aliases=("ALERT_WEBHOOK_URL",))
+    challenger_window_rows: int = setting(5000, "Latest production rows of a service a champion-against-challenger "
+                                                "comparison reads when no window is given (the scheduled one always); "
+                                                "each model counts only the rows it predicted in its current role.")
+    challenger_bootstrap_resamples: int = setting(2000, "Bootstrap resamples of the interval on the difference "
+                                                        "between champion and challenger (100 to 100,000).")
     html_cache_size: int = setting(32, "HTML reports kept in memory.", aliases=("HTML_CACHE_SIZE",))
 
     def __post_init__(self) -> None:
@@ -64,6 +69,11 @@ class Settings(PostgresSettings, PeerUrlsSettings, env_prefix="MONITORING_"):
             problems.append(f"MONITORING_EPISODE_CLEAR_CHECKS must be at least 1, got {self.episode_clear_checks}")
         if self.check_window_rows < 1 or self.reference_rows < 1:
             problems.append("MONITORING_CHECK_WINDOW_ROWS and MONITORING_REFERENCE_ROWS must be at least 1")
+        if self.challenger_window_rows < 1:
+            problems.append(f"MONITORING_CHALLENGER_WINDOW_ROWS must be at least 1, got {self.challenger_window_rows}")
+        if not 100 <= self.challenger_bootstrap_resamples <= 100_000:
+            problems.append("MONITORING_CHALLENGER_BOOTSTRAP_RESAMPLES must lie between 100 and 100,000, got "
+                            f"{self.challenger_bootstrap_resamples}")
         if problems:
             raise ImproperlyConfigured("; ".join(problems))
 

@@ -1,10 +1,12 @@
-"""Client of monitoring_api: Evidently reports (JSON or HTML), scheduled checks, alerts, episodes, calibration."""
+"""Client of monitoring_api: Evidently reports (JSON or HTML), scheduled checks, alerts, episodes, calibration,
+champion against challenger."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from conveyor.clients.base import BaseClient
+from conveyor.schemas.challenger import ChallengerComparison, ChallengerSeries
 from conveyor.schemas.monitoring import (
     Alert,
     CalibrationOut,
@@ -62,3 +64,18 @@ class MonitoringClient(BaseClient):
         """The drift thresholds the checks of `service` (or of `dataset`) use; computed on first use."""
         params = {"dataset": dataset, "service": service, "window_rows": window_rows}
         return CalibrationOut(**await self.json("GET", f"{MONITORING}/calibration", params=params))
+
+    async def challenger(self, service: str, current_rows: int | None = None, current_hours: float | None = None,
+                         current_start: datetime | None = None,
+                         current_end: datetime | None = None) -> ChallengerComparison:
+        """The service's champion against its challenger on a window of its production rows (default: its
+        latest MONITORING_CHALLENGER_WINDOW_ROWS); APIError 409 when it has no challenger."""
+        params = {"service": service, "current_rows": current_rows, "current_hours": current_hours,
+                  "current_start": current_start, "current_end": current_end}
+        return ChallengerComparison(**await self.json("GET", f"{MONITORING}/challenger", params=params))
+
+    async def challenger_history(self, service: str, limit: int | None = None, start: datetime | None = None,
+                                 end: datetime | None = None) -> ChallengerSeries:
+        """The scheduled comparisons of the service, oldest first."""
+        params = {"service": service, "limit": limit, "start": start, "end": end}
+        return ChallengerSeries(**await self.json("GET", f"{MONITORING}/challenger/history", params=params))
