@@ -12,6 +12,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ import httpx
 from conveyor_tools import devstack
 
 log = logging.getLogger("conveyor_tools.stack")
+
+
+SECANTUS = "secantusdb"
 
 
 def local_url(port: int) -> str:
@@ -120,14 +124,21 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
             self._start_stores()
-            self.start_python("queue_manager", health=f"{self.qm_url}/health")
-            self.start_python("ml_data_api", health=f"{self.ml_url}/health")
-            self.start_python("monitoring_api", health=f"{self.monitoring_url}/health")
+            # All at once, then each waited for: the services retry their peers and stores, so none needs another
+            # up first, and their imports overlap instead of adding up (a stack starts in about half the time).
+            started = [
+                self.start_python("queue_manager", health=f"{self.qm_url}/health", wait=False),
+                self.start_python("ml_data_api", health=f"{self.ml_url}/health", wait=False),
+                self.start_python("monitoring_api", health=f"{self.monitoring_url}/health", wait=False),
+            ]
             if self.config.retraining:
-                self.start_python("retraining_api", health=f"{self.retraining_url}/health")
+                started.append(self.start_python("retraining_api", health=f"{self.retraining_url}/health",
+                                                 wait=False))
                 self.start_python("retraining_api.executor", name="retraining_executor")
             if self.config.admin:
-                self.start_python("django_admin", health=f"{self.admin_url}/health")
+                started.append(self.start_python("django_admin", health=f"{self.admin_url}/health", wait=False))
+            for component in started:
+                self.wait_healthy(component)
         except BaseException:
             self.stop()
             raise
@@ -138,13 +149,13 @@ class Stack:
             proc = devstack.start_secantus(
                 self.config.mongo_port, storage, log_file=self.logs / "secantus.log"
             )
-            self.components.append(Component("secantusdb", proc))
+            self.components.append(Component(SECANTUS, proc))
             log.info("secantusdb on 127.0.0.1:%s (data in %s)", self.config.mongo_port, storage)
         devstack.create_database(self.config.database, exist_ok=True)
 
     def start_python(
         self, module: str, health: str | None = None, env: dict[str, str] | None = None,
-        args: list[str] | None = None, name: str | None = None,
+        args: list[str] | None = None, name: str | None = None, wait: bool = True,
     ) -> Component:
         name = name or module
         proc = devstack.python_module_process(
@@ -152,7 +163,7 @@ class Stack:
         )
         component = Component(name, proc, health)
         self.components.append(component)
-        if health:
+        if health and wait:
             self.wait_healthy(component)
         log.info("%s started (pid %s)", name, proc.pid)
         return component
@@ -186,8 +197,25 @@ class Stack:
         return [c for c in self.components if c.proc.poll() is not None]
 
     def stop(self) -> None:
-        for component in reversed(self.components):
-            devstack.stop_process(component.proc)
+        # Stopped in waves, each signalled together and then waited for, so grace periods overlap instead of
+        # adding up: the clients of the registry, then the registry (stopped with its clients it waits 5 s on
+        # their half-closed connections), then the store it writes to.
+        last = {"queue_manager": 1, SECANTUS: 2}
+        for wave in (0, 1, 2):
+            members = [c for c in reversed(self.components) if last.get(c.name, 0) == wave]
+            for component in members:
+                if component.proc.poll() is None:
+                    if component.name == SECANTUS and self.config.ephemeral:
+                        # Its files are removed below, so no orderly shutdown; it takes 2 s to die even killed,
+                        # reaped in the background.
+                        component.proc.kill()
+                        threading.Thread(target=component.proc.wait, daemon=True).start()
+                        continue
+                    component.proc.terminate()
+            for component in members:
+                if not (component.name == SECANTUS and self.config.ephemeral):
+                    # A throwaway stack's data goes with it: a service slow to shut down is killed after 2 s.
+                    devstack.stop_process(component.proc, timeout=2.0 if self.config.ephemeral else 10.0)
         self.components.clear()
         if self.config.ephemeral:
             try:

@@ -28,7 +28,7 @@ FAST_MODELS = ["lr", "dt"]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = StackConfig.throwaway()
     config.state_dir = tmp_path_factory.mktemp("stack")
-    config.extra_env = {"RETRAINING_HEARTBEAT_SECONDS": "1", "RETRAINING_STALE_SECONDS": "15",
+    config.extra_env = {"RETRAINING_HEARTBEAT_SECONDS": "1", "RETRAINING_STALE_SECONDS": "6",
                         "RETRAINING_POLL_SECONDS": "0.3",
                         # test_triggers: the cooldown it tests, and labels counted without waiting long
                         "RETRAINING_TRIGGER_COOLDOWN_SECONDS": "6", "RETRAINING_LABEL_POLL_SECONDS": "0.5"}

@@ -15,7 +15,7 @@ def _executor(stack: Stack) -> Component:
 
 def test_a_stopped_executor_requeues_its_run_for_the_next_one(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
-    run_id = seeded.start_run(include=["lr", "dt", "rf"]).json()["id"]
+    run_id = seeded.start_run(include=["lr", "dt"]).json()["id"]
     seeded.wait_run(run_id, ("running",), timeout=60)
     executor = _executor(stack)
     executor.proc.send_signal(signal.SIGTERM)
@@ -30,13 +30,13 @@ def test_a_stopped_executor_requeues_its_run_for_the_next_one(stack: Stack) -> N
 
 def test_a_killed_executor_leaves_a_failed_run_not_a_running_one(stack: Stack) -> None:
     seeded = seed(stack, production_rows=0)
-    run_id = seeded.start_run(include=["lr", "dt", "rf"]).json()["id"]
+    run_id = seeded.start_run(include=["lr", "dt"]).json()["id"]
     seeded.wait_run(run_id, ("running",), timeout=60)
     executor = _executor(stack)
     executor.proc.kill()
     executor.proc.wait(10)
     stack.components.remove(executor)
     stack.start_python("retraining_api.executor", name="retraining_executor_3")
-    run = seeded.wait_run(run_id, timeout=90)  # stale after 15 s in this stack
+    run = seeded.wait_run(run_id, timeout=90)  # stale after 6 s in this stack
     assert run["status"] == "failed", run
     assert "the executor stopped (no heartbeat" in run["error"] and run["finished_at"]
