@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -12,8 +12,10 @@ from conveyor.schemas.names import ResourceName
 from conveyor.schemas.retraining import TrainingData, TrainingSource
 
 
-class ChallengerMode(StrEnum):
-    """How a service's challenger sees traffic: a stable share of records, or every record beside the champion."""
+class ChallengerMode(Enum):
+    """How a service's challenger sees traffic: a stable share of records, or every record beside the champion.
+
+    A plain Enum, not a StrEnum: a member named `split` would shadow `str.split`. Compare members, or `.value`."""
 
     split = "split"
     shadow = "shadow"
