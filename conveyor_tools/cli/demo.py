@@ -190,8 +190,10 @@ def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
 
     urls = []
     base_port = int(os.environ.get("DEMO_WORKER_METRICS_PORT", 9101))
+    port = base_port - 1
     for i in range(args.workers):
-        port = base_port + i
+        # The next free port from the base on: the one after the base may be taken by anything else.
+        port = devstack.next_free_port(port + 1)
         stack.start_python("worker", name=f"worker-{i + 1}", env={
             "SERVICE_NAME": DEMO_SERVICE, "WORKER_ID": f"worker-{i + 1}", "WORKER_METRICS_PORT": str(port),
             "MODEL_CACHE_DIR": str(stack.config.state_dir / "models"),
