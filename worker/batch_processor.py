@@ -1,8 +1,11 @@
-"""One batch: validate, record jobs, predict once, store rows, finish jobs, then acknowledge.
+"""One batch: validate, predict once per model, record jobs, store rows, finish jobs, then acknowledge.
 
 Every step that talks to another service is one bulk call, retried through passing faults;
 the messages are acknowledged only when their rows and jobs are stored, so a crash at any
-point means redelivery, and redelivery is harmless (jobs and rows are unique per record).
+point means redelivery, and redelivery is harmless (jobs and rows are unique per record, and
+split mode sends a record to the same model every time). Prediction comes before the jobs
+are recorded so that each job names the model that served it, even when a failing challenger
+hands its records to the champion.
 """
 
 from __future__ import annotations
@@ -11,22 +14,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aio_pika
-import numpy as np
-import pandas as pd
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.retry import Backoff, retry
-from conveyor.schemas.datasets import DatasetSchema, FeatureType
+from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.jobs import JobCreate, JobMetadata, JobStatus, JobUpdateItem
-from worker.messages import InvalidMessage, Record, parse, record_id_of
+from worker.assigned_models import AssignedModels
+from worker.challenger import ChallengerHealthTracker
+from worker.items import Item
+from worker.messages import InvalidMessage, parse, record_id_of
 from worker.metrics import WorkerMetrics
 from worker.model_store import LoadedModel
+from worker.prediction import Predictor
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,31 +38,11 @@ T = TypeVar("T")
 RAW_PAYLOAD_LIMIT = 2000
 
 
-@dataclass
-class Item:
-    message: AbstractIncomingMessage
-    record: Record | None = None
-    error: str | None = None
-    job_id: str = ""  # set once queue_manager has recorded the job
-    prediction: Any = None
-    skip: bool = False  # already finished by an earlier delivery
-
-    @property
-    def parsed(self) -> Record:
-        """The record of an item that parsed: only those are predicted and stored."""
-        if self.record is None:
-            raise RuntimeError(f"message {self.message.message_id} did not parse: {self.error}")
-        return self.record
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 class BatchProcessor:
     def __init__(
         self, settings: Settings, qm: QueueManagerClient, ml: MLDataClient, schema: DatasetSchema,
         payload_key: str, dead_letters: AbstractExchange, queue: str, metrics: WorkerMetrics, stop: asyncio.Event,
+        health: ChallengerHealthTracker,
     ) -> None:
         self.settings = settings
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
@@ -70,6 +54,8 @@ class BatchProcessor:
         self.queue = queue
         self.metrics = metrics
         self.stop = stop
+        self.health = health
+        self.predictor = Predictor(schema, metrics)
 
     async def _retry(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
         # A 4xx for a whole batch means the platform changed under us (a schema, a service):
@@ -90,59 +76,39 @@ class BatchProcessor:
             item.error = str(exc)
         return item
 
-    def _job(self, item: Item, model: LoadedModel, started: datetime) -> JobCreate:
+    def _job(self, item: Item, champion: LoadedModel, started: datetime) -> JobCreate:
         metadata = JobMetadata(start=started, routing_key=item.message.routing_key, worker_id=self.settings.worker_id)
+        model = item.model or champion  # a message that did not parse is the champion's failed job
         if item.record is None:
             return JobCreate(
                 record_id=record_id_of(item.message.body, item.message.message_id), service=self.settings.service_name,
-                algorithm_name=model.name, algorithm_version=model.version,
+                algorithm_name=model.name, algorithm_version=model.version, algorithm_role=item.role.value,
                 payload=item.message.body[:RAW_PAYLOAD_LIMIT].decode("utf-8", errors="replace"),
                 status=JobStatus.failed, error=item.error, metadata=metadata,
             )
         metadata.extra = item.record.notes
         return JobCreate(
             record_id=item.record.record_id, service=self.settings.service_name, algorithm_name=model.name,
-            algorithm_version=model.version, payload=item.record.payload, status=JobStatus.processing,
-            metadata=metadata,
+            algorithm_version=model.version, algorithm_role=item.role.value, payload=item.record.payload,
+            status=JobStatus.processing, metadata=metadata,
         )
 
-    def _predict(self, model: LoadedModel, items: list[Item]) -> None:
-        frame = pd.DataFrame([i.parsed.features for i in items], columns=self.schema.feature_names)
-        started = time.perf_counter()
-        try:
-            predictions = list(model.model.predict(frame))
-        except Exception as exc:  # a model bug on some rows: find them one by one
-            log.warning("batch predict failed (%s); predicting row by row", exc)
-            predictions = []
-            for index in range(len(frame)):
-                try:
-                    predictions.append(model.model.predict(frame.iloc[[index]])[0])
-                except Exception as row_exc:
-                    items[index].error = f"the model failed on this record: {type(row_exc).__name__}: {row_exc}"
-                    predictions.append(None)
-        self.metrics.predict_seconds.observe(time.perf_counter() - started)
-        for item, value in zip(items, predictions, strict=True):
-            if item.error is None:
-                item.prediction = self._typed(_plain(value))
-
-    def _typed(self, value: Any) -> Any:
-        if self.schema.target_type is FeatureType.float:
-            return float(value)
-        if self.schema.target_type is FeatureType.int:
-            return int(value)
-        if self.schema.target_type is FeatureType.bool:
-            return bool(value)
-        return str(value)
-
-    def _row(self, item: Item, model: LoadedModel) -> dict[str, Any]:
+    def _row(self, item: Item) -> dict[str, Any]:
         record = item.parsed
-        return {
+        model = item.model
+        if model is None:
+            raise RuntimeError(f"record {record.record_id} has no prediction")
+        row = {
             self.schema.timestamp_column: record.timestamp.isoformat(),
             **record.features,
             "record_id": record.record_id, "prediction": item.prediction,
-            "model_name": model.name, "model_version": model.version, "job_id": item.job_id,
-            "service": self.settings.service_name,
+            "model_name": model.name, "model_version": model.version, "model_role": item.role.value,
+            "job_id": item.job_id, "service": self.settings.service_name,
         }
+        if item.shadow_model is not None:
+            row |= {"shadow_prediction": item.shadow, "shadow_model_name": item.shadow_model.name,
+                    "shadow_model_version": item.shadow_model.version}
+        return row
 
     async def _dead_letter(self, item: Item) -> None:
         message = item.message
@@ -157,12 +123,24 @@ class BatchProcessor:
         )
         self.metrics.dead_lettered.inc()
 
-    async def process(self, messages: list[AbstractIncomingMessage], model: LoadedModel) -> None:
+    async def _predict(self, models: AssignedModels, items: list[Item]) -> None:
+        parsed = [i for i in items if i.record is not None]
+        if not parsed:
+            return
+        run = await asyncio.to_thread(self.predictor.predict, models, parsed)
+        if run is not None:  # on the loop: the health report is a task of its own
+            if run.error is None:
+                self.health.succeeded(run.challenger)
+            else:
+                self.health.failed("predict", run.challenger, run.error)
+
+    async def process(self, messages: list[AbstractIncomingMessage], models: AssignedModels) -> None:
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         self.metrics.batch_size.observe(len(messages))
         items = [self._parse(m) for m in messages]
-        jobs = [self._job(i, model, started_at) for i in items]
+        await self._predict(models, items)
+        jobs = [self._job(i, models.champion, started_at) for i in items]
         created = await self._retry("create jobs", lambda: self.qm.create_jobs(jobs))
         for item, job in zip(items, created.jobs, strict=True):
             item.job_id = job.id
@@ -173,11 +151,9 @@ class BatchProcessor:
                 if job.status is JobStatus.failed:
                     item.error = item.error or job.error or "failed on an earlier delivery"
         todo = [i for i in items if i.record is not None and not i.skip]
-        if todo:
-            await asyncio.to_thread(self._predict, model, todo)
         stored = [i for i in todo if i.error is None]
         if stored:
-            rows = [self._row(i, model) for i in stored]
+            rows = [self._row(i) for i in stored]
             await self._retry("store predictions", lambda: self.ml.insert_rows(self.schema.name, "production", rows))
         ended = datetime.now(UTC)
         elapsed = (ended - started_at).total_seconds()

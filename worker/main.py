@@ -13,14 +13,15 @@ from aio_pika.abc import AbstractIncomingMessage
 from conveyor.amqp import declare_service_queue
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.retry import Backoff, Stopping, retry
-from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import Service
 from conveyor.signals import stop_on_signals
+from worker.assigned_models import AssignedModels, ModelsLoader
 from worker.assignment import AssignmentWatcher
 from worker.batch_processor import BatchProcessor
+from worker.challenger import ChallengerHealthTracker
 from worker.metrics import WorkerMetrics
-from worker.model_store import LoadedModel, ModelStore
+from worker.model_store import ModelStore
 from worker.settings import Settings
 
 log = logging.getLogger("worker")
@@ -35,53 +36,74 @@ class Worker:
         self.settings = settings
         self.qm = QueueManagerClient(settings.queue_manager_url, settings.api_token, timeout=30)
         self.ml = MLDataClient(settings.ml_data_api_url, settings.api_token, timeout=60)
-        self.models = ModelStore(self.qm, settings.model_cache_dir)
         self.metrics = WorkerMetrics()
         self.stop = asyncio.Event()
+        self.health = ChallengerHealthTracker(
+            self.qm, settings.service_name, settings.worker_id, self.metrics, self.stop,
+            Backoff(settings.retry_initial_seconds, settings.retry_max_seconds))
+        self.loader = ModelsLoader(ModelStore(self.qm, settings.model_cache_dir), self.health)
         self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self.model: LoadedModel | None = None
-        self.next_model: LoadedModel | None = None
+        self.service: Service | None = None  # as last learnt: a challenger that failed to load is retried from it
+        self.models: AssignedModels | None = None
+        self.next_models: AssignedModels | None = None
         self._loading: asyncio.Task[None] | None = None
 
-    async def _until_ready(self) -> tuple[Service, AlgorithmRef, DatasetSchema]:
-        """The service, its first model and its dataset; waits through outages and for a first assignment."""
+    async def _until_ready(self) -> tuple[Service, DatasetSchema]:
+        """The service (with a model assigned) and its dataset; waits through outages and for a first assignment."""
 
-        async def ready() -> tuple[Service, AlgorithmRef, DatasetSchema]:
+        async def ready() -> tuple[Service, DatasetSchema]:
             service = await self.qm.get_service(self.settings.service_name)
             dataset = await self.qm.get_dataset(service.dataset)
             if service.algorithm is None:
                 raise NoModelYet(f"service {service.name} has no model assigned yet")
-            return service, service.algorithm, dataset.to_schema()
+            return service, dataset.to_schema()
 
         # At start-up a missing service (a 4xx) is as passing as an outage: it may be created soon.
         return await retry(f"getting service {self.settings.service_name} ready", ready,
                            backoff=Backoff(1.0, 10.0), stop=self.stop, passing=(APIUnavailable, APIError, NoModelYet))
 
-    def _use(self, model: LoadedModel) -> LoadedModel:
-        if self.model is not None:
-            self.metrics.model_version.labels(self.model.name).set(0)
-        self.model = model
-        self.metrics.model_version.labels(model.name).set(model.version)
-        log.info("predicting with %s v%s", model.name, model.version)
-        return model
+    def _use(self, models: AssignedModels) -> AssignedModels:
+        old = self.models
+        if old is None or old.champion is not models.champion:
+            if old is not None:
+                self.metrics.model_version.labels(old.champion.name).set(0)
+            self.metrics.model_version.labels(models.champion.name).set(models.champion.version)
+            log.info("predicting with %s v%s", models.champion.name, models.champion.version)
+        if old is not None and old.challenger is not None and old.challenger is not models.challenger:
+            self.metrics.challenger_version.labels(old.challenger.name).set(0)
+        if models.challenger is not None:
+            self.metrics.challenger_version.labels(models.challenger.name).set(models.challenger.version)
+        if old is None or (old.wanted, old.challenger, old.mode, old.share) != (
+                models.wanted, models.challenger, models.mode, models.share):
+            log.info("%s", models.describe())
+        self.models = models
+        return models
 
-    async def _on_assignment(self, service: Service) -> None:
-        algorithm = service.algorithm
-        if algorithm is None:
-            log.warning("service %s lost its model; keeping %s v%s", service.name,
-                        self.model.name if self.model else None, self.model.version if self.model else None)
-            return
+    def _reload(self, service: Service) -> None:
+        """Load the service's models beside the ones in use; the swap happens between batches."""
 
         async def load() -> None:
             try:
-                # Loaded beside the old model; the swap happens between batches.
-                self.next_model = await self.models.load(algorithm)
+                self.next_models = await self.loader.load(service, self.next_models or self.models)
             except Exception as exc:
-                log.error("could not load %s: %s; keeping the current model", algorithm, exc)
+                log.error("could not load the models of revision %d: %s; keeping the current ones",
+                          service.assignment_revision, exc)
 
+        self._loading = asyncio.create_task(load())
+
+    async def _on_assignment(self, service: Service) -> None:
         if self._loading and not self._loading.done():
             await self._loading
-        self._loading = asyncio.create_task(load())
+        self.service = service
+        self._reload(service)
+
+    def _retry_challenger(self) -> None:
+        """A challenger that failed to load is tried again now and then (between batches, in the background)."""
+        current = self.next_models or self.models
+        if (self.service is not None and current is not None and (self._loading is None or self._loading.done())
+                and current.retry_due(self.settings.challenger_retry_seconds)):
+            log.info("loading challenger %s again", current.wanted)
+            self._reload(self.service)
 
     async def _next_batch(self) -> list[AbstractIncomingMessage]:
         first = await self.inbox.get()
@@ -102,8 +124,9 @@ class Worker:
     async def run(self) -> None:
         port = self.metrics.serve(self.settings.metrics_port)
         log.info("worker %s for service %s; metrics on :%d", self.settings.worker_id, self.settings.service_name, port)
-        service, algorithm, schema = await self._until_ready()
-        model = self._use(await self.models.load(algorithm))
+        service, schema = await self._until_ready()
+        self.service = service
+        models = self._use(await self.loader.load(service, None))
         connection = await aio_pika.connect_robust(self.settings.amqp_url)
         try:
             channel = await connection.channel(publisher_confirms=True)
@@ -112,20 +135,21 @@ class Worker:
             watcher = AssignmentWatcher(self.qm, service, self._on_assignment, self.settings.version_check_seconds)
             await watcher.start(await connection.channel(), self.settings.events_exchange)
             processor = BatchProcessor(self.settings, self.qm, self.ml, schema, service.payload_key, dead_letters,
-                                       service.queue, self.metrics, self.stop)
+                                       service.queue, self.metrics, self.stop, self.health)
             tag = await queue.consume(self.inbox.put)
             log.info("consuming %s (batch %d, wait %d ms, prefetch %d)", service.queue, self.settings.batch_size,
                      self.settings.batch_wait_ms, self.settings.prefetch)
-            await self._loop(processor, model)
+            await self._loop(processor, models)
             await queue.cancel(tag)
             await watcher.close()
         finally:
+            await self.health.close()
             # Unacknowledged messages go back to the queue when the channel closes.
             await connection.close()
             await self.qm.aclose()
             await self.ml.aclose()
 
-    async def _loop(self, processor: BatchProcessor, model: LoadedModel) -> None:
+    async def _loop(self, processor: BatchProcessor, models: AssignedModels) -> None:
         stopped = asyncio.create_task(self.stop.wait())
         while not self.stop.is_set():
             getting = asyncio.create_task(self._next_batch())
@@ -135,12 +159,13 @@ class Worker:
                 with suppress(asyncio.CancelledError):
                     await getting
                 break
-            if self.next_model is not None:
-                model = self._use(self.next_model)
-                self.next_model = None
+            if self.next_models is not None:
+                models = self._use(self.next_models)
+                self.next_models = None
+            self._retry_challenger()
             try:
                 # The batch in hand is finished even when a stop arrives meanwhile.
-                await processor.process(getting.result(), model)
+                await processor.process(getting.result(), models)
             except Stopping:
                 log.info("stopped during a retry; the batch returns to the queue")
                 break

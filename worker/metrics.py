@@ -25,6 +25,20 @@ class WorkerMetrics:
         self.end_to_end = Histogram("worker_end_to_end_seconds", "Publish to stored latency", registry=r,
                                     buckets=LATENCY_BUCKETS)
         self.model_version = Gauge("worker_model_version", "Model version in use", ["model"], registry=r)
+        self.challenger_version = Gauge("worker_challenger_version", "Challenger version in use (0: none loaded)",
+                                        ["model"], registry=r)
+        self.challenger_failures = Counter(
+            "worker_challenger_failures_total",
+            "Challenger failures, by stage (load | predict): its records went to the champion, or got no shadow "
+            "prediction", ["stage"], registry=r)
+        for stage in ("load", "predict"):
+            self.challenger_failures.labels(stage)  # shown at 0 before the first failure
+        self.predictions = Counter("worker_predictions_total",
+                                   "Records predicted, by role (champion | challenger | shadow)", ["role"],
+                                   registry=r)
+        self.challenger_predict_seconds = Histogram("worker_challenger_predict_seconds",
+                                                    "Challenger predict latency per batch", registry=r,
+                                                    buckets=LATENCY_BUCKETS)
 
     def serve(self, port: int) -> int:
         """Start the /metrics server; answer the port (a free one when 0 is asked)."""
