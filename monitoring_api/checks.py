@@ -311,13 +311,13 @@ class Monitor:
 
     async def check_all(self) -> int:
         services = [s for s in await self.peers.queue_manager.list_services() if s.enabled]
+        if self.challengers is not None:  # first: a comparison is cheap, a promotion it decides is not delayed
+            await self.challengers.check_all(services)
         for service in services:
             try:
                 await self.check(service)
             except Exception as exc:  # one service's trouble must not stop the others' checks
                 log.warning("check of %s failed: %s", service.name, exc)
-        if self.challengers is not None:
-            await self.challengers.check_all(services)
         return len(services)
 
     async def _loop(self) -> None:
