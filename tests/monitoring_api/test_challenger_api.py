@@ -194,10 +194,15 @@ def test_an_equal_challenger_is_not_significant_with_the_rows_it_would_need(
 
     async def through_the_client() -> None:
         async with MonitoringClient(monitored.stack.monitoring_url, monitored.stack.config.api_token) as client:
-            latest = await client.challenger(equal.name, current_rows=200)
+            latest = await client.challenger(equal.name, current_rows=200)  # the latest 200 rows only
             assert latest.verdict is ChallengerVerdict.not_significant
-            assert latest.champion.labelled_rows + latest.challenger.labelled_rows <= 400
-            assert "needs 200 labelled rows" in latest.reason or latest.rows_needed is not None
+            each = 100 if mode is SPLIT else 200
+            assert latest.champion.labelled_rows == latest.challenger.labelled_rows == each
+            assert latest.rows_needed is not None and latest.rows_needed >= 200 - each
+            if mode is SPLIT:  # 100 labelled rows each: under the policy's minimum whatever the interval says
+                assert "each model needs 200 labelled rows" in latest.reason
+            series = await client.challenger_history(equal.name)
+            assert series.service == equal.name and series.points == [], "a disabled service is not scheduled"
 
     asyncio.run(through_the_client())
 
