@@ -10,8 +10,12 @@ from django import forms
 from conveyor.schemas.algorithms import Stage
 from conveyor.schemas.datasets import FeatureType, Task
 from conveyor.schemas.retraining import HoldoutSource, TrainingSource
+from conveyor.schemas.services import ChallengerMode, OldChampion
 
 STAGES = [(s.value, s.value) for s in Stage]
+CHALLENGER_MODES = [("", "— none (split when a challenger is chosen) —")] + [(m.value, m.value)
+                                                                              for m in ChallengerMode]
+OLD_CHAMPION = [(OldChampion.archive.value, "archive it"), (OldChampion.challenger.value, "keep it as the challenger")]
 
 
 class DatasetForm(forms.Form):
@@ -86,8 +90,27 @@ class ServiceForm(forms.Form):
     queue = forms.CharField(max_length=200, help_text="the RabbitMQ queue its workers consume")
     algorithm = forms.ChoiceField(choices=[], required=False)
     challenger = forms.ChoiceField(choices=[], required=False)
+    challenger_mode = forms.ChoiceField(
+        required=False, choices=CHALLENGER_MODES, label="Challenger mode",
+        help_text="split: the challenger predicts a stable share of records (by a hash of record_id) and serves "
+                  "them; shadow: both predict every record, the champion's prediction is served and the "
+                  "challenger's is stored beside it. A challenger with no mode chosen is split")
     challenger_share = forms.FloatField(min_value=0, max_value=1, initial=0.0,
-                                        help_text="share of records the challenger predicts (0 to 1)")
+                                        help_text="split mode: the share of records the challenger predicts "
+                                                  "(0 to 1); shadow ignores it")
+    challenger_auto_promote = forms.BooleanField(
+        required=False, label="Auto-promote the challenger",
+        help_text="monitoring promotes it when its scheduled verdict is challenger_better")
+    challenger_min_labelled_rows = forms.IntegerField(
+        required=False, initial=200, label="Labelled rows per model",
+        help_text="labelled rows each model needs before a verdict can be significant (20 or more)")
+    challenger_confidence = forms.FloatField(
+        required=False, initial=0.95, label="Verdict confidence",
+        help_text="confidence of the interval on the difference (0.5 to 0.999)")
+    challenger_old_champion = forms.ChoiceField(
+        required=False, choices=OLD_CHAMPION, initial=OldChampion.archive.value,
+        label="On auto-promotion, the old champion",
+        help_text="what an automatic promotion does with the champion it replaces")
     enabled = forms.BooleanField(required=False, initial=True)
     description = forms.CharField(required=False)
     retrain_on = forms.MultipleChoiceField(
@@ -111,10 +134,33 @@ class ServiceForm(forms.Form):
         return {
             "name": d["name"], "dataset": d["dataset"], "queue": d["queue"],
             "algorithm": parse_ref(d["algorithm"]), "challenger": parse_ref(d["challenger"]),
-            "challenger_share": d["challenger_share"], "enabled": d["enabled"], "description": d["description"],
+            "challenger_mode": d["challenger_mode"] or None, "challenger_share": d["challenger_share"],
+            "challenger_policy": self.challenger_policy(), "enabled": d["enabled"], "description": d["description"],
             "retraining": {"on": d["retrain_on"], "auto_promote": d["retrain_auto_promote"],
                            "margin": d["retrain_margin"] or 0.0},
         }
+
+    def challenger_policy(self) -> dict[str, Any]:
+        """The policy as entered; a box left empty keeps the schema's default. The schema (and behind it the
+        API) checks the bounds, so its message names the field."""
+        d = self.cleaned_data
+        entered = {"auto_promote": d["challenger_auto_promote"], "old_champion": d["challenger_old_champion"] or None,
+                   "min_labelled_rows": d["challenger_min_labelled_rows"], "confidence": d["challenger_confidence"]}
+        return {key: value for key, value in entered.items() if value is not None}
+
+
+class PromoteChallengerForm(forms.Form):
+    """The confirmation of a challenger's promotion: what becomes of the old champion, and why."""
+
+    old_champion = forms.ChoiceField(
+        choices=OLD_CHAMPION, initial=OldChampion.archive.value, widget=forms.RadioSelect,
+        label="The old champion",
+        help_text="archive: the service runs champion only afterwards (the model's stage becomes archived unless "
+                  "another service applies it); keep: it becomes the challenger, in the same mode")
+    reason = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text="kept in the service's history and the admin log")
+    # The challenger the person saw on this page: a promotion never promotes a model changed meanwhile.
+    expected = forms.CharField(widget=forms.HiddenInput)
 
 
 class RunForm(forms.Form):

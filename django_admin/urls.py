@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.urls import include, path
 
 from django_admin.dashboards import views as dashboards
+from django_admin.pages import services
 
 
 def health(_: HttpRequest) -> JsonResponse:
@@ -27,6 +28,10 @@ urlpatterns = [
     path("", lambda request: redirect("/admin/")),
     path("health", health),
     path("ready", ready),
+    # Before the admin's own URLs, whose catch-all would take it; admin_view asks for a staff login as they do.
+    path("admin/platform/services/<str:name>/promote/",
+         admin.site.admin_view(lambda request, name: services.promote_view(admin.site, request, name)),
+         name="conveyor_service_promote"),
     path("admin/", admin.site.urls),
     path("django_plotly_dash/", include("django_plotly_dash.urls")),
     path("dash_monitoring_links/report", dashboards.monitoring_report, name="monitoring_report"),

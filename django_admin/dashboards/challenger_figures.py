@@ -29,17 +29,23 @@ VERDICT_WORDS = {ChallengerVerdict.challenger_better: "challenger better",
                  ChallengerVerdict.challenger_worse: "challenger worse",
                  ChallengerVerdict.not_significant: "not significant"}
 TIME_AXIS = "time (UTC)"
-# Deciding metrics where a lower value is the better model; the others (accuracy) are better higher.
-LOWER_IS_BETTER = {"MAE", "RMSE"}
+# Deciding metrics where a lower value is the better model (errors, written in capitals); the others
+# (accuracy) are better higher.
+ERRORS = {"mae", "rmse"}
 
 
 def deciding_metric(points: list[ChallengerPoint]) -> str:
     """The metric the verdicts decide on (the latest comparison's: the dataset's task does not change)."""
-    return points[-1].difference.metric if points else "MAE"
+    return points[-1].difference.metric if points else "mae"
+
+
+def metric_label(metric: str) -> str:
+    """The metric as people write it: MAE, RMSE, accuracy (the API names them in lower case)."""
+    return metric.upper() if metric.lower() in ERRORS else metric
 
 
 def metric_of(score: ModelScore, metric: str) -> float | None:
-    # The API names the metric as in ModelScore.metrics; case differs between tasks' conventions.
+    # Looked up whatever its case: the difference and the scores may write a metric's name differently.
     for key, value in score.metrics.items():
         if key.lower() == metric.lower():
             return value
@@ -78,8 +84,8 @@ def _number(value: float | int | None) -> float | None:
 def _hover(point: ChallengerPoint, score: ModelScore, metric: str) -> str:
     value = metric_of(score, metric)
     shown = "–" if value is None else f"{value:.4g}"
-    return (f"{score.role.value}: {model_label(score)}<br>{metric} {shown} on {score.labelled_rows:,} labelled "
-            f"of {score.rows:,} rows<br>verdict: {VERDICT_WORDS[point.verdict]}")
+    return (f"{score.role.value}: {model_label(score)}<br>{metric_label(metric)} {shown} on "
+            f"{score.labelled_rows:,} labelled of {score.rows:,} rows<br>verdict: {VERDICT_WORDS[point.verdict]}")
 
 
 def challenger_figure(points: list[ChallengerPoint]) -> go.Figure:
@@ -87,7 +93,8 @@ def challenger_figure(points: list[ChallengerPoint]) -> go.Figure:
     if not points:
         return empty("no champion-vs-challenger comparisons yet: monitoring_api compares on its schedule")
     metric = deciding_metric(points)
-    better = "lower is better" if metric.upper() in LOWER_IS_BETTER else "higher is better"
+    label = metric_label(metric)
+    better = "lower is better" if metric.lower() in ERRORS else "higher is better"
     rows = _with_gaps(points)
     real = [r for r in rows if not isinstance(r, datetime)]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.62, 0.38])
@@ -97,7 +104,7 @@ def challenger_figure(points: list[ChallengerPoint]) -> go.Figure:
 
         at, values = _column(rows, lambda p: metric_of(score(p), metric))
         hover = [None if isinstance(r, datetime) else _hover(r, score(r), metric) for r in rows]
-        fig.add_trace(go.Scatter(x=at, y=values, mode="lines+markers", name=f"{role} {metric}",
+        fig.add_trace(go.Scatter(x=at, y=values, mode="lines+markers", name=f"{role} {label}",
                                  line={"color": ROLE_COLOURS[role]}, marker={"size": 5}, hovertext=hover,
                                  hoverinfo="x+text", legendgroup=role), row=1, col=1)
         at, labelled = _column(rows, lambda p: score(p).labelled_rows)
@@ -124,10 +131,10 @@ def challenger_figure(points: list[ChallengerPoint]) -> go.Figure:
             x=[p.at for p in promoted], y=[metric_of(p.challenger, metric) for p in promoted], mode="markers",
             name="promoted by monitoring", hovertext=[f"promoted {model_label(p.challenger)}" for p in promoted],
             hoverinfo="x+text", marker={"symbol": "star", "size": 16, "color": "#6a1b9a"}), row=1, col=1)
-    fig.update_yaxes(title_text=f"{metric} ({better})", row=1, col=1)
+    fig.update_yaxes(title_text=f"{label} ({better})", row=1, col=1)
     fig.update_yaxes(title_text="rows", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
-    return styled(fig, f"Champion vs challenger: {metric} per model and the verdict per comparison", 460)
+    return styled(fig, f"Champion vs challenger: {label} per model and the verdict per comparison", 460)
 
 
 def _fmt(value: float | None) -> str:
@@ -144,8 +151,8 @@ def verdict_line(point: ChallengerComparison) -> str:
     promoted = "; promoted by monitoring" if point.promoted else ""
     return (f"{VERDICT_WORDS[point.verdict]} ({point.mode.value}, {point.at:%Y-%m-%d %H:%M:%S} UTC): "
             f"challenger {model_label(point.challenger)} vs champion {model_label(point.champion)}, "
-            f"{d.metric} difference {_fmt(d.value)}{interval} (positive: challenger better); {rows}{needed}"
-            f"{promoted}. {point.reason}")
+            f"{metric_label(d.metric)} difference {_fmt(d.value)}{interval} (positive: challenger better); "
+            f"{rows}{needed}{promoted}. {point.reason}")
 
 
 def panel_shown(challenger: AlgorithmRef | None, points: list[ChallengerPoint]) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from conveyor.schemas.challenger import ChallengerSeries
 from conveyor.schemas.data import Counts
 from conveyor.schemas.datasets import Dataset
 from conveyor.schemas.monitoring import Alert, CheckPoint, EpisodePage
@@ -128,3 +129,8 @@ def streaming_service(services: list[Service]) -> str | None:
 def episodes(service: str, limit: int, offset: int = 0) -> EpisodePage:
     """Alert episodes of the service, newest first."""
     return platform.monitoring(lambda c: c.episodes(service=service, limit=limit, offset=offset))
+
+
+def challenger_history(service: str, limit: int = 500) -> ChallengerSeries:
+    """The service's scheduled champion-vs-challenger comparisons, oldest first."""
+    return platform.monitoring(lambda c: c.challenger_history(service, limit=limit))

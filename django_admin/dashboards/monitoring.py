@@ -14,6 +14,7 @@ from django_plotly_dash import DjangoDash
 from conveyor.schemas.datasets import Task
 from conveyor.schemas.monitoring import CheckPoint
 from django_admin.dashboards import data
+from django_admin.dashboards.challenger_figures import challenger_figure, panel_shown, verdict_line
 from django_admin.dashboards.common import STYLE, card, empty, refresh, row, service_options, table
 from django_admin.dashboards.episode_table import PAGE_SIZE, episode_row, page_label, page_offset, paging_disabled
 from django_admin.dashboards.monitoring_figures import drift_figure, heat_strip, performance_figure
@@ -30,6 +31,10 @@ app.layout = html.Div(style=STYLE, children=[
     html.Div(id="decision", className="decision", style={"margin": "6px 0", "color": "#555"}),
     row(card(dcc.Graph(id="drift-share")), card(dcc.Graph(id="performance"))),
     row(card(dcc.Graph(id="feature-drift"))),
+    # Champion vs challenger: shown while the service has a challenger or has been compared before.
+    html.Div(id="challenger-panel", style={"display": "none"}, children=[row(card(
+        html.Div(id="challenger-verdict", className="decision", style={"margin": "6px 0", "color": "#555"}),
+        dcc.Graph(id="challenger")))]),
     row(card(html.H4("Alert episodes"),
              html.Div([html.Button("‹ newer", id="episodes-prev", n_clicks=0),
                        html.Span(id="episodes-page", style={"margin": "0 12px"}),
@@ -78,6 +83,23 @@ def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figur
     now = datetime.now(UTC)
     return (drift_figure(checks, episodes, now), performance_figure(checks, episodes, task, target, now),
             heat_strip(checks, episodes, now), _decision_line(checks))
+
+
+@app.callback([Output("challenger", "figure"), Output("challenger-verdict", "children"),
+               Output("challenger-panel", "style")],
+              [Input("refresh", "n_intervals"), Input("service", "value")])
+def _challenger(_: int, service: str | None) -> tuple[go.Figure, str, dict[str, str]]:
+    hidden = {"display": "none"}
+    if not service:
+        return empty("no service"), "", hidden
+    found = next((s for s in data.services() if s.name == service), None)
+    try:
+        points = data.challenger_history(service).points
+    except PlatformError as exc:
+        return empty(exc.message), exc.message, {} if found and found.challenger else hidden
+    if not panel_shown(found.challenger if found else None, points):
+        return empty("no challenger"), "", hidden
+    return challenger_figure(points), verdict_line(points[-1]) if points else "", {}
 
 
 @app.callback(Output("episodes-offset", "data"),
