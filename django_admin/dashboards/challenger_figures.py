@@ -142,17 +142,21 @@ def _fmt(value: float | None) -> str:
 
 
 def verdict_line(point: ChallengerComparison) -> str:
-    """The comparison in one sentence a person can act on: who, which way, how sure, on how many rows."""
+    """The comparison in one sentence: which way, each model's metric on how many labelled rows, how sure.
+    (The API's own reason, which says the same at more length, is shown beside it where there is room.)"""
     d = point.difference
+    label = metric_label(d.metric)
     interval = f" [{_fmt(d.low)}, {_fmt(d.high)}] at {d.confidence:.0%}" if d.low is not None else ""
-    rows = (f"{point.champion.labelled_rows:,} / {point.challenger.labelled_rows:,} labelled rows "
-            f"(champion / challenger)")
-    needed = f"; about {point.rows_needed:,} more labelled rows needed" if point.rows_needed else ""
+    needed = f"; about {point.rows_needed:,} more labelled rows per model needed" if point.rows_needed else ""
     promoted = "; promoted by monitoring" if point.promoted else ""
+
+    def side(score: ModelScore) -> str:
+        return (f"{score.role.value} {model_label(score)} {label} {_fmt(metric_of(score, d.metric))} on "
+                f"{score.labelled_rows:,} labelled rows")
+
     return (f"{VERDICT_WORDS[point.verdict]} ({point.mode.value}, {point.at:%Y-%m-%d %H:%M:%S} UTC): "
-            f"challenger {model_label(point.challenger)} vs champion {model_label(point.champion)}, "
-            f"{metric_label(d.metric)} difference {_fmt(d.value)}{interval} (positive: challenger better); "
-            f"{rows}{needed}{promoted}. {point.reason}")
+            f"{side(point.challenger)} vs {side(point.champion)}; difference {_fmt(d.value)}{interval} "
+            f"(positive: challenger better){needed}{promoted}")
 
 
 def panel_shown(challenger: AlgorithmRef | None, points: list[ChallengerPoint]) -> bool:

@@ -164,6 +164,7 @@ def status_fields(service: Service, point: ChallengerPoint | None, error: str | 
     fields += [
         ("challenger health", _health_cell(service)),
         ("latest verdict", _verdict_cell(service, point, error)),
+        *([("why the verdict", point.reason)] if point else []),
         ("auto-promotion", f"{'on' if policy.auto_promote else 'off'}: a verdict needs "
                            f"{policy.min_labelled_rows:,} labelled rows per model at {policy.confidence:.1%} "
                            f"confidence; an automatic promotion "
@@ -280,4 +281,6 @@ def promote_view(site: AdminSite, request: HttpRequest, name: str) -> HttpRespon
                   [("Services", url("conveyor_services")), (name, here), ("Promote challenger", None)],
                   service=service, form=form, cancel_url=here, verdict=_verdict_cell(service, point, error),
                   doubtful=current is None or current.verdict is not ChallengerVerdict.challenger_better,
-                  champion=_ref(service.algorithm), challenger=_ref(service.challenger))
+                  champion=_ref(service.algorithm), challenger=_ref(service.challenger),
+                  mode=service.challenger_mode.value if service.challenger_mode else "split",
+                  reason=point.reason if point else None)

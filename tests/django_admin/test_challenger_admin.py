@@ -109,11 +109,12 @@ def test_no_comparisons_yet_says_so_and_the_panel_waits_for_a_challenger() -> No
     assert challenger_figures.panel_shown(None, [point(0, 1.0, 1.0)]), "after an archiving promotion"
 
 
-def test_the_verdict_line_says_who_which_way_how_sure_and_on_how_many_rows() -> None:
-    line = challenger_figures.verdict_line(point(0, 10.0, 9.0, labelled=(150, 60)))
-    assert line.startswith("not significant (split, 2026-12-01 12:00:00 UTC): challenger m v2 vs champion m v1")
-    assert "MAE difference 1 [0.5, 1.5] at 95%" in line and "150 / 60 labelled rows" in line
-    assert "about 120 more labelled rows needed" in line and line.endswith("reason 0")
+def test_the_verdict_line_says_which_way_each_model_score_on_how_many_rows_and_how_sure() -> None:
+    line = challenger_figures.verdict_line(point(0, 10.0, 9.0, labelled=(150, 60), metric="mae"))
+    assert line.startswith("not significant (split, 2026-12-01 12:00:00 UTC): challenger m v2 MAE 9 on 60 "
+                           "labelled rows vs champion m v1 MAE 10 on 150 labelled rows")
+    assert "difference 1 [0.5, 1.5] at 95% (positive: challenger better)" in line
+    assert line.endswith("about 120 more labelled rows per model needed")
 
 
 @pytest.mark.parametrize("metrics", [{"mae": 3.0}, {"MAE": 3.0}])
@@ -352,7 +353,8 @@ def test_the_latest_verdict_on_the_page_comes_from_the_scheduled_comparisons(sta
 
     status = wait_for(verdict, 60, "a scheduled comparison on the service page")
     assert '<span class="status-ok">challenger better (split' in status
-    assert f"challenger {c.model} v2 vs champion {c.model} v1" in status and "120 / 120 labelled rows" in status
+    assert f"challenger {c.model} v2 MAE" in status and f"champion {c.model} v1 MAE" in status
+    assert "on 120 labelled rows vs" in status and "why the verdict" in status
     confirm = admin.get(f"{c.page}promote/").text
     assert "challenger better (split" in confirm and 'id="promote-doubt"' not in confirm, \
         "a verdict for these two models: no warning"
