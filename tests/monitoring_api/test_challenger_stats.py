@@ -198,7 +198,7 @@ def test_the_same_rows_give_the_same_interval() -> None:
 
 def test_blocks_follow_the_rows_streaks_and_keep_false_verdicts_near_the_level() -> None:
     """Equal models whose errors run in streaks (AR(1), phi 0.61 as the demo's): resampling single rows
-    would call them different far more often than 5 % (about a third of the time); blocks keep it near it."""
+    would call them different far more often than 5 % (about a fifth of the time); blocks keep it near it."""
     rng = np.random.default_rng(11)
     assert block_length(rng.standard_normal(2000)) <= 15
     assert block_length(_ar1(2000, 0.9, rng)) > 25
