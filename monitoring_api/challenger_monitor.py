@@ -69,7 +69,7 @@ class ChallengerMonitor:
                             self.settings.sample_cap)
         start, end = _bounds(frame, schema.timestamp_column)
         # A challenger given without a mode is split (queue_manager's rule for older clients).
-        mode = service.challenger_mode or ChallengerMode("split")
+        mode = service.challenger_mode or ChallengerMode.split
         return await asyncio.to_thread(
             compare, schema.task, mode, frame.rows, champion, challenger, service.challenger_policy,
             self.settings.challenger_bootstrap_resamples, service=service.name, dataset=schema.name,

@@ -40,7 +40,7 @@ from tests.monitoring_api.conftest import Monitored
 from tests.support import wait_for
 
 ROWS = 600  # per service: split gives each model 300 labelled rows, over the policy's 200
-SHADOW, SPLIT = ChallengerMode.shadow, ChallengerMode("split")
+SHADOW, SPLIT = ChallengerMode.shadow, ChallengerMode.split
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from monitoring_api.challenger import block_length, compare, interval, rows_need
 CHAMPION = AlgorithmRef(name="m", version=1)
 CHALLENGER = AlgorithmRef(name="m", version=2)
 POLICY = ChallengerPolicy()  # 200 labelled rows each, 95 %
-SHADOW, SPLIT = ChallengerMode.shadow, ChallengerMode("split")
+SHADOW, SPLIT = ChallengerMode.shadow, ChallengerMode.split
 AT = datetime(2030, 1, 1, tzinfo=UTC)
 
 
