@@ -55,6 +55,7 @@ from conveyor.schemas.services import ChallengerMode, ChallengerPolicy, ModelRol
 SEED = 13  # fixed: a comparison of the same rows gives the same interval
 MIN_INTERVAL_ROWS = 2  # labelled rows per model at least before an interval is computed
 DECIDING = {Task.regression: "mae", Task.classification: "accuracy"}
+SPELLED = {"mae": "MAE", "accuracy": "accuracy"}  # the deciding metric as a sentence names it
 PREDICTION, LABEL = "prediction", "label"
 
 
@@ -284,7 +285,7 @@ def _reason(verdict: ChallengerVerdict, metric: str, champion: AlgorithmRef, cha
                 f"rows and the champion {_name(champion)} {chosen.champion.labelled} in the window; each needs "
                 f"at least {policy.min_labelled_rows} before a verdict")
     level = f"{policy.confidence:.0%}"
-    scored = (f"challenger {_name(challenger)} {metric} {_figure(theirs)} against champion {_name(champion)} "
+    scored = (f"challenger {_name(challenger)} {SPELLED[metric]} {_figure(theirs)} against champion {_name(champion)} "
               f"{_figure(mine)} on {rows}; the {level} interval of the difference (positive: challenger better) "
               f"is {_figure(low)} to {_figure(high)}")
     if verdict is ChallengerVerdict.challenger_better:
