@@ -47,6 +47,7 @@ class Worker:
         self.models: AssignedModels | None = None
         self.next_models: AssignedModels | None = None
         self._loading: asyncio.Task[None] | None = None
+        self._busy = False  # a batch is being predicted and stored: a swap waits for its end
 
     async def _until_ready(self) -> tuple[Service, DatasetSchema]:
         """The service (with a model assigned) and its dataset; waits through outages and for a first assignment."""
@@ -84,7 +85,12 @@ class Worker:
 
         async def load() -> None:
             try:
-                self.next_models = await self.loader.load(service, self.next_models or self.models)
+                loaded = await self.loader.load(service, self.next_models or self.models)
+                if self._busy:
+                    self.next_models = loaded
+                else:  # idle: swap at once, so the log and metrics say what the next record meets
+                    self.next_models = None
+                    self._use(loaded)
             except Exception as exc:
                 log.error("could not load the models of revision %d: %s; keeping the current ones",
                           service.assignment_revision, exc)
@@ -126,7 +132,7 @@ class Worker:
         log.info("worker %s for service %s; metrics on :%d", self.settings.worker_id, self.settings.service_name, port)
         service, schema = await self._until_ready()
         self.service = service
-        models = self._use(await self.loader.load(service, None))
+        self._use(await self.loader.load(service, None))
         connection = await aio_pika.connect_robust(self.settings.amqp_url)
         try:
             channel = await connection.channel(publisher_confirms=True)
@@ -139,7 +145,7 @@ class Worker:
             tag = await queue.consume(self.inbox.put)
             log.info("consuming %s (batch %d, wait %d ms, prefetch %d)", service.queue, self.settings.batch_size,
                      self.settings.batch_wait_ms, self.settings.prefetch)
-            await self._loop(processor, models)
+            await self._loop(processor)
             await queue.cancel(tag)
             await watcher.close()
         finally:
@@ -149,7 +155,7 @@ class Worker:
             await self.qm.aclose()
             await self.ml.aclose()
 
-    async def _loop(self, processor: BatchProcessor, models: AssignedModels) -> None:
+    async def _loop(self, processor: BatchProcessor) -> None:
         stopped = asyncio.create_task(self.stop.wait())
         while not self.stop.is_set():
             getting = asyncio.create_task(self._next_batch())
@@ -159,16 +165,22 @@ class Worker:
                 with suppress(asyncio.CancelledError):
                     await getting
                 break
+            self._busy = True
             if self.next_models is not None:
-                models = self._use(self.next_models)
+                self._use(self.next_models)
                 self.next_models = None
             self._retry_challenger()
+            models = self.models
+            if models is None:
+                raise RuntimeError("no models loaded")  # run() loads them before the loop starts
             try:
                 # The batch in hand is finished even when a stop arrives meanwhile.
                 await processor.process(getting.result(), models)
             except Stopping:
                 log.info("stopped during a retry; the batch returns to the queue")
                 break
+            finally:
+                self._busy = False
 
 
 def main(settings: Settings) -> None:

@@ -30,6 +30,10 @@ class ChecksumMismatch(RuntimeError):
     pass
 
 
+class UnloadableModel(RuntimeError):
+    """The file is there and intact, but is not a model this worker can use."""
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -61,7 +65,11 @@ class ModelStore:
                 f.write(content)
             os.replace(tmp, path)
             log.info("model %s v%s downloaded (%d bytes)", ref.name, ref.version, len(content))
-        model = await asyncio.to_thread(joblib.load, path)
+        try:
+            model = await asyncio.to_thread(joblib.load, path)
+        except Exception as exc:  # whatever unpickling a foreign file raises
+            raise UnloadableModel(f"model {ref.name} v{ref.version} does not load with joblib "
+                                  f"({type(exc).__name__}: {exc})") from exc
         if not callable(getattr(model, "predict", None)):
-            raise TypeError(f"model {ref.name} v{ref.version} has no .predict method")
+            raise UnloadableModel(f"model {ref.name} v{ref.version} has no .predict method")
         return LoadedModel(ref.name, ref.version, model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +25,13 @@ from conveyor_tools import devstack
 from conveyor_tools.stack import Component, Stack, StackConfig
 
 FEATURES = ["a", "b", "c"]
+
+
+def unfitted_model_bytes() -> bytes:
+    """Loads, has .predict, and raises NotFittedError on every call: a challenger that fails to predict."""
+    buffer = io.BytesIO()
+    joblib.dump(LinearRegression(), buffer)
+    return buffer.getvalue()
 
 
 def model_bytes(offset: float = 0.0) -> bytes:
@@ -66,11 +74,11 @@ class Service:
         self.workers.append(component)
         return component
 
-    def upload(self, offset: float = 0.0) -> int:
+    def upload(self, offset: float = 0.0, content: bytes | None = None) -> int:
         response = httpx.post(
             f"{self.stack.qm_url}/queue_manager/algorithms", headers=self.headers,
             data={"name": f"{self.name}_model", "dataset": self.dataset, "framework": "scikit-learn"},
-            files={"file": ("model.joblib", model_bytes(offset))},
+            files={"file": ("model.joblib", model_bytes(offset) if content is None else content)},
         )
         response.raise_for_status()
         return int(response.json()["version"])
@@ -78,6 +86,34 @@ class Service:
     def assign(self, version: int) -> None:
         httpx.patch(f"{self.stack.qm_url}/queue_manager/services/{self.name}", headers=self.headers,
                     json={"algorithm": {"name": f"{self.name}_model", "version": version}}).raise_for_status()
+
+    def ref(self, version: int) -> dict:
+        return {"name": f"{self.name}_model", "version": version}
+
+    def patch(self, **body: object) -> dict:
+        response = httpx.patch(f"{self.stack.qm_url}/queue_manager/services/{self.name}", headers=self.headers,
+                               json=body)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def get(self) -> dict:
+        response = httpx.get(f"{self.stack.qm_url}/queue_manager/services/{self.name}", headers=self.headers)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def log(self, worker: Component) -> str:
+        """The worker's whole log (log_tail keeps the last lines only)."""
+        path = self.stack.logs / f"{worker.name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def metric(self, worker: Component, sample: str) -> float:
+        """One sample of the worker's /metrics, e.g. 'worker_challenger_failures_total{stage="load"}'."""
+        port = re.search(r"metrics on :(\d+)", self.log(worker))
+        assert port, self.log(worker)
+        for line in httpx.get(f"http://127.0.0.1:{port.group(1)}/metrics").text.splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+        return 0.0
 
     def counts(self) -> dict[str, int]:
         return httpx.get(f"{self.stack.ml_url}/ml_data_api/datasets/{self.dataset}/counts").json()
@@ -99,6 +135,11 @@ class Service:
             out += page["jobs"]
             if len(out) >= page["total"]:
                 return out
+
+    def job_total(self, status: str | None = None) -> int:
+        """How many jobs, without fetching them (cheap enough to poll while thousands are written)."""
+        params: dict[str, str | int] = {"service": self.name, "limit": 1, **({"status": status} if status else {})}
+        return int(httpx.get(f"{self.stack.qm_url}/queue_manager/jobs", params=params).json()["total"])
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
         deadline = time.monotonic() + timeout
@@ -164,6 +205,25 @@ async def publish(queue: str, bodies: Sequence[bytes | dict], message_ids: list[
                                  headers={"x-published-at": time.time()}),
                 routing_key=queue,
             )
+
+
+async def publish_many(queue: str, bodies: Sequence[dict], chunk: int = 500) -> None:
+    """Like `publish`, with the confirms of a chunk awaited together: thousands of records in a second or two."""
+    connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        from conveyor.amqp import declare_service_queue
+
+        await declare_service_queue(channel, queue)
+        for start in range(0, len(bodies), chunk):
+            await asyncio.gather(*(
+                channel.default_exchange.publish(
+                    aio_pika.Message(json.dumps(body).encode(), message_id=str(body["record_id"]),
+                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=queue,
+                )
+                for body in bodies[start:start + chunk]
+            ))
 
 
 async def dead_letters(queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
