@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 # Columns that production rows carry beside the dataset's own.
 PRODUCTION_COLUMNS = (
     "record_id", "prediction", "model_name", "model_version", "job_id", "service",
+    "model_role", "shadow_prediction", "shadow_model_name", "shadow_model_version",
 )
 
 

@@ -16,6 +16,7 @@ MAX_COLUMN_NAME = 63
 RESERVED_COLUMNS = frozenset(
     {
         "record_id", "prediction", "model_name", "model_version", "job_id", "service",
+        "model_role", "shadow_prediction", "shadow_model_name", "shadow_model_version",
         "label", "label_at", "inserted_at", "row_id",
     }
 )

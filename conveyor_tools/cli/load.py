@@ -9,6 +9,7 @@ import pandas as pd
 
 from conveyor.clients import MLDataClient
 from conveyor.records import to_records
+from conveyor.schemas.data import PRODUCTION_COLUMNS
 from conveyor.settings import DEV_TOKEN
 from conveyor_tools import localenv
 from conveyor_tools.cli.common import run_api, service_url
@@ -36,7 +37,7 @@ async def load(args: argparse.Namespace, url: str, token: str) -> tuple[int, int
             schema = await ml.get_dataset(args.dataset)
             keep = {*schema.feature_names, schema.target, schema.timestamp_column}
             if args.split == "production":
-                keep |= {"record_id", "prediction", "model_name", "model_version", "job_id", "service"}
+                keep |= set(PRODUCTION_COLUMNS)
         for chunk in pd.read_csv(args.file, chunksize=args.batch_size):
             if keep is not None:
                 extra = [c for c in chunk.columns if c not in keep]
