@@ -3,16 +3,37 @@
 import json
 import subprocess
 import sys
+from typing import Any
 
 
-def test_bench_pipeline_smoke() -> None:
+def bench(*options: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "conveyor_tools.cli.main", "bench", "pipeline", "--records", "300", "--workers", "1"],
+        [sys.executable, "-m", "conveyor_tools.cli.main", "bench", "pipeline", "--workers", "1", *options],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout)
-    pipeline = figures["pipeline"]
-    assert pipeline["records"] == 300 and pipeline["lost"] == 0 and pipeline["duplicated"] == 0
-    assert pipeline["records_per_second"] > 0 and pipeline["latency_ms"]["p99"] is not None
+    figures: dict[str, Any] = json.loads(result.stdout)
+    return figures
+
+
+def complete(run: dict[str, Any], records: int) -> None:
+    assert run["records"] == records and run["lost"] == 0 and run["duplicated"] == 0
+    assert run["records_per_second"] > 0 and run["latency_ms"]["p99"] is not None
+    assert run["cpu_seconds"]["workers"] > 0
+
+
+def test_bench_pipeline_smoke() -> None:
+    figures = bench("--records", "300")
+    complete(figures["pipeline"], 300)
+    assert "challenger" not in figures
     assert figures["broker"]["records_per_second"] > 0 and figures["ratio_pipeline_to_broker"] > 0
+
+
+def test_bench_pipeline_with_a_shadow_challenger_prints_both_runs_and_their_ratio() -> None:
+    figures = bench("--records", "300", "--challenger", "shadow", "--skip-broker")
+    without, shadow = figures["pipeline"], figures["challenger"]
+    complete(without, 300)
+    complete(shadow, 300)
+    assert shadow["mode"] == "shadow" and shadow["shadow_rows"] == 300 and shadow["challenger_health"] != "failing"
+    ratio = shadow["records_per_second"] / without["records_per_second"]
+    assert abs(figures["ratio_challenger_to_pipeline"] - ratio) < 0.001 and "broker" not in figures

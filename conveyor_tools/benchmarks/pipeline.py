@@ -3,15 +3,27 @@
 Starts a throwaway stack and W workers, publishes N records (as fast as the broker confirms,
 or at --rate), waits until all N are stored with finished jobs, and compares with
 publishing, consuming and acknowledging N messages that do no work.
+
+With --challenger split|shadow the same stack also measures a run whose service has a challenger
+in that mode (a retrained version of the champion: the same kind of model, the same predict cost),
+with the same records, workers and batch settings, and prints its records/s beside the run without
+one and their ratio. Each run has a dataset, a service and workers of its own (its tables start
+empty and it counts only its own rows); the workers of one run are stopped before the next starts.
+With --rounds R the pair is measured R times, the order alternating (without first, then with
+first, ...) so that what grows over the runs (the jobs collection) weighs on both alike; the
+figures quoted are those of the pair whose ratio is the median.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import statistics
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -22,24 +34,48 @@ from sklearn.linear_model import LinearRegression
 from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.algorithms import AlgorithmRef
-from conveyor.schemas.services import ServiceCreate
+from conveyor.schemas.services import ChallengerMode, ServiceCreate
 from conveyor.training import dump_model
+from conveyor_tools import devstack
 from conveyor_tools.demo_dataset import DEMO_DATASET, DEMO_FEATURES, demo_splits, demo_stream
-from conveyor_tools.stack import Stack, StackConfig
+from conveyor_tools.stack import Component, Stack, StackConfig
 from data_source.publisher import PublishOptions, PublishSummary, publish_rows
 from data_source.records import MessageFactory
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+MODES = [mode.value for mode in ChallengerMode]
+STORE_PATH = ("queue_manager", "ml_data_api", "secantusdb")  # what a record's job and row go through
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--challenger-share must lie between 0 and 1, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--records", type=int, default=20_000)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--records", type=_positive, default=20_000)
+    p.add_argument("--workers", type=_positive, default=2)
     p.add_argument("--rate", type=float, default=0.0, help="records/s to publish at (default: as fast as confirmed)")
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--batch-wait-ms", type=int, default=20)
     p.add_argument("--publishers", type=int, default=2)
     p.add_argument("--skip-broker", action="store_true", help="do not measure the bare broker")
+    p.add_argument("--challenger", choices=MODES, default=None,
+                   help="also measure the same run with a challenger in this mode (after the run without one, on "
+                        "the same stack) and print both records/s and their ratio")
+    p.add_argument("--challenger-share", type=_share, default=0.5,
+                   help="split: the share of records the challenger predicts (shadow predicts every record twice)")
+    p.add_argument("--rounds", type=_positive, default=1,
+                   help="with --challenger: pairs of runs, the order alternating; the median pair is quoted")
 
 
 def _factory(records: int) -> MessageFactory:
@@ -54,20 +90,28 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
     return {f"p{q}": round(float(np.percentile(array, q)), 1) for q in (50, 95, 99)}
 
 
-async def _setup(stack: Stack, name: str) -> None:
-    training, _ = demo_splits(rows=2000)
-    model = LinearRegression().fit(training[DEMO_FEATURES], training["quality"])
+async def _setup(stack: Stack, name: str, mode: ChallengerMode | None, share: float) -> None:
+    """A dataset, a model and a service named `name`; with `mode`, a second version of the model as challenger."""
+    training, _ = demo_splits(rows=4000)
+    champion = LinearRegression().fit(training[DEMO_FEATURES].iloc[:2000], training["quality"].iloc[:2000])
     token = stack.config.api_token
     async with QueueManagerClient(stack.qm_url, token) as qm:
-        await qm.ensure_dataset(DEMO_DATASET)
-        algorithm = await qm.upload_algorithm(name=f"{name}_model", dataset=DEMO_DATASET.name, model=dump_model(model))
-        await qm.create_service(ServiceCreate(name=name, dataset=DEMO_DATASET.name, queue=name,
-                                              algorithm=AlgorithmRef(name=algorithm.name, version=algorithm.version)))
+        await qm.ensure_dataset(DEMO_DATASET.model_copy(update={"name": name}))
+        first = await qm.upload_algorithm(name=f"{name}_model", dataset=name, model=dump_model(champion))
+        challenger: AlgorithmRef | None = None
+        if mode is not None:
+            # Retrained on later rows: what a challenger usually is, and as costly to predict as the champion.
+            retrained = LinearRegression().fit(training[DEMO_FEATURES].iloc[2000:], training["quality"].iloc[2000:])
+            second = await qm.upload_algorithm(name=f"{name}_model", dataset=name, model=dump_model(retrained))
+            challenger = AlgorithmRef(name=second.name, version=second.version)
+        await qm.create_service(ServiceCreate(
+            name=name, dataset=name, queue=name, algorithm=AlgorithmRef(name=first.name, version=first.version),
+            challenger=challenger, challenger_mode=mode, challenger_share=share if mode is not None else 0.0))
 
 
-async def _stored_rows(stack: Stack) -> int:
+async def _stored_rows(stack: Stack, dataset: str) -> int:
     async with MLDataClient(stack.ml_url) as ml:
-        return (await ml.counts(DEMO_DATASET.name)).production
+        return (await ml.counts(dataset)).production
 
 
 async def _finished_jobs(stack: Stack, service: str) -> int:
@@ -77,44 +121,94 @@ async def _finished_jobs(stack: Stack, service: str) -> int:
     return page.total
 
 
-async def _rows(stack: Stack) -> list[dict[str, Any]]:
+async def _rows(stack: Stack, dataset: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     async with MLDataClient(stack.ml_url, timeout=120) as ml:
         while True:
-            page = await ml.rows(DEMO_DATASET.name, "production", limit=10_000, offset=len(out))
+            page = await ml.rows(dataset, "production", limit=10_000, offset=len(out))
             out += page.rows
             if len(out) >= page.total or not page.rows:
                 return out
 
 
-async def pipeline(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process so far (Linux /proc; None elsewhere or once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_component(stack: Stack, workers: list[Component]) -> dict[str, float | None]:
+    """CPU seconds so far of the workers (together) and of each process of the stack they write through."""
+    def total(components: list[Component]) -> float | None:
+        values = [_cpu_seconds(c.proc.pid) for c in components]
+        return None if None in values else sum(v for v in values if v is not None)
+
+    by_name = {c.name: c for c in stack.components}
+    return {"workers": total(workers), **{name: total([by_name[name]]) for name in STORE_PATH if name in by_name}}
+
+
+def _spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for part, start in before.items():
+        end = after.get(part)
+        out[part] = None if start is None or end is None else round(end - start, 2)
+    return out
+
+
+def _start_workers(stack: Stack, name: str, args: argparse.Namespace) -> list[Component]:
+    return [stack.start_python("worker", name=f"{name}-worker-{i}", env={
+        "SERVICE_NAME": name, "WORKER_ID": f"w{i}", "BATCH_SIZE": str(args.batch_size),
+        "BATCH_WAIT_MS": str(args.batch_wait_ms), "MODEL_CACHE_DIR": str(stack.config.state_dir / "models"),
+    }) for i in range(args.workers)]
+
+
+async def _challenger_figures(stack: Stack, name: str, mode: ChallengerMode, share: float,
+                              rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the challenger did: a run whose challenger silently failed would measure the champion alone."""
+    async with QueueManagerClient(stack.qm_url, stack.config.api_token) as qm:
+        health = (await qm.get_service(name)).challenger_health
+    figures: dict[str, Any] = {"mode": mode.value, "challenger_health": health.state if health else None}
+    if mode is ChallengerMode.shadow:
+        figures["shadow_rows"] = sum(1 for r in rows if r.get("shadow_prediction") is not None)
+    else:
+        figures["share"] = share
+        figures["challenger_rows"] = sum(1 for r in rows if r.get("model_role") == "challenger")
+    return figures
+
+
+async def pipeline(stack: Stack, args: argparse.Namespace, mode: ChallengerMode | None = None) -> dict[str, Any]:
     name = f"bench_{uuid.uuid4().hex[:6]}"
-    await _setup(stack, name)
-    for i in range(args.workers):
-        stack.start_python("worker", name=f"bench-worker-{i}", env={
-            "SERVICE_NAME": name, "WORKER_ID": f"w{i}", "BATCH_SIZE": str(args.batch_size),
-            "BATCH_WAIT_MS": str(args.batch_wait_ms), "MODEL_CACHE_DIR": str(stack.config.state_dir / "models"),
-        })
-    deadline = time.monotonic() + 120
-    while not all("consuming" in stack.log_tail(f"bench-worker-{i}") for i in range(args.workers)):
-        if time.monotonic() > deadline:
-            raise TimeoutError("workers did not start consuming")
-        await asyncio.sleep(0.2)
-    options = PublishOptions(name, AMQP, rate=args.rate, publishers=args.publishers, rows=args.records, loop=True,
-                             keep_published_at=True)
-    started = time.time()
-    summary: PublishSummary = await publish_rows(options, _factory(args.records))
-    deadline = time.monotonic() + 600
-    while await _stored_rows(stack) < args.records and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-    while await _finished_jobs(stack, name) < args.records and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-    rows = await _rows(stack)
+    await _setup(stack, name, mode, args.challenger_share)
+    workers = _start_workers(stack, name, args)
+    try:
+        deadline = time.monotonic() + 120
+        while not all("consuming" in stack.log_tail(w.name) for w in workers):
+            if time.monotonic() > deadline:
+                raise TimeoutError("workers did not start consuming")
+            await asyncio.sleep(0.2)
+        options = PublishOptions(name, AMQP, rate=args.rate, publishers=args.publishers, rows=args.records,
+                                 loop=True, keep_published_at=True)
+        cpu_before = _cpu_by_component(stack, workers)
+        started = time.time()
+        summary: PublishSummary = await publish_rows(options, _factory(args.records))
+        deadline = time.monotonic() + 600
+        while await _stored_rows(stack, name) < args.records and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        while await _finished_jobs(stack, name) < args.records and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        cpu_after = _cpu_by_component(stack, workers)
+    finally:
+        for worker in workers:  # the next run's workers do not share the cores with these
+            devstack.stop_process(worker.proc)
+    rows = await _rows(stack, name)
     stored_at = {r["record_id"]: datetime.fromisoformat(r["inserted_at"]).timestamp() for r in rows}
     latencies = [(stored_at[rid] - sent) * 1000 for rid, sent in summary.published_at.items() if rid in stored_at]
     last = max(stored_at.values()) if stored_at else time.time()
     finished = await _finished_jobs(stack, name)
-    return {
+    figures: dict[str, Any] = {
         "records": args.records, "workers": args.workers, "rate_asked": args.rate or "max",
         "publish_rate": round(summary.rate, 1),
         "seconds": round(last - started, 3),
@@ -122,8 +216,14 @@ async def pipeline(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": _percentiles(latencies),
         "lost": len(set(summary.published_at) - set(stored_at)),
         "duplicated": (len(rows) - len(stored_at)) + max(0, finished - args.records),
-        "queue": name,
+        # CPU each part spent on the run (its start excluded): the workers' share says what a challenger costs
+        # even when the machine is too busy for records/s to be steady.
+        "cpu_seconds": _spent(cpu_before, cpu_after),
     }
+    if mode is not None:
+        figures |= await _challenger_figures(stack, name, mode, args.challenger_share, rows)
+    await _cleanup(name)
+    return figures
 
 
 async def broker(args: argparse.Namespace) -> dict[str, Any]:
@@ -171,13 +271,43 @@ async def _cleanup(queue: str) -> None:
         await channel.exchange_delete(dead_letter_exchange_name(queue))
 
 
+def _pairs(stack: Stack, args: argparse.Namespace, mode: ChallengerMode) -> dict[str, Any]:
+    """R pairs (without, with the challenger), the order alternating; the pair of the median ratio quoted."""
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for round_ in range(args.rounds):
+        if round_ % 2 == 0:
+            baseline = asyncio.run(pipeline(stack, args))
+            challenged = asyncio.run(pipeline(stack, args, mode))
+        else:
+            challenged = asyncio.run(pipeline(stack, args, mode))
+            baseline = asyncio.run(pipeline(stack, args))
+        pairs.append((baseline, challenged))
+    ratios = [c["records_per_second"] / b["records_per_second"] for b, c in pairs]
+    median = statistics.median_low(ratios)
+    baseline, challenged = pairs[ratios.index(median)]
+    figures: dict[str, Any] = {"pipeline": baseline, "challenger": challenged,
+                               "ratio_challenger_to_pipeline": round(median, 3)}
+    if args.rounds > 1:
+        figures["rounds"] = [{"pipeline": b["records_per_second"], "challenger": c["records_per_second"],
+                              "ratio": round(r, 3), "first": "pipeline" if i % 2 == 0 else "challenger"}
+                             for i, ((b, c), r) in enumerate(zip(pairs, ratios, strict=True))]
+    return figures
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with Stack(StackConfig.throwaway()) as stack:
-        result = asyncio.run(pipeline(stack, args))
-        asyncio.run(_cleanup(result.pop("queue")))
+    config = StackConfig.throwaway()
+    # Only what the pipeline uses: no retraining, and no scheduled checks (a comparison of champion and
+    # challenger on the schedule would load the run with a challenger and not the other).
+    config.retraining = False
+    config.extra_env = {"MONITORING_CHECK_INTERVAL_SECONDS": "0"}
+    with Stack(config) as stack:
+        if args.challenger is None:
+            figures: dict[str, Any] = {"pipeline": asyncio.run(pipeline(stack, args))}
+        else:
+            figures = _pairs(stack, args, ChallengerMode(args.challenger))
         httpx.get(f"{stack.qm_url}/health")
-    figures: dict[str, Any] = {"pipeline": result}
     if not args.skip_broker:
+        result = figures["pipeline"]
         figures["broker"] = asyncio.run(broker(args))
         figures["ratio_pipeline_to_broker"] = round(
             result["records_per_second"] / figures["broker"]["records_per_second"], 3)
