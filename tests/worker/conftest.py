@@ -47,8 +47,9 @@ def model_bytes(offset: float = 0.0) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
+    # One stack for the package's modules: each test makes its own dataset, service and queue.
     with Stack(StackConfig.throwaway()) as s:
         yield s
 

@@ -35,15 +35,16 @@ def test_the_split_rule_gives_the_share_over_5000_records(share: float) -> None:
 def test_split_gives_the_challenger_its_share_by_record_id(service: Service) -> None:
     challenger = service.upload(offset=100.0)
     service.patch(challenger=service.ref(challenger), challenger_mode="split", challenger_share=0.3)
-    # Two processes: the same rule in each, whichever takes a record.
-    service.start_worker("w1", **BIG_BATCHES)
-    service.start_worker("w2", **BIG_BATCHES)
-    asyncio.run(publish_many(service.queue, [named(i, "s") for i in range(2000)]))
-    service.wait_for(lambda: service.job_total("finished") == 2000, what="2000 finished jobs")
+    # Two processes, each handed half the records: the same rule in each, whichever takes a record.
+    halves = {"BATCH_SIZE": "500", "PREFETCH": "500", "BATCH_WAIT_MS": "50"}
+    workers = [service.start_worker("w1", **halves), service.start_worker("w2", **halves)]
+    service.wait_for(lambda: all("consuming" in service.log(w) for w in workers), what="both workers consuming")
+    asyncio.run(publish_many(service.queue, [named(i, "s") for i in range(1000)]))
+    service.wait_for(lambda: service.job_total("finished") == 1000, what="1000 finished jobs")
     rows = by_id(service.rows())
-    assert len(rows) == 2000
+    assert len(rows) == 1000
     theirs = [r for r in rows.values() if r["model_role"] == "challenger"]
-    assert abs(len(theirs) / 2000 - 0.3) <= 0.03, len(theirs)
+    assert abs(len(theirs) / 1000 - 0.3) <= 0.03, len(theirs)
     for record_id, row in rows.items():
         expected = "challenger" if serves_challenger(record_id, 0.3) else "champion"
         assert row["model_role"] == expected, record_id
@@ -54,6 +55,7 @@ def test_split_gives_the_challenger_its_share_by_record_id(service: Service) -> 
     jobs = by_id(service.jobs("finished"))
     assert all(jobs[i]["algorithm_role"] == r["model_role"] and jobs[i]["algorithm_version"] == r["model_version"]
                for i, r in rows.items())
+    assert {j["metadata"]["worker_id"] for j in jobs.values()} == {"w1", "w2"}
 
 
 def test_a_redelivered_record_keeps_its_model(service: Service) -> None:
@@ -83,10 +85,10 @@ def test_shadow_stores_both_and_serves_the_champion(service: Service) -> None:
     challenger = service.upload(offset=100.0)
     service.patch(challenger=service.ref(challenger), challenger_mode="shadow", challenger_share=0.1)
     worker = service.start_worker("w1", **BIG_BATCHES)
-    asyncio.run(publish_many(service.queue, [named(i, "sh") for i in range(1000)]))
-    service.wait_for(lambda: service.job_total("finished") == 1000, what="1000 finished jobs")
+    asyncio.run(publish_many(service.queue, [named(i, "sh") for i in range(500)]))
+    service.wait_for(lambda: service.job_total("finished") == 500, what="500 finished jobs")
     rows = by_id(service.rows())
-    assert len(rows) == 1000
+    assert len(rows) == 500
     for row in rows.values():
         assert (row["model_role"], row["model_version"]) == ("champion", 1)
         assert row["prediction"] == pytest.approx(champion_value(row), abs=1e-6)
@@ -95,7 +97,11 @@ def test_shadow_stores_both_and_serves_the_champion(service: Service) -> None:
     jobs = service.jobs("finished")
     assert {j["algorithm_role"] for j in jobs} == {"champion"}
     assert all(j["result"] == pytest.approx(rows[j["record_id"]]["prediction"]) for j in jobs)
-    assert service.metric(worker, 'worker_predictions_total{role="shadow"}') == 1000
+    assert service.metric(worker, 'worker_predictions_total{role="shadow"}') == 500
+    # One predict per model per batch.
+    batches = service.metric(worker, "worker_batch_size_count")
+    assert service.metric(worker, "worker_predict_seconds_count") == batches
+    assert service.metric(worker, "worker_challenger_predict_seconds_count") == batches
 
 
 def test_both_models_swap_by_patch_without_restart(service: Service) -> None:
@@ -109,8 +115,9 @@ def test_both_models_swap_by_patch_without_restart(service: Service) -> None:
         """Records in flight while the assignment changes, then records after the swap, all stored."""
         nonlocal done
         asyncio.run(publish_many(service.queue, [named(i, f"{prefix}-during") for i in range(150)]))
+        before = service.log(worker).count(swapped_to)
         service.patch(**change)
-        service.wait_for(lambda: swapped_to in service.log(worker), what=swapped_to)
+        service.wait_for(lambda: service.log(worker).count(swapped_to) > before, what=swapped_to)
         asyncio.run(publish_many(service.queue, [named(i, f"{prefix}-after") for i in range(150)]))
         done += 300
         service.wait_for(lambda: service.job_total("finished") == done, what=f"{done} finished jobs")
@@ -119,7 +126,7 @@ def test_both_models_swap_by_patch_without_restart(service: Service) -> None:
           challenger=service.ref(split_v), challenger_mode="split", challenger_share=0.5)
     phase("shadow", f"challenger {service.name}_model v{shadow_v}, shadow",
           challenger=service.ref(shadow_v), challenger_mode="shadow")
-    phase("none", "no challenger", challenger=None)  # "no challenger" is logged at start too: look at the rows
+    phase("none", "no challenger", challenger=None)
     rows = by_id(service.rows())
     assert len(rows) == 900 and len(service.jobs()) == 900 and not service.jobs("failed")
     for record_id, row in rows.items():
@@ -151,7 +158,8 @@ def test_a_broken_challenger_never_stops_the_champion(service: Service) -> None:
 
     raising = service.upload(content=unfitted_model_bytes())
     service.patch(challenger=service.ref(raising), challenger_mode="shadow")  # health cleared: a new challenger
-    service.wait_for(lambda: "shadow" in service.log(worker), what="the swap to the raising challenger")
+    service.wait_for(lambda: f"{service.name}_model v{raising}, shadow" in service.log(worker),
+                     what="the swap to the raising challenger")
     asyncio.run(publish_many(service.queue, [named(i, "p") for i in range(200)]))
     service.wait_for(lambda: service.job_total("finished") == 400, what="400 finished jobs")
     predicted = [r for r in service.rows() if r["record_id"].startswith("p-")]
