@@ -70,8 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--publishers", type=int, default=2)
     p.add_argument("--skip-broker", action="store_true", help="do not measure the bare broker")
     p.add_argument("--challenger", choices=MODES, default=None,
-                   help="also measure the same run with a challenger in this mode (after the run without one, on "
-                        "the same stack) and print both records/s and their ratio")
+                   help="measure the run without a challenger and then the same run with a challenger in this "
+                        "mode, on the same stack, and print both records/s and their ratio")
     p.add_argument("--challenger-share", type=_share, default=0.5,
                    help="split: the share of records the challenger predicts (shadow predicts every record twice)")
     p.add_argument("--rounds", type=_positive, default=1,
