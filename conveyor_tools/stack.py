@@ -68,10 +68,10 @@ class StackConfig:
             monitoring_port=devstack.free_port(),
             retraining_port=devstack.free_port(),
             admin_port=devstack.free_port(),
-            admin_password=secrets.token_urlsafe(12),
+            admin_password=secrets.token_hex(12),
             mongo_port=devstack.free_port(),
             database=f"conveyor_stack_{secrets.token_hex(5)}",
-            api_token=secrets.token_urlsafe(24),
+            api_token=secrets.token_hex(24),
             ephemeral=True,
         )
 

@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def own_ml_data_api() -> Iterator[tuple[str, str]]:
     database = devstack.create_database()
     port = devstack.free_port()
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_hex(16)
     proc = devstack.python_module_process("ml_data_api", {
         "DATABASE_URL": devstack.database_url(database), "API_TOKEN": token,
         "ML_DATA_API_PORT": str(port), "QUEUE_MANAGER_URL": "", "CONVEYOR_ENV": "development",

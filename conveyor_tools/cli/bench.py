@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -19,11 +20,13 @@ BENCHMARKS = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser("bench", help="run a benchmark and print its figures")
     kinds = p.add_subparsers(dest="benchmark", required=True)
-    for name, module_name in BENCHMARKS.items():
-        module = importlib.import_module(module_name)
+    # Only the benchmark asked for is imported (each pulls in what it measures); all of them for help.
+    asked = [words[0]] if words and words[0] in BENCHMARKS else list(BENCHMARKS)
+    for name in asked:
+        module = importlib.import_module(BENCHMARKS[name])
         parser = kinds.add_parser(name, help=(module.__doc__ or name).strip().splitlines()[0])
         module.add_arguments(parser)
         parser.set_defaults(func=lambda args, m=module: _run(m, args))

@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -23,7 +24,7 @@ from conveyor_tools.stack import Stack, StackConfig
 log = logging.getLogger("conveyor.demo")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser("demo", help="start the platform with demo data (Ctrl-C stops it)")
     p.add_argument("--rows", type=int, default=6000, help="demo rows for training + testing")
     p.add_argument("--seed", type=int, default=42)
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _config() -> StackConfig:
     previous = localenv.read()
-    token = os.environ.get("API_TOKEN") or previous.get("API_TOKEN") or secrets.token_urlsafe(24)
+    token = os.environ.get("API_TOKEN") or previous.get("API_TOKEN") or secrets.token_hex(24)
     return StackConfig(
         state_dir=devstack.STATE_DIR,
         qm_port=int(os.environ.get("QUEUE_MANAGER_PORT", 8001)),
@@ -50,7 +51,7 @@ def _config() -> StackConfig:
         admin_port=int(os.environ.get("ADMIN_PORT", 8000)),
         admin_user=os.environ.get("ADMIN_USER") or previous.get("ADMIN_USER") or "admin",
         # No default password: the one given, the one made for an earlier demo, or a new random one.
-        admin_password=os.environ.get("ADMIN_PASSWORD") or previous.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12),
+        admin_password=os.environ.get("ADMIN_PASSWORD") or previous.get("ADMIN_PASSWORD") or secrets.token_hex(12),
         extra_env={"MONITORING_CHECK_INTERVAL_SECONDS": os.environ.get(
             "MONITORING_CHECK_INTERVAL_SECONDS", os.environ.get("CHECK_INTERVAL_SECONDS", "30"))},
         mongodb_uri=os.environ.get("MONGODB_URI") or None,

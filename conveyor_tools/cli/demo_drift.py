@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,7 +74,7 @@ def record_started(state_dir: Path, request: DriftRequest, run_id: str) -> None:
     (state_dir / STARTED_FILE).write_text(json.dumps(body))
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser("demo-drift", help="inject a sensor fault into the running demo and follow the loop")
     p.add_argument("--features", default=",".join(DEMO_DRIFT_FEATURES),
                    help="comma-separated sensors the fault shifts (default: four whose effect on quality adds up)")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 from conveyor_tools import datagen
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser("generate-data", help="write roasting-machine-like demo data as CSV")
     p.add_argument("--rows", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -15,7 +16,7 @@ from conveyor_tools import localenv
 from conveyor_tools.cli.common import run_api, service_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser("load", help="bulk-load a CSV into training, testing or production rows")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", required=True, choices=["training", "testing", "production"])

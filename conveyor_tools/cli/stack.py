@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from contextlib import suppress
 from types import FrameType
 
@@ -15,7 +16,7 @@ from conveyor_tools.stack import Stack, StackConfig, export_env
 log = logging.getLogger("conveyor_tools.stack")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser(
         "stack",
         help="start a throwaway stack (free ports, fresh stores), run a command, stop it",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Sequence
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,7 +15,7 @@ from conveyor_tools import localenv
 from conveyor_tools.cli.common import service_url
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser("status", help="health of each component, job and row counts")
     p.add_argument("--dataset", default="product_quality")
     p.add_argument("--json", action="store_true", help="print JSON")

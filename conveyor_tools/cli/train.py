@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -17,7 +18,7 @@ from conveyor_tools.cli.common import run_api, service_url
 PAGE = 10_000
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
     p = sub.add_parser("train", help="train a PyCaret model on stored rows and upload it")
     p.add_argument("--dataset", required=True)
     p.add_argument("--name", default=None, help="algorithm name (default: <dataset>_model)")
