@@ -37,8 +37,8 @@ def test_demo_up_stop_and_restart(running_demo: RunningDemo) -> None:
     # A worker stores a batch's rows first and marks its jobs finished after: wait for the jobs too.
     wait_for(lambda: httpx.get(f"{qm}/queue_manager/jobs/stats").json()["counts"].get("finished", 0) >= 50, 30,
              "50 demo jobs recorded as finished in queue_manager", interval=0.5)
-    _retrain_promote_and_explain(f"{demo.url('RETRAINING_API_PORT')}/retraining_api", counts_url[:-len("/counts")],
-                                 written["API_TOKEN"])
+    # Retraining, promotion and the explainer on this demo are driven through the dashboards by
+    # tests/django_admin/test_browser.py (the same running demo), and over HTTP by tests/retraining_api.
     _inject_the_fault(demo, qm, counts_url[:-len("/counts")])
     assert demo.stop() == 0
     assert not devstack.port_open("127.0.0.1", demo.ports["QUEUE_MANAGER_PORT"])
@@ -52,35 +52,6 @@ def test_demo_up_stop_and_restart(running_demo: RunningDemo) -> None:
     datasets = httpx.get(f"{qm}/queue_manager/datasets").json()
     assert [d["name"] for d in datasets] == ["product_quality"]
     assert demo.stop() == 0
-
-
-def _retrain_promote_and_explain(retraining: str, dataset_url: str, token: str) -> None:
-    """Over HTTP, as a person would: a run finishes with the comparison, promotion switches the workers."""
-    headers = {"Authorization": f"Bearer {token}"}
-    started = httpx.post(f"{retraining}/runs", headers=headers, timeout=60, json={
-        "dataset": "product_quality", "algorithm": "product_quality_model", "include": ["lr", "dt"]})
-    assert started.status_code == 202, started.text
-
-    def run_ended() -> dict:
-        run = httpx.get(f"{retraining}/runs/{started.json()['id']}").json()
-        return run if run["status"] not in ("queued", "running") else {}
-
-    run = wait_for(run_ended, 240, f"retraining run {started.json()['id']} ending", interval=1)
-    assert run["status"] == "finished", run
-    assert set(run["comparison"]) == {"retrained_model_results", "previous_model_results"}
-    promoted = httpx.post(f"{retraining}/runs/{run['id']}/promote", headers=headers, timeout=60)
-    assert promoted.status_code == 200 and promoted.json()["services"] == ["service_product_quality_A"], promoted.text
-    wait_for(lambda: any(r["model_version"] == run["new_version"] for r in httpx.get(
-        f"{dataset_url}/production/rows", params={"last": 20}).json()["rows"]), 90,
-        f"the workers predicting with the promoted version {run['new_version']}", interval=1)
-    params: dict[str, str | int] = {"model_name": "product_quality_model", "evaluate_on": "production", "rows": 100}
-
-    def explainer_built() -> httpx.Response | None:
-        page = httpx.get(f"{retraining}/get_explainer_dashboard", params=params, timeout=60)
-        return page if page.status_code != 202 else None
-
-    page = wait_for(explainer_built, 120, "the explainer dashboard of production rows built", interval=1)
-    assert page is not None and page.status_code == 200 and "T_data_1_1" in page.text, page and page.text[:500]
 
 
 def _inject_the_fault(demo: RunningDemo, qm: str, dataset_url: str) -> None:
