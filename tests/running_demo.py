@@ -30,6 +30,8 @@ class RunningDemo:
         self.env = {**{k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "MONGODB_URI", "ADMIN_PASSWORD")},
                     **{k: str(v) for k, v in self.ports.items()}, "CONVEYOR_STATE_DIR": str(state_dir),
                     "DEMO_DATABASE": self.database, "DEMO_RATE": "20", "CHECK_INTERVAL_SECONDS": "5",
+                    # Labels 3 s after the prediction, not 20: the dashboards have labelled rows to draw sooner.
+                    "DEMO_LABEL_DELAY_SECONDS": "3",
                     # 1,200 training rows calibrate windows of up to 300 rows (4 per reference): the dashboards
                     # then show calibrated decisions, not `uncalibrated` (the demo's own window is 500).
                     "MONITORING_CHECK_WINDOW_ROWS": "250"}

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None
     p.add_argument("--rate", type=float, default=float(os.environ.get("DEMO_RATE", 10)),
                    help="records per second the data source streams")
     p.add_argument("--workers", type=int, default=2, help="worker replicas")
+    p.add_argument("--label-delay-seconds", type=float, default=float(os.environ.get("DEMO_LABEL_DELAY_SECONDS", 20)),
+                   help="how long after its prediction a record's true quality arrives (ground truth comes late)")
     p.add_argument("--drift-after-seconds", type=float, default=None, metavar="S",
                    help="inject the demo's sensor fault S seconds after the start, as `conveyor demo-drift` does "
                         "(default: never; the demo streams undrifted rows)")
@@ -208,7 +210,8 @@ def start_pipeline(stack: Stack, args: argparse.Namespace) -> list[str]:
     stack.start_python("ground_truth_collector", name="ground_truth_collector", args=[
         "--dataset", DEMO_DATASET.name, "--service", DEMO_SERVICE, "--file", stream,
         "--label-column", DEMO_DATASET.target, "--timestamp-column", DEMO_DATASET.timestamp_column,
-        "--delay-seconds", "20", "--interval-seconds", "5", "--missing-share", "0.1",
+        "--delay-seconds", f"{args.label_delay_seconds:g}",
+        "--interval-seconds", f"{min(5.0, max(1.0, args.label_delay_seconds / 4)):g}", "--missing-share", "0.1",
     ])
     return urls
 
