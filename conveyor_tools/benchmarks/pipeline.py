@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import time
@@ -43,6 +44,7 @@ from data_source.publisher import PublishOptions, PublishSummary, publish_rows
 from data_source.records import MessageFactory
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+log = logging.getLogger("conveyor_tools.benchmarks.pipeline")
 MODES = [mode.value for mode in ChallengerMode]
 STORE_PATH = ("queue_manager", "ml_data_api", "secantusdb")  # what a record's job and row go through
 
@@ -254,12 +256,11 @@ async def broker(args: argparse.Namespace) -> dict[str, Any]:
     await publish_rows(options, _factory(args.records))
     await asyncio.wait_for(done.wait(), timeout=600)
     seconds = time.monotonic() - started
-    channel = await connections[0].channel()
-    for name in (queue, dead_letter_queue_name(queue)):
-        await channel.queue_delete(name)
-    await channel.exchange_delete(dead_letter_exchange_name(queue))
+    # Consumers gone before their queue: a quorum queue deleted under them can close the connection with an
+    # INTERNAL_ERROR, and the robust connection then kept reconnecting instead of closing.
     for connection in connections:
         await connection.close()
+    await _cleanup(queue)
     return {"seconds": round(seconds, 3), "records_per_second": round(args.records / seconds, 1)}
 
 
@@ -282,6 +283,8 @@ def _pairs(stack: Stack, args: argparse.Namespace, mode: ChallengerMode) -> dict
             challenged = asyncio.run(pipeline(stack, args, mode))
             baseline = asyncio.run(pipeline(stack, args))
         pairs.append((baseline, challenged))
+        log.info("round %d: %s records/s without a challenger, %s with one in %s mode", round_ + 1,
+                 baseline["records_per_second"], challenged["records_per_second"], mode.value)
     ratios = [c["records_per_second"] / b["records_per_second"] for b, c in pairs]
     median = statistics.median_low(ratios)
     baseline, challenged = pairs[ratios.index(median)]
