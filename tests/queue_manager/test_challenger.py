@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from conveyor.schemas.services import (
 from queue_manager.settings import Settings
 from tests.queue_manager.conftest import DATASET, upload
 from tests.queue_manager_server import queue_manager
+from tests.support import wait_for_async
 
 SERVICES = "/queue_manager/services"
 V1, V2, V3 = ({"name": "m", "version": v} for v in (1, 2, 3))
@@ -74,16 +74,15 @@ async def _events_async(settings: Settings, actions: Callable[[], None], count: 
         await queue.bind(exchange, routing_key="service.#")
         await asyncio.get_running_loop().run_in_executor(None, actions)
         events: list[tuple[str, dict]] = []
-        deadline = time.monotonic() + 10
-        # Publishing is confirmed before a request answers: once `count` came, whatever else there is is here.
-        while time.monotonic() < deadline:
-            message = await queue.get(fail=False, no_ack=True)
-            if message is not None:
+
+        async def drained() -> bool:
+            while (message := await queue.get(fail=False, no_ack=True)) is not None:
                 events.append((message.routing_key or "", json.loads(message.body)))
-            elif len(events) >= count:
-                break
-            else:
-                await asyncio.sleep(0.05)
+            return len(events) >= count
+
+        # Publishing is confirmed before a request answers: once `count` came, whatever else there is is here.
+        await wait_for_async(drained, 10, f"{count} service events", interval=0.05,
+                             details=lambda: f"got {events}")
         await exchange.delete()
         return events
     finally:
