@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
-from conveyor.retry import Backoff
+from conveyor.retry import Backoff, Stopping, retry
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ChallengerHealth, Service
 from worker.metrics import WorkerMetrics
@@ -76,26 +76,27 @@ class ChallengerHealthTracker:
             self._task = asyncio.create_task(self._send())
 
     async def _send(self) -> None:
-        delay = self.backoff.initial
+        # The state wanted may change while a report waits through an outage: each attempt sends the latest.
         while (health := self._wanted) is not None and health.state != self.reported:
+            sent = health
+
+            async def report() -> None:
+                nonlocal sent
+                sent = self._wanted or sent
+                await self.qm.report_challenger_health(self.service, sent)
+
             try:
-                await self.qm.report_challenger_health(self.service, health)
+                await retry(f"reporting challenger health of {self.service}", report, backoff=self.backoff,
+                            stop=self.stop, passing=(APIUnavailable,))
             except APIError as exc:  # 409: the challenger changed meanwhile; 404: the service is gone
                 log.warning("challenger health of %s not reported: %s", self.service, exc)
                 return
-            except APIUnavailable as exc:
-                log.warning("reporting challenger health of %s failed: %s; trying again in %.3g s",
-                            self.service, exc, delay)
-                try:
-                    await asyncio.wait_for(self.stop.wait(), delay)
-                    return
-                except TimeoutError:
-                    delay = self.backoff.after(delay)
-                continue
-            if health.challenger == self.challenger:
-                self.reported = health.state
-                log.info("reported challenger %s of %s as %s", label(health.challenger) if health.challenger
-                         else None, self.service, health.state)
+            except Stopping:
+                return
+            if sent.challenger == self.challenger:
+                self.reported = sent.state
+                log.info("reported challenger %s of %s as %s", label(sent.challenger) if sent.challenger
+                         else None, self.service, sent.state)
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
