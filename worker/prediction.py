@@ -63,15 +63,18 @@ class Predictor:
             self._serve(models.champion, items)
             return None
         if models.shadow:
-            self._serve(models.champion, items)
-            shadows, shadow_run = self._challenger(challenger, items)
+            frame = self._frame(items)  # both models read the same rows: built once
+            self._serve(models.champion, items, frame)
+            shadows, shadow_run = self._challenger(challenger, items, frame)
             if shadows is not None:
                 for item, value in zip(items, shadows, strict=True):
                     item.shadow, item.shadow_model = value, challenger
                 self.metrics.predictions.labels("shadow").inc(len(items))
             return shadow_run
-        theirs = [i for i in items if models.role_of(i.parsed.record_id) is ModelRole.challenger]
-        ours = [i for i in items if models.role_of(i.parsed.record_id) is ModelRole.champion]
+        theirs: list[Item] = []
+        ours: list[Item] = []
+        for item in items:
+            (theirs if models.role_of(item.parsed.record_id) is ModelRole.challenger else ours).append(item)
         run: ChallengerRun | None = None
         if theirs:
             values, run = self._challenger(challenger, theirs)
@@ -85,11 +88,12 @@ class Predictor:
             self._serve(models.champion, ours)
         return run
 
-    def _challenger(self, model: LoadedModel, items: list[Item]) -> tuple[list[Any] | None, ChallengerRun]:
+    def _challenger(self, model: LoadedModel, items: list[Item], frame: pd.DataFrame | None = None
+                    ) -> tuple[list[Any] | None, ChallengerRun]:
         ref = AlgorithmRef(name=model.name, version=model.version)
         started = time.perf_counter()
         try:
-            raw = list(model.model.predict(self._frame(items)))
+            raw = list(model.model.predict(self._frame(items) if frame is None else frame))
             if len(raw) != len(items):
                 raise ValueError(f"{len(raw)} predictions for {len(items)} records")
             values = [self._typed(v) for v in raw]
@@ -99,9 +103,9 @@ class Predictor:
             self.metrics.challenger_predict_seconds.observe(time.perf_counter() - started)
         return values, ChallengerRun(ref)
 
-    def _serve(self, model: LoadedModel, items: list[Item]) -> None:
+    def _serve(self, model: LoadedModel, items: list[Item], frame: pd.DataFrame | None = None) -> None:
         """The champion's predictions; a batch it fails on is retried row by row to find the bad records."""
-        frame = self._frame(items)
+        frame = self._frame(items) if frame is None else frame
         started = time.perf_counter()
         try:
             predictions = list(model.model.predict(frame))
