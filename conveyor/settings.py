@@ -33,8 +33,10 @@ config = AutoConfig(search_path=os.getcwd())
 
 # The API token every component accepts on a developer's machine; production refuses it.
 DEV_TOKEN = "dev-token"
+# The read token on a developer's machine; production refuses it too.
+DEV_READ_TOKEN = "dev-read-token"
 # Values that are only acceptable on a developer's machine.
-INSECURE_SECRETS = frozenset({"", "changeme", "change-me", DEV_TOKEN, "secret", "insecure"})
+INSECURE_SECRETS = frozenset({"", "changeme", "change-me", DEV_TOKEN, DEV_READ_TOKEN, "secret", "insecure"})
 
 
 class ImproperlyConfigured(RuntimeError):
@@ -269,9 +271,6 @@ def pool_size_setting(default: int, aliases: tuple[str, ...] = ()) -> int:
                    aliases=aliases)
 
 
-def max_upload_setting() -> int:
-    return setting(200 * MEGABYTE, "Largest file accepted in one upload, in MB.", name="MAX_UPLOAD_MB",
-                   aliases=("MAX_UPLOAD_MB",), cast=MEGABYTES)
 
 
 def host_setting(service: str) -> str:
@@ -302,6 +301,24 @@ class PlatformSettings(Declared):
     amqp_url: str = setting(DEFAULT_AMQP_URL, "RabbitMQ, as an AMQP URL.", name="AMQP_URL", prefixed=False)
     events_exchange: str = setting(DEFAULT_EVENTS_EXCHANGE, "The broker exchange platform events (assignments, "
                                                             "alerts) go to.", name="EVENTS_EXCHANGE", prefixed=False)
+
+
+@dataclass(frozen=True)
+class ServiceSettings(PlatformSettings):
+    """What every HTTP service reads alike: who may call it, and how large a body it accepts."""
+
+    api_read_token: str = setting(DEV_READ_TOKEN, "The read token: GETs of data, models, jobs and reports "
+                                                  "(API_TOKEN passes them too).",
+                                  name="API_READ_TOKEN", prefixed=False, secret=True)
+    metrics_require_token: bool = setting(False, "/metrics asks for the read token (else it is open, for a "
+                                                 "scraper inside the cluster).",
+                                          name="METRICS_REQUIRE_TOKEN", prefixed=False)
+    max_body_bytes: int = setting(16 * MEGABYTE, "Largest request body, in MB (uploads have their own limit); "
+                                                 "larger ones get 413 before they are read.",
+                                  name="MAX_BODY_MB", prefixed=False, cast=MEGABYTES)
+    max_upload_bytes: int = setting(200 * MEGABYTE, "Largest upload (a model file, a CSV: multipart, text/csv "
+                                                    "or octet-stream bodies), in MB.",
+                                    name="MAX_UPLOAD_MB", prefixed=False, cast=MEGABYTES)
 
 
 @dataclass(frozen=True)

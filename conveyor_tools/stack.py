@@ -49,6 +49,7 @@ class StackConfig:
     mongo_port: int = 27017
     database: str = "conveyor"
     api_token: str = ""
+    api_read_token: str = ""
     ephemeral: bool = False  # throwaway: its stores and its state directory are removed on stop
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -72,6 +73,7 @@ class StackConfig:
             mongo_port=devstack.free_port(),
             database=f"conveyor_stack_{secrets.token_hex(5)}",
             api_token=secrets.token_hex(24),
+            api_read_token=secrets.token_hex(24),
             ephemeral=True,
         )
 
@@ -103,6 +105,7 @@ class Stack:
         c = self.config
         return {
             "API_TOKEN": c.api_token,
+            **({"API_READ_TOKEN": c.api_read_token} if c.api_read_token else {}),
             "MONGODB_URI": self.mongodb_uri,
             "DATABASE_URL": self.database_url,
             **{f"{name}_URL": local_url(port) for name, port in c.service_ports.items()},

@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service="ml_data_api",
         title="Conveyor ml_data_api",
         description="Typed tables of training, testing and production rows per dataset.",
-        api_token=settings.api_token,
+        settings=settings,
         ready_checks={"postgresql": catalog_table.ready},
         startup=startup,
     )

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from conveyor.settings import (
     PostgresSettings,
+    ServiceSettings,
     host_setting,
     load,
-    max_upload_setting,
     pool_size_setting,
     port_setting,
     service_url_setting,
@@ -17,12 +17,11 @@ from conveyor.settings import (
 
 
 @dataclass(frozen=True)
-class Settings(PostgresSettings, env_prefix="ML_DATA_API_"):
+class Settings(PostgresSettings, ServiceSettings, env_prefix="ML_DATA_API_"):
     pool_size: int = pool_size_setting(8, aliases=("DB_POOL_SIZE",))  # every ingest and query is served from it
     host: str = host_setting("ML_DATA_API")
     port: int = port_setting("ML_DATA_API")
     queue_manager_url: str = service_url_setting("QUEUE_MANAGER")
-    max_upload_bytes: int = max_upload_setting()
     max_page_rows: int = setting(10_000, "Rows at most in one page of a query.", aliases=("MAX_PAGE_ROWS",))
     events_queue: str = setting("ml_data_api.dataset_events",
                                 "Durable queue of dataset events: a dataset deleted in queue_manager loses its tables.")

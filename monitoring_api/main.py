@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service="monitoring_api", title="Conveyor monitoring_api",
         description="Data quality, drift and model performance with Evidently; drift thresholds calibrated on the "
                     "reference, performance against the model's own error, alert episodes.",
-        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, startup=startup,
+        settings=settings, ready_checks={"postgresql": tables.ready}, startup=startup,
     )
     app.state.settings = settings
     app.state.store = store

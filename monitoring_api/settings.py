@@ -8,6 +8,7 @@ from conveyor.settings import (
     ImproperlyConfigured,
     PeerUrlsSettings,
     PostgresSettings,
+    ServiceSettings,
     host_setting,
     load,
     port_setting,
@@ -16,7 +17,7 @@ from conveyor.settings import (
 
 
 @dataclass(frozen=True)
-class Settings(PostgresSettings, PeerUrlsSettings, env_prefix="MONITORING_"):
+class Settings(PostgresSettings, PeerUrlsSettings, ServiceSettings, env_prefix="MONITORING_"):
     host: str = host_setting("MONITORING_API")
     port: int = port_setting("MONITORING_API")
     sample_cap: int = setting(20_000, "Rows at most per window (larger windows are sampled).")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import mongoengine
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from mongoengine.connection import get_db
 
 from conveyor.api.app import create_service_app
@@ -19,9 +17,6 @@ from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc
 from queue_manager.routes import algorithms, datasets, jobs, legacy, root, services
 from queue_manager.settings import Settings, load_settings
 
-UPLOAD_PATH = "/queue_manager/algorithms"
-# Room for the form fields around the files of a multipart upload.
-MULTIPART_SLACK = 1024 * 1024
 SERVER_SELECTION_TIMEOUT_MS = 5000
 
 
@@ -63,31 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service="queue_manager",
         title="Conveyor queue_manager",
         description="Registry of datasets, algorithms and services, and the jobs log.",
-        api_token=settings.api_token,
+        settings=settings,
         ready_checks={"mongodb": mongo_ready, "broker": broker_ready},
         startup=startup,
     )
     app.state.settings = settings
     app.state.events = EventPublisher(settings.amqp_url, settings.events_exchange)
-
-    @app.middleware("http")
-    async def refuse_oversized_uploads(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Refuse before the body is read when the client announces its size.
-        length = request.headers.get("content-length")
-        if (
-            request.method == "POST" and request.url.path.rstrip("/") == UPLOAD_PATH
-            and length and length.isdigit()
-            and int(length) > settings.max_upload_bytes + MULTIPART_SLACK
-        ):
-            limit_mb = settings.max_upload_bytes / 1024 / 1024
-            return JSONResponse(
-                {"detail": f"upload of {int(length)} bytes is larger than the limit of "
-                           f"{limit_mb:g} MB (MAX_UPLOAD_MB)"},
-                status_code=413,
-            )
-        return await call_next(request)
 
     for module in (root, datasets, algorithms, services, jobs, legacy):
         app.include_router(module.router)

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service="retraining_api", title="Conveyor retraining_api",
         description="Retraining runs with PyCaret in the background, new-against-previous comparison, promotion, "
                     "evaluation of any model version, explainer dashboards.",
-        api_token=settings.api_token, ready_checks={"postgresql": tables.ready}, startup=startup,
+        settings=settings, ready_checks={"postgresql": tables.ready}, startup=startup,
     )
     app.state.settings = settings
     app.state.store = store

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conveyor.settings import PeerUrlsSettings, PostgresSettings, host_setting, load, port_setting, setting
+from conveyor.settings import (
+    PeerUrlsSettings,
+    PostgresSettings,
+    ServiceSettings,
+    host_setting,
+    load,
+    port_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True)
-class Settings(PostgresSettings, PeerUrlsSettings, env_prefix="RETRAINING_"):
+class Settings(PostgresSettings, PeerUrlsSettings, ServiceSettings, env_prefix="RETRAINING_"):
     host: str = host_setting("RETRAINING_API")
     port: int = port_setting("RETRAINING_API")
     # the executor

@@ -18,12 +18,18 @@ from conveyor_tools import devstack
 from tests.running_demo import RunningDemo
 
 API_TOKEN = "test-token"
+READ_TOKEN = "test-read-token"
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 @pytest.fixture(scope="session")
 def api_token() -> str:
     return API_TOKEN
+
+
+@pytest.fixture(scope="session")
+def read_token() -> str:
+    return READ_TOKEN
 
 
 @pytest.fixture(scope="session")

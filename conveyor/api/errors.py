@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import psycopg2
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
+
+
+class ErrorMessage(BaseModel):
+    """Every error the platform answers: a sentence saying what was wrong and, where it can, what to do."""
+
+    detail: str
+
+
+class ValidationProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorMessage(BaseModel):
+    """A 422 for a request that does not fit the operation: the sentence, then each problem."""
+
+    detail: str
+    errors: list[ValidationProblem] = []
 
 
 class ConveyorError(Exception):
@@ -62,8 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()
+        errors: list[dict[str, Any]] = [
+            {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+             "msg": str(e.get("msg", "invalid")), "type": str(e.get("type", "invalid"))}
+            for e in exc.errors()
         ]
         return JSONResponse(
             {"detail": _describe_validation(exc), "errors": errors}, status_code=422
@@ -71,9 +95,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(psycopg2.DataError)
+    async def _data_error(_: Request, exc: psycopg2.DataError) -> JSONResponse:
+        # Class 22 ("data exception"): a value PostgreSQL refuses, so the request's, not the server's, fault.
+        first = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0].removeprefix("ERROR:").strip()
+        return JSONResponse({"detail": f"a value in the request is one PostgreSQL cannot store or compare "
+                                       f"({first}): change it and send the request again"}, status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return JSONResponse({"detail": f"a number in the request is too large ({exc}): integers must lie within "
+                                       "-9223372036854775808 and 9223372036854775807"}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None
 def _config() -> StackConfig:
     previous = localenv.read()
     token = os.environ.get("API_TOKEN") or previous.get("API_TOKEN") or secrets.token_hex(24)
+    read_token = os.environ.get("API_READ_TOKEN") or previous.get("API_READ_TOKEN") or secrets.token_hex(24)
     return StackConfig(
         state_dir=devstack.STATE_DIR,
         qm_port=int(os.environ.get("QUEUE_MANAGER_PORT", 8001)),
@@ -60,6 +61,7 @@ def _config() -> StackConfig:
         mongo_port=int(os.environ.get("DEMO_MONGO_PORT", 27017)),
         database=os.environ.get("DEMO_DATABASE", "conveyor_demo"),
         api_token=token,
+        api_read_token=read_token,
     )
 
 
@@ -122,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         counts = asyncio.run(seed(stack, args.rows, args.seed))
         values = {
             "API_TOKEN": config.api_token,
+            "API_READ_TOKEN": config.api_read_token,
             "QUEUE_MANAGER_URL": stack.qm_url,
             "ML_DATA_API_URL": stack.ml_url,
             "MONITORING_API_URL": stack.monitoring_url,
@@ -268,7 +271,7 @@ def _banner(stack: Stack, counts: dict[str, int], model: str, workers: list[str]
         f"?dataset=product_quality&service={DEMO_SERVICE}&format=html)",
         f"  retraining_api {stack.retraining_url}/docs  (explainer: {stack.retraining_url}/retraining_api/"
         "get_explainer_dashboard?model_name=product_quality_model&evaluate_on=production)",
-        f"  API token      {stack.config.api_token}",
+        f"  API tokens     write {stack.config.api_token}, read {stack.config.api_read_token}",
         f"  demo data      product_quality: {counts}",
         f"  service        {DEMO_SERVICE} on queue {DEMO_QUEUE}, model {model}",
         f"  workers        {len(workers)} replicas, metrics at {', '.join(workers)}",

@@ -1,6 +1,5 @@
 from fastapi import APIRouter
 
-from conveyor.api.auth import TokenDep
 from conveyor.schemas.data import LabelsPost, LabelsResult
 from ml_data_api import labels
 from ml_data_api.deps import CatalogDep, DbDep, SchemaDep
@@ -9,7 +8,7 @@ router = APIRouter(prefix="/ml_data_api/datasets", tags=["labels"])
 
 
 @router.post("/{name}/labels", response_model=LabelsResult)
-def post_labels(_: TokenDep, body: LabelsPost, schema: SchemaDep, db: DbDep, catalog: CatalogDep) -> dict:
+def post_labels(body: LabelsPost, schema: SchemaDep, db: DbDep, catalog: CatalogDep) -> dict:
     return labels.apply(
         db, schema, [label.model_dump() for label in body.labels], body.append_to_training,
         catalog.timescale(schema.name),

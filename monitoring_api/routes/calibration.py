@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from conveyor.api.auth import TokenDep
 from conveyor.api.errors import Unprocessable
 from conveyor.schemas.monitoring import CalibrationOut
 from monitoring_api.deps import MonitorDep, QueueManagerDep
@@ -15,7 +14,7 @@ router = APIRouter(prefix="/monitoring_api", tags=["checks and alerts"])
 
 @router.get("/calibration", response_model=CalibrationOut)
 async def calibration(
-    _: TokenDep, monitor: MonitorDep, qm: QueueManagerDep, dataset: str | None = None, service: str | None = None,
+    monitor: MonitorDep, qm: QueueManagerDep, dataset: str | None = None, service: str | None = None,
     window_rows: Annotated[int | None, Query(ge=1, description="default: the rows a check of the service "
                                                                "reads, at most MONITORING_CHECK_WINDOW_ROWS")] = None,
 ) -> CalibrationOut:

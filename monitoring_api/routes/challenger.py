@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from conveyor.api.auth import TokenDep
 from conveyor.api.errors import BadRequest
 from conveyor.api.state import from_app_state
 from conveyor.schemas.challenger import ChallengerComparison, ChallengerSeries
@@ -48,7 +47,7 @@ class ChallengerQuery(BaseModel):
 
 
 @router.get("/challenger", response_model=ChallengerComparison)
-async def compare_challenger(_: TokenDep, query: Annotated[ChallengerQuery, Query()], challengers: ChallengersDep,
+async def compare_challenger(query: Annotated[ChallengerQuery, Query()], challengers: ChallengersDep,
                              qm: QueueManagerDep) -> ChallengerComparison:
     """Per model: rows, labelled rows, metrics; the difference with its interval; the verdict. 404 for an
     unknown service, 409 for one without a challenger."""
@@ -58,7 +57,7 @@ async def compare_challenger(_: TokenDep, query: Annotated[ChallengerQuery, Quer
 
 @router.get("/challenger/history", response_model=ChallengerSeries)
 async def challenger_history(
-    _: TokenDep, store: ChallengerStoreDep, qm: QueueManagerDep, service: Annotated[str, Query(min_length=1)],
+    store: ChallengerStoreDep, qm: QueueManagerDep, service: Annotated[str, Query(min_length=1)],
     start: datetime | None = None, end: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ChallengerSeries:

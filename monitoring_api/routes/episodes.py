@@ -4,7 +4,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from conveyor.api.auth import TokenDep
 from conveyor.api.errors import NotFound
 from conveyor.schemas.monitoring import Episode, EpisodePage, EpisodeStatus
 from monitoring_api.deps import EpisodesDep
@@ -15,7 +14,7 @@ EpisodeKind = Literal["drift_detected", "performance_degraded"]
 
 @router.get("/episodes", response_model=EpisodePage)
 def list_episodes(
-    _: TokenDep, episodes: EpisodesDep, service: str | None = None, kind: EpisodeKind | None = None,
+    episodes: EpisodesDep, service: str | None = None, kind: EpisodeKind | None = None,
     status: EpisodeStatus | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> EpisodePage:
@@ -24,7 +23,7 @@ def list_episodes(
 
 
 @router.get("/episodes/{episode_id}", response_model=Episode)
-def get_episode(_: TokenDep, episode_id: int, episodes: EpisodesDep) -> Episode:
+def get_episode(episode_id: int, episodes: EpisodesDep) -> Episode:
     found = episodes.get(episode_id)
     if found is None:
         raise NotFound(f"no alert episode {episode_id}: GET /monitoring_api/episodes lists them")

@@ -3,7 +3,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from conveyor.api.auth import TokenDep
 from conveyor.schemas.services import (
     ChallengerHealth,
     ChallengerPromoted,
@@ -30,7 +29,7 @@ async def _announce(events: EventsDep, doc: ServiceDoc) -> None:
 
 
 @router.post("", response_model=Service, status_code=201)
-async def create_service(body: ServiceCreate, events: EventsDep, _: TokenDep, by: UserHeader = "") -> dict:
+async def create_service(body: ServiceCreate, events: EventsDep, by: UserHeader = "") -> dict:
     doc = await run_in_threadpool(services_store.create_service, body, by)
     await _announce(events, doc)
     return services_store.service_to_api(doc)
@@ -48,16 +47,14 @@ def get_service(name: str) -> dict:
 
 @router.get("/{name}/history", response_model=list[ServiceChange])
 def service_history_of(
-    name: str, _: TokenDep,
-    limit: Annotated[int, Query(ge=1, le=service_history.HISTORY_CAP)] = service_history.HISTORY_CAP,
+    name: str, limit: Annotated[int, Query(ge=1, le=service_history.HISTORY_CAP)] = service_history.HISTORY_CAP,
 ) -> list[dict]:
     """Newest first: creation, assignment changes, promotions and challenger health changes."""
     return service_history.newest_first(name, limit)
 
 
 @router.patch("/{name}", response_model=Service)
-async def update_service(name: str, body: ServiceUpdate, events: EventsDep, _: TokenDep,
-                         by: UserHeader = "") -> dict:
+async def update_service(name: str, body: ServiceUpdate, events: EventsDep, by: UserHeader = "") -> dict:
     doc, changed = await run_in_threadpool(services_store.update_service, name, body, by)
     if changed:
         await _announce(events, doc)
@@ -65,8 +62,9 @@ async def update_service(name: str, body: ServiceUpdate, events: EventsDep, _: T
 
 
 @router.post("/{name}/challenger/promote", response_model=ChallengerPromoted)
-async def promote_challenger(name: str, body: ChallengerPromotion, events: EventsDep, _: TokenDep,
-                             by: UserHeader = "") -> ChallengerPromoted:
+async def promote_challenger(
+    name: str, body: ChallengerPromotion, events: EventsDep, by: UserHeader = ""
+) -> ChallengerPromoted:
     """The challenger becomes the champion; the old champion is archived or kept as the challenger."""
     doc, promoted = await run_in_threadpool(challenger_promotion.promote, name, body, by)
     await _announce(events, doc)
@@ -75,7 +73,7 @@ async def promote_challenger(name: str, body: ChallengerPromotion, events: Event
 
 
 @router.put("/{name}/challenger/health", response_model=Service)
-async def report_challenger_health(name: str, body: ChallengerHealth, events: EventsDep, _: TokenDep) -> dict:
+async def report_challenger_health(name: str, body: ChallengerHealth, events: EventsDep) -> dict:
     """A worker's report on the challenger; a change of state (ok <-> failing) is recorded and announced."""
     doc, event = await run_in_threadpool(challenger_health.report_health, name, body)
     if event is not None:
@@ -84,6 +82,6 @@ async def report_challenger_health(name: str, body: ChallengerHealth, events: Ev
 
 
 @router.delete("/{name}", status_code=204)
-def delete_service(name: str, _: TokenDep) -> Response:
+def delete_service(name: str) -> Response:
     services_store.delete_service(name)
     return Response(status_code=204)

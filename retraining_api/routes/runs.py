@@ -4,7 +4,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from conveyor.api.auth import TokenDep
 from conveyor.api.errors import Conflict, NotFound
 from conveyor.schemas.retraining import Promotion, Run, RunAccepted, RunCreate, RunStatus, Waiting
 from retraining_api.deps import MLDataDep, QueueManagerDep, StoreDep
@@ -20,7 +19,7 @@ def run_url(run_id: int) -> str:
 
 
 @router.post("/runs", status_code=202, response_model=RunAccepted)
-async def start_run(_: TokenDep, body: RunCreate, store: StoreDep, qm: QueueManagerDep, ml: MLDataDep,
+async def start_run(body: RunCreate, store: StoreDep, qm: QueueManagerDep, ml: MLDataDep,
                     response: Response) -> RunAccepted:
     """Queue a retraining run (or, with wait_for_labels, let it wait for labels first); the executor takes it.
     Follow it at the answered url."""
@@ -58,7 +57,7 @@ def get_run(store: StoreDep, run_id: int) -> dict:
 
 
 @router.post("/runs/{run_id}/cancel", response_model=Run)
-def cancel_run(_: TokenDep, run_id: int, store: StoreDep) -> dict:
+def cancel_run(run_id: int, store: StoreDep) -> dict:
     """A run that has not started (queued or waiting for labels) ends as cancelled."""
     row = store.cancel_run(run_id)
     if row is None:
@@ -69,7 +68,7 @@ def cancel_run(_: TokenDep, run_id: int, store: StoreDep) -> dict:
 
 
 @router.post("/runs/{run_id}/promote", response_model=Promotion)
-async def promote_run(_: TokenDep, run_id: int, store: StoreDep, qm: QueueManagerDep) -> Promotion:
+async def promote_run(run_id: int, store: StoreDep, qm: QueueManagerDep) -> Promotion:
     """Put the run's new version in production and move the services of the previous version to it."""
     row = await run_in_threadpool(_run, store, run_id)
     if row["status"] != RunStatus.finished.value or row["new_version"] is None:
@@ -82,6 +81,6 @@ async def promote_run(_: TokenDep, run_id: int, store: StoreDep, qm: QueueManage
 
 
 @router.post("/models/{model_name}/{version}/promote", response_model=Promotion, tags=["models"])
-async def promote_version(_: TokenDep, model_name: str, version: int, qm: QueueManagerDep) -> Promotion:
+async def promote_version(model_name: str, version: int, qm: QueueManagerDep) -> Promotion:
     """Any version: production, with the services of the name's previous version moved to it."""
     return await promote(qm, model_name, version, reason="promoted through retraining_api")

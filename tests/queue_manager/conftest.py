@@ -17,9 +17,9 @@ DATASET = {
 
 
 @pytest.fixture
-def settings(mongo_uri: str, api_token: str, amqp_url: str, unique_name: str) -> Settings:
+def settings(mongo_uri: str, api_token: str, read_token: str, amqp_url: str, unique_name: str) -> Settings:
     return Settings(
-        mongodb_uri=mongo_uri, api_token=api_token, amqp_url=amqp_url,
+        mongodb_uri=mongo_uri, api_token=api_token, api_read_token=read_token, amqp_url=amqp_url,
         events_exchange=f"{unique_name}.events", max_upload_bytes=64 * 1024,
     )
 
