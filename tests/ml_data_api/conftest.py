@@ -35,7 +35,8 @@ def prod(i: int, month: int = 1, **extra: object) -> dict:
 
 @pytest.fixture
 def settings(pg_url: str, api_token: str, read_token: str) -> Settings:
-    return Settings(database_url=pg_url, api_token=api_token, api_read_token=read_token, queue_manager_url="", max_upload_bytes=256 * 1024)
+    return Settings(database_url=pg_url, api_token=api_token, api_read_token=read_token, queue_manager_url="",
+                    max_upload_bytes=256 * 1024)
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ def test_ready_is_503_when_the_database_is_unreachable(api_token: str) -> None:
     with TestClient(create_app(settings)) as c:
         response = c.get("/ready")
         assert response.status_code == 503 and "unreachable" in response.json()["checks"]["postgresql"]
-        assert c.get("/ml_data_api/datasets/x/counts", headers={"Authorization": f"Bearer {api_token}"}).status_code == 503
+        token = {"Authorization": f"Bearer {api_token}"}
+        assert c.get("/ml_data_api/datasets/x/counts", headers=token).status_code == 503
 
 
 def test_data_survives_an_app_restart(settings: Settings, api_token: str, unique_name: str) -> None:
