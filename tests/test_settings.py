@@ -16,14 +16,15 @@ import queue_manager.settings
 import retraining_api.settings
 import worker.settings
 from conveyor import settings
-from conveyor.settings import DEV_TOKEN, ImproperlyConfigured, describe, load
+from conveyor.settings import DEV_READ_TOKEN, DEV_TOKEN, ImproperlyConfigured, describe, load
 from conveyor_tools import settings_doc
 from django_admin.environment import AdminSettings, DjangoSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_CLASSES = [cls for _, cls in settings_doc.COMPONENTS]
 # Read under the same name by every component that needs them (the services' URLs too).
-PLATFORM_WIDE = {"API_TOKEN", "AMQP_URL", "EVENTS_EXCHANGE", "DATABASE_URL", "MONGODB_URI", "QUEUE_MANAGER_URL",
+PLATFORM_WIDE = {"API_TOKEN", "API_READ_TOKEN", "METRICS_REQUIRE_TOKEN", "MAX_BODY_MB", "MAX_UPLOAD_MB", "AMQP_URL",
+                 "EVENTS_EXCHANGE", "DATABASE_URL", "MONGODB_URI", "QUEUE_MANAGER_URL",
                  "ML_DATA_API_URL", "MONITORING_API_URL", "RETRAINING_API_URL"}
 
 
@@ -81,8 +82,7 @@ def test_defaults_load_in_development(settings_class: Any) -> None:
 
 # Every name in use before the prefixes were made consistent: each is still read, for the field it used to set.
 OLD_NAMES = {
-    queue_manager.settings.Settings: ["MAX_UPLOAD_MB"],
-    ml_data_api.settings.Settings: ["MAX_UPLOAD_MB", "MAX_PAGE_ROWS", "DB_POOL_SIZE"],
+    ml_data_api.settings.Settings: ["MAX_PAGE_ROWS", "DB_POOL_SIZE"],
     worker.settings.Settings: ["SERVICE_NAME", "BATCH_SIZE", "BATCH_WAIT_MS", "PREFETCH", "MODEL_CACHE_DIR",
                                "VERSION_CHECK_SECONDS", "RETRY_INITIAL_SECONDS", "RETRY_MAX_SECONDS"],
     monitoring_api.settings.Settings: ["CHECK_INTERVAL_SECONDS", "CHECK_WINDOW_ROWS",
@@ -174,6 +174,7 @@ def test_every_problem_is_named_in_the_one_line(monkeypatch: pytest.MonkeyPatch)
 def test_production_refuses_a_missing_or_development_token(monkeypatch: pytest.MonkeyPatch, settings_class: Any,
                                                            token: str | None) -> None:
     monkeypatch.setenv("CONVEYOR_ENV", "production")
+    monkeypatch.setenv("API_READ_TOKEN", "a-long-random-read-token")
     if token is not None:
         monkeypatch.setenv("API_TOKEN", token)
     with pytest.raises(ImproperlyConfigured,
@@ -181,6 +182,23 @@ def test_production_refuses_a_missing_or_development_token(monkeypatch: pytest.M
         load(settings_class)
     monkeypatch.setenv("API_TOKEN", "a-long-random-token")
     assert load(settings_class).api_token == "a-long-random-token"
+
+
+@pytest.mark.parametrize("token", [None, DEV_READ_TOKEN, "changeme"])
+@pytest.mark.parametrize("settings_class", [queue_manager.settings.Settings, ml_data_api.settings.Settings,
+                                            monitoring_api.settings.Settings, retraining_api.settings.Settings],
+                         ids=lambda cls: cls.__module__)
+def test_production_refuses_a_missing_or_development_read_token(monkeypatch: pytest.MonkeyPatch,
+                                                                settings_class: Any, token: str | None) -> None:
+    monkeypatch.setenv("CONVEYOR_ENV", "production")
+    monkeypatch.setenv("API_TOKEN", "a-long-random-token")
+    if token is not None:
+        monkeypatch.setenv("API_READ_TOKEN", token)
+    with pytest.raises(ImproperlyConfigured,
+                       match="^API_READ_TOKEN must be set to a non-default secret when CONVEYOR_ENV=production$"):
+        load(settings_class)
+    monkeypatch.setenv("API_READ_TOKEN", "a-long-random-read-token")
+    assert load(settings_class).api_read_token == "a-long-random-read-token"
 
 
 def test_production_defaults_differ_where_declared(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,6 +231,7 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
 def test_services_refuse_to_start_in_production_without_token(module: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "API_TOKEN"}
     env["CONVEYOR_ENV"] = "production"
+    env["API_READ_TOKEN"] = "a-long-random-read-token"  # only the write token is missing
     result = subprocess.run(
         [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=60
     )
