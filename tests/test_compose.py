@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-SECRETS = {"API_TOKEN": "t", "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r", "DJANGO_SECRET_KEY": "k",
+SECRETS = {"API_TOKEN": "t", "API_READ_TOKEN": "rt", "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r", "DJANGO_SECRET_KEY": "k",
            "ADMIN_PASSWORD": "a"}
 # Every component of DESIGN.md that exists in the repository must run in the stack.
 COMPONENTS = [
@@ -136,3 +136,4 @@ def test_production_mode_and_no_default_secrets(compose: dict) -> None:
         env = compose["services"][name]["environment"]
         assert env["CONVEYOR_ENV"] == "production"
         assert ":?" in env["API_TOKEN"], "the token must be required, never defaulted"
+        assert ":?" in env["API_READ_TOKEN"], "the read token must be required, never defaulted"
