@@ -12,6 +12,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from conveyor_tools import devstack, localenv
 from tests.support import wait_for
@@ -46,6 +49,13 @@ class RunningDemo:
     def values(self) -> dict[str, str]:
         """What the demo wrote to demo.env: URLs, token, admin user and password."""
         return localenv.read(self.state_dir / "demo.env")
+
+    def read(self, url: str, **params: str | int) -> Any:
+        """GET `url` with the demo's read token (every API but the open pages asks for one); the JSON answer."""
+        headers = {"Authorization": f"Bearer {self.values['API_READ_TOKEN']}"}
+        response = httpx.get(url, params=params, headers=headers, timeout=30)
+        response.raise_for_status()
+        return response.json()
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")

@@ -38,7 +38,8 @@ def test_generate_then_load(tmp_path: Path, ml_api: tuple[str, str]) -> None:
                       "--url", url, "--token", token, "--batch-size", "500")
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert "loaded 1200 rows" in loaded.stdout and "T_data_4_1" in loaded.stdout  # dropped columns are named
-    counts = httpx.get(f"{url}/ml_data_api/datasets/product_quality/counts").json()
+    counts = httpx.get(f"{url}/ml_data_api/datasets/product_quality/counts",
+                       headers={"Authorization": f"Bearer {token}"}).json()
     assert counts["training"] == 1200
 
 

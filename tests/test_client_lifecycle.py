@@ -79,6 +79,10 @@ def _headers(stack: Stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {stack.config.api_token}"}
 
 
+def _read_headers(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.config.api_read_token}"}
+
+
 def test_monitoring_api_reuses_its_clients_across_requests(stack_env: Stack, dataset: str, built: Counter[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHECK_INTERVAL_SECONDS", "0")  # the stack's own monitoring_api runs the schedule
@@ -91,7 +95,7 @@ def test_monitoring_api_reuses_its_clients_across_requests(stack_env: Stack, dat
         clients = (app.state.queue_manager, app.state.ml_data)
         for _ in range(2):
             # queue_manager knows the dataset; ml_data_api has no rows of it: both peers asked, then a 4xx.
-            answer = client.get(f"/monitoring_api/data_drift?dataset={dataset}")
+            answer = client.get(f"/monitoring_api/data_drift?dataset={dataset}", headers=_read_headers(stack_env))
             assert answer.status_code in (404, 422), answer.text
             answer = client.post("/monitoring_api/checks/run?service=no_such_service", headers=_headers(stack_env))
             assert answer.status_code == 404, answer.text
@@ -115,7 +119,8 @@ def test_retraining_api_reuses_its_clients_across_requests(stack_env: Stack, dat
     with TestClient(app) as client:
         clients = (app.state.queue_manager, app.state.ml_data)
         for _ in range(2):
-            answer = client.get("/retraining_api/evaluate?model_name=no_such_model&evaluate_on=testing")
+            answer = client.get("/retraining_api/evaluate?model_name=no_such_model&evaluate_on=testing",
+                                headers=_read_headers(stack_env))
             assert answer.status_code == 404, answer.text
             # Validation asks queue_manager for the dataset and ml_data_api for its rows: none, a 4xx.
             answer = client.post("/retraining_api/runs", headers=_headers(stack_env),

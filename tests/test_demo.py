@@ -29,13 +29,13 @@ def test_demo_up_stop_and_restart(running_demo: RunningDemo) -> None:
     assert written["QUEUE_MANAGER_URL"] == qm
     assert len(written["API_TOKEN"]) >= 20 and written["API_TOKEN"] in demo.log_text()
     assert httpx.get(f"{qm}/").json() == {"message": "This is the queue manager."}
-    counts = httpx.get(counts_url).json()
+    counts = demo.read(counts_url)
     assert (counts["training"], counts["testing"]) == SPLITS
     # Records stream from the data source through the workers into production rows.
-    wait_for(lambda: httpx.get(counts_url).json()["production"] >= 50, 60, "50 demo records predicted and stored",
+    wait_for(lambda: demo.read(counts_url)["production"] >= 50, 60, "50 demo records predicted and stored",
              interval=1, details=lambda: demo.log_text()[-3000:])
     # A worker stores a batch's rows first and marks its jobs finished after: wait for the jobs too.
-    wait_for(lambda: httpx.get(f"{qm}/queue_manager/jobs/stats").json()["counts"].get("finished", 0) >= 50, 30,
+    wait_for(lambda: demo.read(f"{qm}/queue_manager/jobs/stats")["counts"].get("finished", 0) >= 50, 30,
              "50 demo jobs recorded as finished in queue_manager", interval=0.5)
     # Retraining, promotion and the explainer on this demo are driven through the dashboards by
     # tests/django_admin/test_browser.py (the same running demo), and over HTTP by tests/retraining_api.
@@ -46,17 +46,17 @@ def test_demo_up_stop_and_restart(running_demo: RunningDemo) -> None:
 
     demo.start()
     assert demo.values["API_TOKEN"] == written["API_TOKEN"], "the token is kept"
-    counts = httpx.get(counts_url).json()
+    counts = demo.read(counts_url)
     assert (counts["training"], counts["testing"]) == SPLITS, "rows are kept, not loaded twice"
     assert "train started" not in demo.log_text(), "the assigned model is kept, not trained again"
-    datasets = httpx.get(f"{qm}/queue_manager/datasets").json()
+    datasets = demo.read(f"{qm}/queue_manager/datasets")
     assert [d["name"] for d in datasets] == ["product_quality"]
     assert demo.stop() == 0
 
 
 def _inject_the_fault(demo: RunningDemo, qm: str, dataset_url: str) -> None:
     """The service retrains on drift; `conveyor demo-drift` replaces the undrifted stream by the faulty one."""
-    policy = httpx.get(f"{qm}/queue_manager/services/{DEMO_SERVICE}").json()["retraining"]
+    policy = demo.read(f"{qm}/queue_manager/services/{DEMO_SERVICE}")["retraining"]
     assert policy["on"] == ["drift_detected"] and policy["training"]["source"] == "production", policy
     assert "conveyor demo-drift" in demo.log_text(), "the banner names the command"
     done = subprocess.run([sys.executable, "-m", "conveyor_tools.cli.main", "demo-drift"], env=demo.env,
@@ -65,7 +65,7 @@ def _inject_the_fault(demo: RunningDemo, qm: str, dataset_url: str) -> None:
     shifted = DEMO_DRIFT_FEATURES[0]
 
     def faulty_rows() -> list[dict]:
-        rows = httpx.get(f"{dataset_url}/production/rows", params={"last": 50}).json()["rows"]
+        rows = demo.read(f"{dataset_url}/production/rows", last=50)["rows"]
         return [r for r in rows if r["record_id"].startswith("fault")]
 
     rows = wait_for(faulty_rows, 30, "rows of the faulty data source predicted", interval=0.5,

@@ -47,10 +47,11 @@ async def _load(stack: Stack, rows: int) -> None:
                                                      for i in range(start, min(start + BATCH, rows))])
 
 
-def _time(url: str, kind: str, rows: int, fmt: str = "json") -> dict[str, Any]:
+def _time(stack: Stack, kind: str, rows: int, fmt: str = "json") -> dict[str, Any]:
     started = time.perf_counter()
-    response = httpx.get(f"{url}/monitoring_api/{kind}", params={
-        "dataset": DEMO_DATASET.name, "service": "bench", "current_rows": rows, "format": fmt}, timeout=600)
+    response = httpx.get(f"{stack.monitoring_url}/monitoring_api/{kind}", params={
+        "dataset": DEMO_DATASET.name, "service": "bench", "current_rows": rows, "format": fmt}, timeout=600,
+        headers={"Authorization": f"Bearer {stack.config.api_read_token}"})
     seconds = time.perf_counter() - started
     response.raise_for_status()
     out: dict[str, Any] = {"seconds": round(seconds, 2)}
@@ -70,11 +71,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         asyncio.run(_load(stack, args.rows))
         loaded = time.perf_counter() - started
-        _time(stack.monitoring_url, "data_drift", 100)  # warm up: imports and first queries
+        _time(stack, "data_drift", 100)  # warm up: imports and first queries
         figures = {
             "rows": args.rows, "sample_cap": args.sample_cap, "load_seconds": round(loaded, 1),
-            "data_drift": _time(stack.monitoring_url, "data_drift", args.rows),
-            "regression_performance": _time(stack.monitoring_url, "regression_performance", args.rows),
-            "data_drift_html": _time(stack.monitoring_url, "data_drift", args.rows, "html"),
+            "data_drift": _time(stack, "data_drift", args.rows),
+            "regression_performance": _time(stack, "regression_performance", args.rows),
+            "data_drift_html": _time(stack, "data_drift", args.rows, "html"),
         }
     return figures

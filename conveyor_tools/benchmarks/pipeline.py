@@ -112,20 +112,20 @@ async def _setup(stack: Stack, name: str, mode: ChallengerMode | None, share: fl
 
 
 async def _stored_rows(stack: Stack, dataset: str) -> int:
-    async with MLDataClient(stack.ml_url) as ml:
+    async with MLDataClient(stack.ml_url, stack.config.api_read_token) as ml:
         return (await ml.counts(dataset)).production
 
 
 async def _finished_jobs(stack: Stack, service: str) -> int:
     # A count, not the stats endpoint: polling must not load the store it measures.
-    async with QueueManagerClient(stack.qm_url) as qm:
+    async with QueueManagerClient(stack.qm_url, stack.config.api_read_token) as qm:
         page = await qm.list_jobs(service=service, status="finished", limit=1)
     return page.total
 
 
 async def _rows(stack: Stack, dataset: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    async with MLDataClient(stack.ml_url, timeout=120) as ml:
+    async with MLDataClient(stack.ml_url, stack.config.api_read_token, timeout=120) as ml:
         while True:
             page = await ml.rows(dataset, "production", limit=10_000, offset=len(out))
             out += page.rows

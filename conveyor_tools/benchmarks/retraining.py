@@ -55,9 +55,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         asyncio.run(_load(stack, args.rows))
         base = f"{stack.retraining_url}/retraining_api"
         headers = {"Authorization": f"Bearer {config.api_token}"}
+        reader = {"Authorization": f"Bearer {config.api_read_token}"}  # what a dashboard polling the run sends
         include = [i.strip() for i in args.include.split(",") if i.strip()]
         # The API lists PyCaret's model ids once at start; wait for that, as a running service would have.
-        httpx.get(f"{base}/pycaret_models", params={"task": "regression"}, timeout=120).raise_for_status()
+        httpx.get(f"{base}/pycaret_models", params={"task": "regression"}, headers=reader,
+                  timeout=120).raise_for_status()
         started = time.perf_counter()
         answer = httpx.post(f"{base}/runs", headers=headers, timeout=120,
                             json={"dataset": DEMO_DATASET.name, "algorithm": MODEL, "include": include})
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         latencies: list[float] = []
         while True:
             t = time.perf_counter()
-            state = httpx.get(run_url, timeout=30).json()
+            state = httpx.get(run_url, headers=reader, timeout=30).json()
             httpx.get(f"{stack.retraining_url}/health", timeout=30)
             latencies.append(time.perf_counter() - t)
             if state["status"] not in ("queued", "running"):
@@ -80,12 +82,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         params = {"model_name": MODEL, "version": state["new_version"], "evaluate_on": "testing",
                   "rows": args.explainer_rows}
         started = time.perf_counter()
-        while (page := httpx.get(f"{base}/get_explainer_dashboard", params=params, timeout=120)).status_code == 202:
+        explainer = f"{base}/get_explainer_dashboard"
+        while (page := httpx.get(explainer, params=params, headers=reader, timeout=120)).status_code == 202:
             time.sleep(0.1)
         page.raise_for_status()
         explainer_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        httpx.get(f"{base}/get_explainer_dashboard", params=params, timeout=120).raise_for_status()
+        httpx.get(explainer, params=params, headers=reader, timeout=120).raise_for_status()
         cached_seconds = time.perf_counter() - started
         return {
             "training_rows": state["training_rows"], "holdout_rows": state["holdout_rows"], "include": include,
