@@ -99,6 +99,7 @@ class ServiceDoc(me.Document):
     challenger_share = me.FloatField(default=0.0)
     challenger_policy = me.DictField()  # conveyor.schemas.services.ChallengerPolicy as JSON; {} is the defaults
     challenger_health = me.DictField(null=True, default=None)  # ChallengerHealth as JSON, last worker report
+    champion_health = me.DictField(null=True, default=None)  # ChampionHealth as JSON: a worker's report on loading it
     history = me.EmbeddedDocumentListField(ServiceChangeDoc)  # oldest first, capped (service_history.py)
     enabled = me.BooleanField(default=True)
     payload_key = me.StringField(default="data")
