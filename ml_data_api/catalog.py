@@ -13,12 +13,14 @@ import threading
 
 from fastapi.concurrency import run_in_threadpool
 from psycopg2.extras import Json
+from pydantic import TypeAdapter, ValidationError
 
-from conveyor.api.errors import Conflict, NotFound
+from conveyor.api.errors import Conflict, NotFound, Unprocessable
 from conveyor.clients import QueueManagerClient
 from conveyor.lookups import dataset_schema
 from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema
+from conveyor.schemas.names import DatasetName
 from ml_data_api import tables
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS conveyor_datasets (
     created_at timestamptz NOT NULL DEFAULT now()
 )
 """
+_DATASET_NAME: TypeAdapter[str] = TypeAdapter(DatasetName)
 # Fields that shape the tables: a schema differing in these is a different dataset.
 SHAPE_FIELDS = ("task", "features", "target", "target_type", "timestamp_column")
 
@@ -47,6 +50,15 @@ def same_shape(a: DatasetSchema, b: DatasetSchema) -> bool:
 def describe_difference(old: DatasetSchema, new: DatasetSchema) -> str:
     a, b = _shape(old), _shape(new)
     return "; ".join(f"{k}: registered {a[k]!r}, sent {b[k]!r}" for k in SHAPE_FIELDS if a[k] != b[k])
+
+
+def check_name(name: str) -> None:
+    """A 422 for a name no dataset can have, before it reaches a table or a URL (routes check it as a path
+    parameter already; the reference insert URL derives it from `table_name`)."""
+    try:
+        _DATASET_NAME.validate_python(name)
+    except ValidationError as exc:
+        raise Unprocessable(f"dataset name {name!r}: {exc.errors()[0]['msg']}") from exc
 
 
 class Catalog:
@@ -101,6 +113,7 @@ class Catalog:
 
     async def get(self, name: str) -> DatasetSchema:
         """The dataset's schema; its tables are made on first use of a dataset queue_manager knows."""
+        check_name(name)
         cached = self._cache.get(name)
         if cached is not None:
             return cached

@@ -9,12 +9,13 @@ from conveyor.pg import Database
 from conveyor.schemas.datasets import DatasetSchema, Split
 from ml_data_api import tables
 from ml_data_api.ingest import _copy, months_of
-from ml_data_api.validation import coerce
+from ml_data_api.validation import coerce, texts
 
 
 def apply(db: Database, schema: DatasetSchema, labels: list[dict], append: bool, timescale: bool) -> dict:
-    frame = pd.DataFrame.from_records(labels, columns=["record_id", "label"])
-    frame["record_id"] = frame["record_id"].astype(str)
+    # Objects, not inferred dtypes: pandas overflows on an integer beyond float64 before it can be refused.
+    frame = pd.DataFrame(labels, columns=["record_id", "label"], dtype=object)
+    frame["record_id"] = texts(frame["record_id"].astype(str), "record_id")
     frame["label"] = coerce(frame["label"], schema.resolved_target_type, "label")
     frame = frame.drop_duplicates("record_id", keep="last")
     production = sql.Identifier(tables.table_name(schema.name, Split.production))

@@ -13,8 +13,14 @@ PRODUCTION_COLUMNS = (
 )
 
 
+# Rows (or labels) in one request, whatever their size in bytes (MAX_BODY_MB, MAX_UPLOAD_MB bound that): a batch
+# is validated and typed whole in memory before it is written. `conveyor load` sends 10,000 at a time.
+MAX_BATCH_ROWS = 200_000
+
+
 class RowsInsert(BaseModel):
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=200_000)
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH_ROWS,
+                                       description=f"at most {MAX_BATCH_ROWS:,} rows")
 
 
 class InsertResult(BaseModel):
@@ -28,7 +34,7 @@ class Label(BaseModel):
 
 
 class LabelsPost(BaseModel):
-    labels: list[Label] = Field(min_length=1, max_length=200_000)
+    labels: list[Label] = Field(min_length=1, max_length=MAX_BATCH_ROWS)
     append_to_training: bool = False
 
 
@@ -57,6 +63,6 @@ class RowsPage(BaseModel):
 class LegacyInsert(BaseModel):
     """The reference system's body: a table name and rows."""
 
-    table_name: str = Field(description="'<dataset>_<split>', or a dataset name with `split`")
-    data: list[dict[str, Any]] = Field(min_length=1)
-    split: str | None = None
+    table_name: str = Field(max_length=100, description="'<dataset>_<split>', or a dataset name with `split`")
+    data: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH_ROWS)
+    split: str | None = Field(default=None, max_length=20)

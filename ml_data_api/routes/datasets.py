@@ -5,7 +5,7 @@ from conveyor.api.errors import NotFound, Unprocessable
 from conveyor.schemas.data import Counts
 from conveyor.schemas.datasets import DatasetSchema
 from ml_data_api import queries
-from ml_data_api.deps import CatalogDep, DbDep, SchemaDep
+from ml_data_api.deps import CatalogDep, DatasetNamePath, DbDep, SchemaDep
 
 router = APIRouter(prefix="/ml_data_api/datasets", tags=["datasets"])
 
@@ -14,8 +14,9 @@ class Registered(DatasetSchema):
     created: bool
 
 
-@router.put("/{name}", response_model=Registered)
-def register_dataset(name: str, body: DatasetSchema, catalog: CatalogDep, response: Response) -> dict:
+@router.put("/{name}", response_model=Registered,
+            responses={201: {"model": Registered, "description": "The dataset's tables were created."}})
+def register_dataset(name: DatasetNamePath, body: DatasetSchema, catalog: CatalogDep, response: Response) -> dict:
     if body.name != name:
         raise Unprocessable(f"the body names dataset {body.name!r} but the URL names {name!r}")
     schema, created = catalog.register(body)
@@ -38,7 +39,7 @@ class Deleted(BaseModel):
 
 
 @router.delete("/{name}", response_model=Deleted)
-def delete_dataset(name: str, catalog: CatalogDep) -> Deleted:
+def delete_dataset(name: DatasetNamePath, catalog: CatalogDep) -> Deleted:
     # Only what is here: an unknown dataset is not looked up (its tables would be made only to go).
     if not catalog.forget(name):
         raise NotFound(f"dataset {name!r} has no tables in ml_data_api: nothing to delete")

@@ -37,8 +37,9 @@ def test_schema_comes_from_queue_manager(
         assert missing.status_code == 404 and "queue_manager" in missing.json()["detail"]
 
 
-def test_queue_manager_down_is_503(pg_url: str, api_token: str) -> None:
-    settings = Settings(database_url=pg_url, api_token=api_token, queue_manager_url="http://127.0.0.1:1", amqp_url="")
-    with TestClient(create_app(settings)) as c:
+def test_queue_manager_down_is_503(pg_url: str, api_token: str, read_token: str) -> None:
+    settings = Settings(database_url=pg_url, api_token=api_token, api_read_token=read_token,
+                        queue_manager_url="http://127.0.0.1:1", amqp_url="")
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {read_token}"}) as c:
         response = c.get("/ml_data_api/datasets/whatever/counts")
         assert response.status_code == 503 and "unreachable" in response.json()["detail"]
