@@ -56,7 +56,11 @@ def _pg_datetime(value: datetime) -> datetime:
     if abs(offset) > MAX_UTC_OFFSET:
         raise ValueError(f"the UTC offset {value.isoformat()[-6:]} is outside -15:59..+15:59, the range "
                          "PostgreSQL accepts; give the time in UTC (with Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # pydantic lets it through as an error of ours: make it a validation error
+        raise ValueError(f"{value.isoformat()} is outside the years 1..9999 once moved to UTC; "
+                         "give a time within them") from None
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
