@@ -69,11 +69,19 @@ class Unavailable(ConveyorError):
     status_code = 503
 
 
+def _sentence(message: object) -> str:
+    """pydantic's message without its "Value error, " label: our validators already write sentences."""
+    text = str(message)
+    for label in ("Value error, ", "Assertion failed, "):
+        text = text.removeprefix(label)
+    return text
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
-        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+        parts.append(f"{loc or 'request'}: {_sentence(err.get('msg', 'invalid'))}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -86,7 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors: list[dict[str, Any]] = [
             {"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
-             "msg": str(e.get("msg", "invalid")), "type": str(e.get("type", "invalid"))}
+             "msg": _sentence(e.get("msg", "invalid")), "type": str(e.get("type", "invalid"))}
             for e in exc.errors()
         ]
         return JSONResponse(
