@@ -1,7 +1,9 @@
 """Evidently reports over a reference and a current window, as JSON summaries or HTML.
 
 Pure functions over DataFrames: the HTTP layer fetches and samples the windows, this
-module only computes. Evidently 0.7's classic presets live under `evidently.legacy`.
+module only computes. Evidently 0.7's classic presets live under `evidently.legacy`. Its HTML embeds its
+own script bundle and icon font (it loads nothing from another site); it still goes through
+`conveyor.html_assets.offline_page`, so a later Evidently linking plotly.js from a CDN still works offline.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from conveyor.html_assets import offline_page
 from conveyor.jsonsafe import json_safe
 from conveyor.schemas.monitoring import DriftStatus, ReportKind
 from monitoring_api.calibration import Calibration
@@ -206,4 +209,4 @@ def json_report(kind: ReportKind, w: Windows, calibration: Calibration | None = 
 
 
 def html_report(kind: ReportKind, w: Windows, calibration: Calibration | None = None) -> str:
-    return run_report(kind, w, html=True, calibration=calibration).get_html()
+    return offline_page(run_report(kind, w, html=True, calibration=calibration).get_html())

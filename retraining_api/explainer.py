@@ -4,7 +4,8 @@ explainerdashboard gets the pipeline's final estimator and the features as the
 pipeline's own preprocessing turns them out, with a SHAP algorithm that fits the
 estimator: TreeExplainer for trees and ensembles of trees, the linear one for linear
 models, the kernel one (on a small background sample) only for the rest. Interactions
-and the decision-tree tab stay off: together that is seconds, not half an hour.
+and the decision-tree tab stay off: together that is seconds, not half an hour. The page carries its own
+plotly.js and Bootstrap (`conveyor.html_assets.offline_page`): it works with no internet.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from conveyor.html_assets import offline_page
 from conveyor.schemas.datasets import DatasetSchema, Task
 from conveyor.training.frame import frame_from_rows
 
@@ -92,4 +94,4 @@ def build_html(pipeline: Any, rows: pd.DataFrame, schema: DatasetSchema, title: 
         explainer = RegressionExplainer(estimator, xt, target, **options)
     dashboard = ExplainerDashboard(explainer, title=title, shap_interaction=False, decision_trees=False,
                                    whatif=True, mode="dash")
-    return dashboard.to_html()
+    return offline_page(dashboard.to_html())
