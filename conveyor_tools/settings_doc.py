@@ -18,6 +18,8 @@ import monitoring_api.settings
 import queue_manager.settings
 import retraining_api.settings
 import worker.settings
+from conveyor.model_check import ModelCheckSettings
+from conveyor.model_files import ModelFileSettings
 from conveyor.settings import Declared, Described, describe
 from django_admin.environment import AdminSettings, DjangoSettings
 
@@ -26,13 +28,19 @@ BEGIN = "<!-- settings table: generated from the declarations by `python -m conv
 END = "<!-- end of the settings table -->"
 REGENERATE = "python -m conveyor_tools.settings_doc --write"
 
-# Every settings class, with the component that reads it, in the order the table lists them.
+# Every settings class, with the component that reads it, in the order the table lists them. A class read by
+# several components (how model files load) is listed once for each of them.
 COMPONENTS: list[tuple[str, type[Declared]]] = [
     ("queue_manager", queue_manager.settings.Settings),
+    ("queue_manager", ModelFileSettings),
+    ("queue_manager", ModelCheckSettings),
     ("ml_data_api", ml_data_api.settings.Settings),
     ("worker", worker.settings.Settings),
+    ("worker", ModelFileSettings),
     ("monitoring_api", monitoring_api.settings.Settings),
+    ("monitoring_api", ModelFileSettings),
     ("retraining_api", retraining_api.settings.Settings),
+    ("retraining_api", ModelFileSettings),
     ("django_admin", DjangoSettings),
     ("django_admin", AdminSettings),
 ]

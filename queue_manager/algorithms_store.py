@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
+from pydantic import ValidationError
 from pymongo import ReturnDocument
 
 from conveyor.api.errors import Conflict, NotFound, Unprocessable
+from conveyor.model_check import check_model
+from conveyor.model_files import stored_filename, stored_format
 from conveyor.schemas.algorithms import AlgorithmPatch, HoldoutWindow, Stage, StageUpdate
+from conveyor.schemas.datasets import DatasetSchema
 from queue_manager.datasets_store import get_dataset
 from queue_manager.models import AlgorithmDoc, CounterDoc, ServiceDoc, StageChangeDoc, StoredFileDoc
+
+log = logging.getLogger(__name__)
+
+
+def dataset_schema(name: str) -> DatasetSchema:
+    try:
+        return DatasetSchema.model_validate(get_dataset(name).schema)
+    except ValidationError as exc:  # a dataset stored before a rule it breaks (a name with a line break...)
+        raise Unprocessable(f"dataset {name!r} has a schema the platform no longer accepts "
+                            f"({exc.errors()[0]['msg']}): create it again under a valid name") from exc
+
+
+def checked_model(schema: DatasetSchema, content: bytes, filename: str) -> str:
+    """The name to store an upload under, once a separate process has loaded it and made it predict on rows
+    shaped like the dataset's (conveyor.model_check: where an uploaded file's code runs); else 422 saying why."""
+    verdict = check_model(content, filename, schema)
+    log.info("model check of %r for dataset %s: %s in %.1f s (peak %.0f MB resident, %.0f MB address space)%s",
+             filename, schema.name, "accepted" if verdict.accepted else "refused", verdict.seconds,
+             verdict.peak_rss_mb, verdict.peak_vm_mb, "" if verdict.accepted else f": {verdict.reason}")
+    if not verdict.accepted:
+        raise Unprocessable(f"model refused: {verdict.reason}")
+    return stored_filename(filename, verdict.format)
 
 
 def algorithm_to_api(doc: AlgorithmDoc) -> dict[str, Any]:
@@ -20,7 +47,7 @@ def algorithm_to_api(doc: AlgorithmDoc) -> dict[str, Any]:
     return {
         "name": doc.name, "version": doc.version, "dataset": doc.dataset,
         "framework": doc.framework, "description": doc.description, "metrics": doc.metrics,
-        "holdout": doc.holdout or None, "stage": doc.stage,
+        "holdout": doc.holdout or None, "format": stored_format(doc.model_file.filename), "stage": doc.stage,
         "stage_history": [
             {"stage": h.stage, "at": h.at, "by": h.by, "reason": h.reason} for h in doc.stage_history
         ],

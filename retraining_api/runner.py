@@ -16,8 +16,10 @@ from typing import Any
 
 from conveyor.clients.peers import PeerClients
 from conveyor.lookups import dataset_schema
+from conveyor.model_files import UnloadableModel
 from conveyor.schemas.retraining import RunCreate
 from conveyor.training import dump_model, evaluate, load_model, train_model
+from conveyor.training.artifacts import PIPELINE_SUFFIX
 from retraining_api import data
 from retraining_api.promotion import decide, promote
 from retraining_api.settings import Settings
@@ -120,8 +122,15 @@ async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunS
                      training_rows=len(training), holdout_rows=len(holdout))
     log.info("training on %d rows, holdout %d rows, previous version %s",
              len(training), len(holdout), previous.version if previous else None)
-    previous_model = load_model(await qm.download_algorithm(previous.name, previous.version)) \
-        if previous else None
+    previous_model = None
+    if previous is not None:
+        # A pickle's code runs here, in the executor: only where MODEL_ALLOW_PICKLE allows it.
+        content = await qm.download_algorithm(previous.name, previous.version)
+        try:
+            previous_model = await asyncio.to_thread(load_model, content, previous.file.filename,
+                                                     f"the previous version, model {previous.name} v{previous.version}")
+        except UnloadableModel as exc:
+            raise RunFailed(f"{exc}; it is needed to compare the new model with") from exc
 
     started = time.perf_counter()
     trained = await asyncio.to_thread(train_model, training, holdout, schema, request.include,
@@ -133,11 +142,12 @@ async def _work(run_id: int, request: RunCreate, settings: Settings, store: RunS
         previous_results = await asyncio.to_thread(evaluate, previous_model, holdout, schema, None, name)
 
     reporter("registering", 96)
+    # joblib, not skops: skops cannot save PyCaret pipelines in general (conveyor/training/artifacts.py).
     description = (f"retrained by run {run_id}: PyCaret {trained.model_id} on {len(training)} "
                    f"{request.training.source.value} rows")
     algorithm = await qm.upload_algorithm(
         name=request.algorithm, dataset=schema.name, model=dump_model(trained.pipeline),
-        filename=f"{request.algorithm}.joblib", config=trained.config,
+        filename=f"{request.algorithm}{PIPELINE_SUFFIX}", config=trained.config,
         config_filename=f"{request.algorithm}_config.joblib", framework=trained.framework,
         description=description, metrics=trained.metrics, stage="staging",
         holdout=data.holdout_window(holdout, schema, request.holdout.source, request.service),

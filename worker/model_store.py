@@ -1,4 +1,5 @@
-"""Models by (name, version): downloaded once, checked against their sha256, cached on disk."""
+"""Models by (name, version): downloaded once, checked against their sha256, cached on disk, loaded with the
+platform's one loader (conveyor.model_files: skops, or pickle where MODEL_ALLOW_PICKLE allows it)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from conveyor.clients import QueueManagerClient
+from conveyor.model_files import ModelFileSettings, UnloadableModel, load_model, model_file_settings
 from conveyor.schemas.algorithms import AlgorithmRef
+
+# UnloadableModel is the loader's: the worker catches it from here as before, with the loader's sentence.
+__all__ = ["ChecksumMismatch", "LoadedModel", "ModelStore", "UnloadableModel"]
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,6 @@ class ChecksumMismatch(RuntimeError):
     pass
 
 
-class UnloadableModel(RuntimeError):
-    """The file is there and intact, but is not a model this worker can use."""
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -43,9 +42,10 @@ def _sha256(path: Path) -> str:
 
 
 class ModelStore:
-    def __init__(self, qm: QueueManagerClient, cache_dir: str | Path) -> None:
+    def __init__(self, qm: QueueManagerClient, cache_dir: str | Path, files: ModelFileSettings | None = None) -> None:
         self.qm = qm
         self.cache_dir = Path(cache_dir)
+        self.files = files or model_file_settings()
 
     def path(self, name: str, version: int) -> Path:
         return self.cache_dir / name / f"{version}.model"
@@ -54,6 +54,7 @@ class ModelStore:
         algorithm = await self.qm.get_algorithm(ref.name, ref.version)
         expected = algorithm.file.sha256
         path = self.path(ref.name, ref.version)
+        content: bytes | None = None
         if not (path.exists() and _sha256(path) == expected):
             content = await self.qm.download_algorithm(ref.name, ref.version)
             if hashlib.sha256(content).hexdigest() != expected:
@@ -65,11 +66,9 @@ class ModelStore:
                 f.write(content)
             os.replace(tmp, path)
             log.info("model %s v%s downloaded (%d bytes)", ref.name, ref.version, len(content))
-        try:
-            model = await asyncio.to_thread(joblib.load, path)
-        except Exception as exc:  # whatever unpickling a foreign file raises
-            raise UnloadableModel(f"model {ref.name} v{ref.version} does not load with joblib "
-                                  f"({type(exc).__name__}: {exc})") from exc
-        if not callable(getattr(model, "predict", None)):
-            raise UnloadableModel(f"model {ref.name} v{ref.version} has no .predict method")
+        if content is None:
+            content = path.read_bytes()
+        # A pickle's code runs here, in the worker: only where MODEL_ALLOW_PICKLE allows it.
+        model = await asyncio.to_thread(load_model, content, algorithm.file.filename,
+                                        what=f"model {ref.name} v{ref.version}", settings=self.files)
         return LoadedModel(ref.name, ref.version, model)

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from conveyor.schemas.safe import check_json_value
 
 
 class Stage(StrEnum):
     staging = "staging"
     production = "production"
     archived = "archived"
+
+
+class ModelFormat(StrEnum):
+    """How a model file is stored: skops (state only, types checked) or pickle (joblib; code run on load)."""
+
+    skops = "skops"
+    pickle = "pickle"
+
+
+METRICS_EXAMPLE = '{"MAE": 0.1}'
+
+
+def _finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}: JSON has no such number; leave the metric out or send it as text")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _finite(item, f"{where}[{index}]")
+
+
+def check_metrics(value: dict[str, Any]) -> dict[str, Any]:
+    """Metrics both stores and the JSON answers can hold: int64 integers, finite numbers, no NUL, not too deep."""
+    check_json_value(value, "metrics")
+    _finite(value, "metrics")
+    return value
+
+
+Metrics = Annotated[dict[str, Any], AfterValidator(check_metrics)]
 
 
 class StageChange(BaseModel):
@@ -69,6 +103,8 @@ class Algorithm(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     holdout: HoldoutWindow | None = Field(default=None, description="the rows `metrics` were scored on "
                                                                      "(None: unknown, read as the testing split)")
+    format: ModelFormat = Field(default=ModelFormat.pickle, description="how the model file is stored: skops, or "
+                                                                        "pickle (joblib), which runs code when loaded")
     stage: Stage
     stage_history: list[StageChange] = Field(default_factory=list)
     file: StoredFile
@@ -91,5 +127,5 @@ class AlgorithmPatch(BaseModel):
     """Fields of a version that may change after upload; the file and the stage have their own routes."""
 
     description: str | None = None
-    metrics: dict[str, Any] | None = None
+    metrics: Metrics | None = Field(default=None, description="a JSON object, e.g. " + METRICS_EXAMPLE)
     holdout: HoldoutWindow | None = Field(default=None, description="the rows the (new) metrics were scored on")

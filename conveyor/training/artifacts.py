@@ -1,4 +1,12 @@
-"""Models travel as plain joblib files: what the worker loads with joblib.load."""
+"""The platform's own runs save PyCaret pipelines with joblib; every model is loaded by conveyor.model_files.
+
+Why joblib and not skops: skops cannot save a PyCaret pipeline in general. A pipeline for a dataset with a
+text feature holds category_encoders' OneHotEncoder, whose pandas internals skops refuses to save
+("no default __reduce__"), and one it can save holds PyCaret and joblib types skops does not trust
+(pycaret.internal.pipeline.Pipeline, its _fit_one/_transform_one functions, joblib's NotMemorizedFunc...).
+So a retraining run's model (and `conveyor train`'s) is a pickle: loading it anywhere needs
+MODEL_ALLOW_PICKLE=true, in production too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,11 @@ from typing import Any
 
 import joblib
 
+from conveyor.model_files import load_model as load_model_file
+
+# The name the platform's runs upload their pipelines under: the suffix says pickle to the loader.
+PIPELINE_SUFFIX = ".joblib"
+
 
 def dump_model(model: Any) -> bytes:
     buffer = io.BytesIO()
@@ -14,5 +27,7 @@ def dump_model(model: Any) -> bytes:
     return buffer.getvalue()
 
 
-def load_model(content: bytes) -> Any:
-    return joblib.load(io.BytesIO(content))
+def load_model(content: bytes, filename: str | None = None, what: str | None = None) -> Any:
+    """A model file as every component loads it (skops, or pickle where MODEL_ALLOW_PICKLE allows it); the file's
+    stored name tells its format (without one, its first bytes do). Raises conveyor.model_files.UnloadableModel."""
+    return load_model_file(content, filename, what=what)

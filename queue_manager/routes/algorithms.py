@@ -6,7 +6,15 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from conveyor.api.errors import NotFound, PayloadTooLarge, Unprocessable
-from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, HoldoutWindow, Stage, StageUpdate
+from conveyor.schemas.algorithms import (
+    METRICS_EXAMPLE,
+    Algorithm,
+    AlgorithmPatch,
+    HoldoutWindow,
+    Stage,
+    StageUpdate,
+    check_metrics,
+)
 from conveyor.schemas.names import check_resource_name
 from queue_manager import algorithms_store
 from queue_manager.deps import SettingsDep
@@ -33,10 +41,28 @@ def _metrics(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text or "{}")
     except json.JSONDecodeError as exc:
-        raise Unprocessable(f"metrics must be a JSON object, e.g. {{\"MAE\": 0.1}}: {exc}") from exc
+        raise Unprocessable(f"metrics must be a JSON object, e.g. {METRICS_EXAMPLE}: {exc}") from exc
     if not isinstance(value, dict):
-        raise Unprocessable('metrics must be a JSON object, e.g. {"MAE": 0.1}')
-    return value
+        raise Unprocessable(f"metrics must be a JSON object, e.g. {METRICS_EXAMPLE}")
+    try:
+        return check_metrics(value)
+    except ValueError as exc:  # an integer beyond int64, NaN, a NUL: what the stores or JSON cannot hold
+        raise Unprocessable(str(exc)) from exc
+
+
+def _text_fields(**fields: str) -> None:
+    """The guard refuses NUL in paths, queries and JSON, but does not read inside multipart forms."""
+    for field, value in fields.items():
+        if "\x00" in value:
+            raise Unprocessable(f"the form field {field!r} holds a NUL character (\\u0000), which cannot be stored: "
+                                "remove it")
+
+
+def _model_filename(upload: UploadFile) -> str:
+    filename = upload.filename or "model"
+    if any(not char.isprintable() for char in filename):
+        raise Unprocessable(f"the model file's name {filename!r} holds a control character: rename the file")
+    return filename
 
 
 HOLDOUT_EXAMPLE = '{"split": "testing", "rows": 1200}'
@@ -59,7 +85,9 @@ async def upload_algorithm(
     settings: SettingsDep,
     name: Annotated[str, Form()],
     dataset: Annotated[str, Form()],
-    file: Annotated[UploadFile, File(description="joblib or pickle of an object with .predict")],
+    file: Annotated[UploadFile, File(description="a fitted model with .predict: a .skops file, or a joblib/pickle "
+                                                 "file where MODEL_ALLOW_PICKLE allows it; loaded and made to "
+                                                 "predict in a separate process before it is stored")],
     config_file: Annotated[UploadFile | None, File(description="optional configuration")] = None,
     framework: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
@@ -68,20 +96,27 @@ async def upload_algorithm(
     holdout: Annotated[str, Form(description="JSON object: the rows `metrics` were scored on, e.g. "
                                              + HOLDOUT_EXAMPLE)] = "",
 ) -> dict:
+    _text_fields(name=name, dataset=dataset, framework=framework, description=description, holdout=holdout,
+                 config_file=config_file.filename or "" if config_file else "")
     try:
         check_resource_name(name)
     except ValueError as exc:
         raise Unprocessable(str(exc)) from exc
     window = _holdout(holdout)
+    scores = _metrics(metrics)
+    filename = _model_filename(file)
     limit = settings.max_upload_bytes
     model = await _read_limited(file, limit, "the model file")
     config = await _read_limited(config_file, limit, "the config file") if config_file else None
-    # GridFS writes block: off the event loop, so other requests are served meanwhile.
+    # MongoDB reads and GridFS writes block, and the check waits for its process: off the event loop, so
+    # other requests are served meanwhile.
+    schema = await run_in_threadpool(algorithms_store.dataset_schema, dataset)
+    stored_as = await run_in_threadpool(algorithms_store.checked_model, schema, model, filename)
     doc = await run_in_threadpool(
         algorithms_store.create_algorithm,
-        name=name, dataset=dataset, model=model, filename=file.filename or "model.pkl",
+        name=name, dataset=dataset, model=model, filename=stored_as,
         config=config, config_filename=config_file.filename if config_file else None,
-        framework=framework, description=description, metrics=_metrics(metrics), stage=stage,
+        framework=framework, description=description, metrics=scores, stage=stage,
         holdout=window,
     )
     return algorithms_store.algorithm_to_api(doc)

@@ -1,3 +1,4 @@
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,6 +15,7 @@ from retraining_api.deps import MLDataDep, ModelsDep, QueueManagerDep, SettingsD
 from retraining_api.validation import pycaret_models
 
 router = APIRouter(prefix="/retraining_api", tags=["models"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/evaluate", response_model=Evaluation)
@@ -30,8 +32,14 @@ async def evaluate_model(
     if frame.empty:
         what = "labelled production" if evaluate_on is EvaluateOn.production else evaluate_on.value
         raise Unprocessable(f"dataset {schema.name!r} has no {what} rows to evaluate on")
-    model = await models.get(qm, algorithm.name, algorithm.version)
-    results = await run_in_threadpool(evaluate, model, frame, schema, None, algorithm.metrics.get("Model"))
+    model = await models.get(qm, algorithm)  # 422 for a file that is not a usable model (no .predict...)
+    try:
+        results = await run_in_threadpool(evaluate, model, frame, schema, None, algorithm.metrics.get("Model"))
+    except Exception as exc:  # the model's own code failing on the rows: its problem, said, not a 500
+        log.warning("evaluating %s v%s failed", algorithm.name, algorithm.version, exc_info=True)
+        raise Unprocessable(f"model {algorithm.name} v{algorithm.version} cannot predict on {len(frame)} "
+                            f"{evaluate_on.value} rows of dataset {schema.name!r}: "
+                            f"{type(exc).__name__}: {exc}") from exc
     return Evaluation(model_name=algorithm.name, version=algorithm.version, evaluate_on=evaluate_on,
                       rows=len(frame), results=json_safe(results))
 
