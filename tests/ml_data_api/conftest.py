@@ -3,10 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
 from ml_data_api.main import create_app
 from ml_data_api.settings import Settings
+from tests.support import serve
 
 
 def schema(name: str) -> dict:
@@ -50,3 +52,18 @@ def dataset(client: TestClient, unique_name: str) -> str:
     response = client.put(f"/ml_data_api/datasets/{unique_name}", json=schema(unique_name))
     assert response.status_code == 201, response.text
     return unique_name
+
+
+@pytest.fixture
+def fake_queue_manager(unique_name: str) -> Iterator[str]:
+    """A tiny real queue_manager that knows one dataset, `unique_name`."""
+    app = FastAPI()
+
+    @app.get("/queue_manager/datasets/{name}")
+    def get(name: str) -> dict:
+        if name != unique_name:
+            raise HTTPException(404, "not found")
+        return {**schema(name), "created_at": "2021-01-01T00:00:00Z"}
+
+    with serve(app) as url:
+        yield url

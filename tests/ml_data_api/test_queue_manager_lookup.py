@@ -1,29 +1,10 @@
 """An unknown dataset is looked up in queue_manager (here a tiny real HTTP server)."""
 
-from collections.abc import Iterator
-
-import pytest
-from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
 from ml_data_api.main import create_app
 from ml_data_api.settings import Settings
-from tests.ml_data_api.conftest import row, schema
-from tests.support import serve
-
-
-@pytest.fixture
-def fake_queue_manager(unique_name: str) -> Iterator[str]:
-    app = FastAPI()
-
-    @app.get("/queue_manager/datasets/{name}")
-    def get(name: str) -> dict:
-        if name != unique_name:
-            raise HTTPException(404, "not found")
-        return {**schema(name), "created_at": "2021-01-01T00:00:00Z"}
-
-    with serve(app) as url:
-        yield url
+from tests.ml_data_api.conftest import row
 
 
 def test_schema_comes_from_queue_manager(
