@@ -6,7 +6,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from conveyor.schemas.names import DatasetName, ResourceName
+from conveyor.schemas.safe import PgDatetime
+
+# Bounds of the integers and hours a query may give: past them a window means nothing, and an unbounded
+# number reached PostgreSQL (bigint) or `timedelta` (OverflowError) as a 500.
+MAX_ROWS = 10**9
+MAX_HOURS = 1_000_000.0  # about 114 years
 
 
 class ReportKind(StrEnum):
@@ -30,17 +38,26 @@ class Format(StrEnum):
 
 # The query of GET /monitoring_api/{kind}: which rows are compared with which, and what is answered.
 class ReportQuery(BaseModel):
-    dataset: str
-    service: str | None = Field(default=None, description="production rows of this service")
+    dataset: DatasetName
+    service: ResourceName | None = Field(default=None, description="production rows of this service")
     reference: Reference = Reference.training
-    reference_start: datetime | None = None
-    reference_end: datetime | None = None
-    current_rows: int | None = Field(default=None, ge=1, description="the last N production rows")
-    current_hours: float | None = Field(default=None, gt=0, description="production rows of the last H hours")
-    current_start: datetime | None = None
-    current_end: datetime | None = None
+    reference_start: PgDatetime | None = None
+    reference_end: PgDatetime | None = None
+    current_rows: int | None = Field(default=None, ge=1, le=MAX_ROWS, description="the last N production rows")
+    current_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS,
+                                        description="production rows of the last H hours")
+    current_start: PgDatetime | None = None
+    current_end: PgDatetime | None = None
     columns: str | None = Field(default=None, description="comma-separated features (default: all)")
     format: Format = Format.json
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset_given(cls, value: object) -> object:
+        # `dataset=` (empty) is a forgotten name, not a badly spelled one: say which is missing.
+        if value == "":
+            raise ValueError("a dataset is needed: give dataset=NAME, the dataset whose rows the report reads")
+        return value
 
 
 class WindowInfo(BaseModel):

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from conveyor.api.errors import Unprocessable
-from conveyor.schemas.monitoring import CalibrationOut
+from conveyor.schemas.monitoring import MAX_ROWS, CalibrationOut
+from conveyor.schemas.names import DatasetName, ResourceName
 from monitoring_api.deps import MonitorDep, QueueManagerDep
 from monitoring_api.routes.checks import registered_service
 
@@ -14,8 +15,9 @@ router = APIRouter(prefix="/monitoring_api", tags=["checks and alerts"])
 
 @router.get("/calibration", response_model=CalibrationOut)
 async def calibration(
-    monitor: MonitorDep, qm: QueueManagerDep, dataset: str | None = None, service: str | None = None,
-    window_rows: Annotated[int | None, Query(ge=1, description="default: the rows a check of the service "
+    monitor: MonitorDep, qm: QueueManagerDep, dataset: Annotated[DatasetName | None, Query()] = None,
+    service: Annotated[ResourceName | None, Query()] = None,
+    window_rows: Annotated[int | None, Query(ge=1, le=MAX_ROWS, description="default: the rows a check of the service "
                                                                "reads, at most MONITORING_CHECK_WINDOW_ROWS")] = None,
 ) -> CalibrationOut:
     """Computed on first use (seconds), then kept for every check of the same reference and window size."""

@@ -12,6 +12,9 @@ from pydantic import BaseModel, Field
 from conveyor.api.errors import BadRequest
 from conveyor.api.state import from_app_state
 from conveyor.schemas.challenger import ChallengerComparison, ChallengerSeries
+from conveyor.schemas.monitoring import MAX_HOURS, MAX_ROWS
+from conveyor.schemas.names import ResourceName
+from conveyor.schemas.safe import PgDatetime
 from conveyor.windows import WindowSpec
 from monitoring_api.challenger_monitor import ChallengerMonitor
 from monitoring_api.challenger_store import ChallengerStore
@@ -27,11 +30,13 @@ class ChallengerQuery(BaseModel):
     """The service and the window of its production rows, as the reports take it (default: its latest
     MONITORING_CHALLENGER_WINDOW_ROWS rows)."""
 
-    service: str = Field(min_length=1)
-    current_rows: int | None = Field(default=None, ge=1, description="the last N production rows of the service")
-    current_hours: float | None = Field(default=None, gt=0, description="its production rows of the last H hours")
-    current_start: datetime | None = None
-    current_end: datetime | None = None
+    service: ResourceName
+    current_rows: int | None = Field(default=None, ge=1, le=MAX_ROWS,
+                                     description="the last N production rows of the service")
+    current_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS,
+                                        description="its production rows of the last H hours")
+    current_start: PgDatetime | None = None
+    current_end: PgDatetime | None = None
 
     def window(self, default_rows: int) -> WindowSpec:
         if self.current_rows is not None and (self.current_hours is not None or self.current_start
@@ -57,8 +62,8 @@ async def compare_challenger(query: Annotated[ChallengerQuery, Query()], challen
 
 @router.get("/challenger/history", response_model=ChallengerSeries)
 async def challenger_history(
-    store: ChallengerStoreDep, qm: QueueManagerDep, service: Annotated[str, Query(min_length=1)],
-    start: datetime | None = None, end: datetime | None = None,
+    store: ChallengerStoreDep, qm: QueueManagerDep, service: Annotated[ResourceName, Query()],
+    start: PgDatetime | None = None, end: PgDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ChallengerSeries:
     """The scheduled comparisons of `service`, oldest first (the latest `limit` of [start, end))."""

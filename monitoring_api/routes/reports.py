@@ -14,7 +14,9 @@ from monitoring_api.windows import current_spec, reference_spec
 router = APIRouter(prefix="/monitoring_api", tags=["reports"])
 
 
-@router.get("/{kind}", response_model=ReportOut, responses={200: {"content": {"text/html": {}}}})
+@router.get("/{kind}", response_model=ReportOut,
+            responses={200: {"description": "JSON (format=json), or Evidently's page (format=html)",
+                             "content": {"text/html": {"schema": {"type": "string"}}}}})
 async def report(kind: ReportKind, settings: SettingsDep, cache: CacheDep, drift: DriftDep, qm: QueueManagerDep,
                  ml: MLDataDep, query: Annotated[ReportQuery, Query()]) -> Any:
     if query.current_rows is not None and (query.current_hours is not None or query.current_start or query.current_end):

@@ -79,6 +79,11 @@ class Monitored:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.stack.config.api_token}"}
 
+    @property
+    def read_headers(self) -> dict[str, str]:
+        """The read token: what every GET needs, and all it needs."""
+        return {"Authorization": f"Bearer {self.stack.config.api_read_token}"}
+
     def add_service(self, name: str, enabled: bool = True) -> None:
         async def create() -> None:
             async with QueueManagerClient(self.stack.qm_url, self.stack.config.api_token) as qm:
@@ -90,7 +95,7 @@ class Monitored:
 
     def production_rows(self, service: str) -> int:
         url = f"{self.stack.ml_url}/ml_data_api/datasets/{self.dataset}/production/rows"
-        return int(httpx.get(url, params={"service": service, "limit": 1}).json()["total"])
+        return int(httpx.get(url, params={"service": service, "limit": 1}, headers=self.read_headers).json()["total"])
 
 
 @pytest.fixture(scope="package")
@@ -160,9 +165,14 @@ class Fed:
     def headers(self) -> dict[str, str]:
         return self.monitored.headers
 
+    @property
+    def read_headers(self) -> dict[str, str]:
+        return self.monitored.read_headers
+
     def report(self, kind: str, **params: str | int) -> httpx.Response:
         return httpx.get(f"{self.stack.monitoring_url}/monitoring_api/{kind}",
-                         params={"dataset": self.dataset, "service": self.service, **params}, timeout=120)
+                         params={"dataset": self.dataset, "service": self.service, **params},
+                         headers=self.read_headers, timeout=120)
 
 
 def feed(monitored: Monitored, drift: bool, seed: int, rows: int = 1500) -> Fed:

@@ -61,10 +61,11 @@ def test_collector_labels_then_metrics_equal_a_direct_computation(steady: Fed) -
          "--file", str(stream_file), "--delay-seconds", "0", "--missing-share", "0.2", "--once"],
         env={**__import__("os").environ, **env}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    counts = httpx.get(f"{steady.stack.ml_url}/ml_data_api/datasets/{steady.dataset}/counts").json()
+    counts = httpx.get(f"{steady.stack.ml_url}/ml_data_api/datasets/{steady.dataset}/counts",
+                       headers=steady.read_headers).json()
     assert 0.7 * 1500 < counts["labeled"] < 0.9 * 1500, "about a fifth of the labels never arrive"
     rows = httpx.get(f"{steady.stack.ml_url}/ml_data_api/datasets/{steady.dataset}/production/rows",
-                     params={"labeled": "true", "limit": 10000}).json()["rows"]
+                     params={"labeled": "true", "limit": 10000}, headers=steady.read_headers).json()["rows"]
     truth = {f"{steady.run_id}-{i}-0": q for i, q in enumerate(steady.stream["quality"])}
     assert all(r["label"] == truth[r["record_id"]] for r in rows), "each label joined to its own record"
     body = steady.report("regression_performance", current_rows=1500).json()
@@ -95,7 +96,8 @@ def test_scheduled_checks_open_one_drift_episode_and_publish_it_once(
     assert opened[0]["service"] == drifted.service and opened[0]["episode"]["status"] == "open"
 
     def checks_of(service: str) -> list[dict]:
-        return httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": service}).json()
+        return httpx.get(f"{monitoring}/monitoring_api/checks", params={"service": service},
+                         headers=drifted.read_headers).json()
 
     # A check that began while the last records were arriving may have seen an older window.
     count = len(checks_of(drifted.service))
@@ -103,7 +105,8 @@ def test_scheduled_checks_open_one_drift_episode_and_publish_it_once(
                      f"a scheduled check of {drifted.service} after its whole stream",
                      details=lambda: drifted.stack.log_tail("monitoring_api"))
     assert {n for n, c in whole[-1]["drift"].items() if c["exceeded"]} == set(DRIFTED)
-    alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": drifted.service}).json()
+    alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": drifted.service},
+                       headers=drifted.read_headers).json()
     assert alerts and all(a["kind"] == "drift_detected" for a in alerts) and "T_data_1_1" in alerts[0]["message"]
     assert {a["episode_id"] for a in alerts} == {opened[0]["episode"]["id"]}, "every alerting check, one episode"
     # The webhook is posted after the event is published: wait for it rather than assume it.
@@ -123,7 +126,8 @@ def test_scheduled_checks_open_one_drift_episode_and_publish_it_once(
                         details=lambda: drifted.stack.log_tail("monitoring_api"))
     assert all(c["drift_share"] == 0 for c in complete)
     alerts = httpx.get(f"{monitoring}/monitoring_api/alerts", params={"service": steady.service,
-                                                                      "kind": "drift_detected"}).json()
+                                                                      "kind": "drift_detected"},
+                       headers=steady.read_headers).json()
     assert alerts == []
 
 

@@ -41,7 +41,8 @@ def loaded(stack: Stack) -> tuple[str, pd.DataFrame, list[str]]:
 
 
 def _report(stack: Stack, **params: str) -> dict:
-    response = httpx.get(f"{stack.monitoring_url}/monitoring_api/data_drift", params=params, timeout=120)
+    response = httpx.get(f"{stack.monitoring_url}/monitoring_api/data_drift", params=params, timeout=120,
+                         headers={"Authorization": f"Bearer {stack.config.api_read_token}"})
     assert response.status_code == 200, response.text
     return response.json()
 
