@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Iterator, Sequence
 
+import joblib
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sklearn.linear_model import LinearRegression
 
 from queue_manager.main import create_app
 from queue_manager.settings import Settings
@@ -37,12 +42,20 @@ def dataset(client: TestClient) -> dict:
     return response.json()
 
 
-def upload(client: TestClient, name: str = "m", dataset: str = "roaster", content: bytes = b"model-bytes",
+def model_bytes(offset: float = 0.0, columns: Sequence[str] = ("t1", "h")) -> bytes:
+    """A fitted model for the dataset's columns, as joblib: what the upload's check accepts (an offset: other bytes)."""
+    x = pd.DataFrame(np.arange(20.0 * len(columns)).reshape(20, len(columns)), columns=list(columns))
+    buffer = io.BytesIO()
+    joblib.dump(LinearRegression().fit(x, x.sum(axis=1) + offset), buffer)
+    return buffer.getvalue()
+
+
+def upload(client: TestClient, name: str = "m", dataset: str = "roaster", content: bytes | None = None,
            **fields: str) -> dict:
     response = client.post(
         "/queue_manager/algorithms",
         data={"name": name, "dataset": dataset, **fields},
-        files={"file": ("model.pkl", content, "application/octet-stream")},
+        files={"file": ("model.pkl", model_bytes() if content is None else content, "application/octet-stream")},
     )
     assert response.status_code == 201, response.text
     return response.json()

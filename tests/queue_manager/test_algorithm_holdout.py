@@ -13,7 +13,7 @@ from conveyor.schemas.datasets import DatasetSchema
 from queue_manager.main import create_app
 from queue_manager.models import AlgorithmDoc
 from queue_manager.settings import Settings
-from tests.queue_manager.conftest import DATASET, upload
+from tests.queue_manager.conftest import DATASET, model_bytes, upload
 from tests.support import serve
 
 
@@ -24,11 +24,11 @@ def test_the_typed_client_sends_the_holdout_and_reads_it_back(settings: Settings
     async def round_trip(url: str) -> None:
         async with QueueManagerClient(url, settings.api_token) as qm:
             await qm.create_dataset(DatasetSchema.model_validate(DATASET))
-            uploaded = await qm.upload_algorithm(name="m", dataset="roaster", model=b"bytes",
+            uploaded = await qm.upload_algorithm(name="m", dataset="roaster", model=model_bytes(),
                                                  metrics={"MAE": 0.5}, holdout=window)
             assert uploaded.holdout == window
             assert (await qm.get_algorithm("m", 1)).holdout == window
-            assert (await qm.upload_algorithm(name="m", dataset="roaster", model=b"bytes")).holdout is None
+            assert (await qm.upload_algorithm(name="m", dataset="roaster", model=model_bytes())).holdout is None
 
     with serve(create_app(settings)) as url:
         asyncio.run(round_trip(url))

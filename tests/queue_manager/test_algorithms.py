@@ -10,33 +10,35 @@ from conveyor.schemas.algorithms import AlgorithmPatch
 from conveyor.schemas.datasets import DatasetSchema
 from queue_manager.main import create_app
 from queue_manager.settings import Settings
-from tests.queue_manager.conftest import DATASET, upload
+from tests.queue_manager.conftest import DATASET, model_bytes, upload
 from tests.support import serve
 
 
 def test_same_name_twice_gives_versions_1_and_2(client: TestClient, dataset: dict) -> None:
-    first = upload(client, content=b"one", metrics='{"MAE": 0.5}', framework="sklearn")
-    second = upload(client, content=b"two")
+    one, two = model_bytes(1.0), model_bytes(2.0)
+    first = upload(client, content=one, metrics='{"MAE": 0.5}', framework="sklearn")
+    second = upload(client, content=two)
     assert (first["version"], second["version"]) == (1, 2)
-    assert first["file"]["sha256"] == hashlib.sha256(b"one").hexdigest()
-    assert second["file"]["sha256"] == hashlib.sha256(b"two").hexdigest()
+    assert first["file"]["sha256"] == hashlib.sha256(one).hexdigest()
+    assert second["file"]["sha256"] == hashlib.sha256(two).hexdigest()
     assert first["metrics"] == {"MAE": 0.5} and first["stage"] == "staging"
     assert [h["stage"] for h in first["stage_history"]] == ["staging"]
     assert upload(client, name="other")["version"] == 1
 
 
 def test_download_matches_and_carries_checksum(client: TestClient, dataset: dict) -> None:
-    upload(client, content=b"\x80\x04model")
+    content = model_bytes()
+    upload(client, content=content)
     response = client.get("/queue_manager/algorithms/m/1/file")
-    assert response.content == b"\x80\x04model"
-    assert response.headers["x-checksum-sha256"] == hashlib.sha256(b"\x80\x04model").hexdigest()
+    assert response.content == content
+    assert response.headers["x-checksum-sha256"] == hashlib.sha256(content).hexdigest()
     assert client.get("/queue_manager/algorithms/m/latest").json()["version"] == 1
 
 
 def test_config_file_round_trip(client: TestClient, dataset: dict) -> None:
     response = client.post(
         "/queue_manager/algorithms", data={"name": "m", "dataset": "roaster"},
-        files={"file": ("model.pkl", b"model"), "config_file": ("config.pkl", b"cfg")},
+        files={"file": ("model.pkl", model_bytes()), "config_file": ("config.pkl", b"cfg")},
     )
     assert response.status_code == 201 and response.json()["config_file"]["filename"] == "config.pkl"
     assert client.get("/queue_manager/algorithms/m/1/config").content == b"cfg"
@@ -45,7 +47,7 @@ def test_config_file_round_trip(client: TestClient, dataset: dict) -> None:
 
 
 def test_corrupt_stored_file_is_detected(client: TestClient, dataset: dict) -> None:
-    upload(client, content=b"original")
+    upload(client)
     fs = gridfs.GridFS(get_db(), collection="model_files")
     stored = fs.find_one({"filename": "model.pkl"})
     assert stored is not None
@@ -138,7 +140,7 @@ def test_the_typed_client_changes_only_the_fields_it_sends(settings: Settings) -
     async def upload_then_patch(url: str) -> None:
         async with QueueManagerClient(url, settings.api_token) as qm:
             await qm.create_dataset(DatasetSchema.model_validate(DATASET))
-            await qm.upload_algorithm(name="m", dataset="roaster", model=b"bytes", metrics={"MAE": 0.5})
+            await qm.upload_algorithm(name="m", dataset="roaster", model=model_bytes(), metrics={"MAE": 0.5})
             patched = await qm.update_algorithm("m", 1, AlgorithmPatch(description="tuned"))
             assert (patched.description, patched.metrics) == ("tuned", {"MAE": 0.5})
 

@@ -3,7 +3,7 @@ from fastapi.testclient import TestClient
 
 from queue_manager.main import create_app
 from queue_manager.settings import Settings
-from tests.queue_manager.conftest import upload
+from tests.queue_manager.conftest import model_bytes, upload
 
 MUTATING = [
     ("POST", "/queue_manager/datasets"),
@@ -36,13 +36,13 @@ def test_everything_survives_a_restart(settings: Settings, api_token: str) -> No
     with TestClient(create_app(settings), headers=headers) as c:
         c.post("/queue_manager/datasets", json={"name": "roaster", "task": "regression",
                                                 "features": [{"name": "a"}], "target": "y"})
-        upload(c, content=b"persisted")
+        upload(c, content=(persisted := model_bytes(columns=["a"])))
         c.post("/queue_manager/services", json={"name": "s", "dataset": "roaster", "queue": "q",
                                                 "algorithm": {"name": "m", "version": 1}})
         c.post("/queue_manager/jobs", json={"record_id": "r1", "service": "s"})
     with TestClient(create_app(settings), headers=headers) as c:
         assert c.get("/queue_manager/datasets/roaster").status_code == 200
-        assert c.get("/queue_manager/algorithms/m/1/file").content == b"persisted"
+        assert c.get("/queue_manager/algorithms/m/1/file").content == persisted
         assert c.get("/queue_manager/services/s").json()["algorithm"]["version"] == 1
         assert c.get("/queue_manager/jobs").json()["total"] == 1
-        assert upload(c)["version"] == 2, "version counters survive too"
+        assert upload(c, content=model_bytes(1.0, columns=["a"]))["version"] == 2, "version counters survive too"

@@ -25,7 +25,7 @@ from conveyor.schemas.services import (
     ServiceUpdate,
 )
 from queue_manager.settings import Settings
-from tests.queue_manager.conftest import DATASET, upload
+from tests.queue_manager.conftest import DATASET, model_bytes, upload
 from tests.queue_manager_server import queue_manager
 from tests.support import wait_for_async
 
@@ -341,7 +341,7 @@ def test_client_methods(mongo_uri: str, api_token: str, amqp_url: str) -> None:
         async with QueueManagerClient(url, token=api_token) as qm:
             await qm.create_dataset(DatasetSchema.model_validate(DATASET))
             for _ in range(2):
-                await qm.upload_algorithm(name="m", dataset="roaster", model=b"model-bytes")
+                await qm.upload_algorithm(name="m", dataset="roaster", model=model_bytes())
             await qm.create_service(ServiceCreate.model_validate(
                 {**SERVICE, "challenger": V2, "challenger_mode": ChallengerMode.split, "challenger_share": 0.5}))
             service = await qm.report_challenger_health("svc_c", ChallengerHealth(state="failing", error="x"))
