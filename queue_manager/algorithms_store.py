@@ -130,7 +130,8 @@ def get_algorithm(name: str, version: int | str) -> AlgorithmDoc:
 
 def read_verified(stored: StoredFileDoc, what: str) -> bytes:
     content = stored.file.read()
-    if content is None or hashlib.sha256(content).hexdigest() != stored.sha256:
+    # mongoengine answers "" (text) for a file whose chunks do not add up, rather than raising.
+    if not isinstance(content, bytes) or hashlib.sha256(content).hexdigest() != stored.sha256:
         raise Conflict(
             f"stored {what} is corrupt (sha256 mismatch): upload it again as a new version",
             status_code=500,
