@@ -62,6 +62,15 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, bool | np.bool_)
 
 
+def _inferred(series: pd.Series) -> str:
+    """What the values are, found in C (pandas' infer_dtype): the checks below skip what cannot be there."""
+    return str(pd.api.types.infer_dtype(series, skipna=True))
+
+
+# Inferred kinds holding neither booleans nor objects or lists: numbers and text only.
+PLAIN_SCALARS = {"integer", "floating", "mixed-integer-float", "decimal", "string", "empty"}
+
+
 def _exact_int(value: Any) -> int | str:
     """The integer `value` stands for, or what was expected of it instead."""
     if _is_bool(value):
@@ -96,8 +105,7 @@ def _check_problems(problems: pd.Series, series: pd.Series, column: str) -> None
 
 def _numbers(series: pd.Series) -> pd.Series | None:
     """A vectorised parse of numbers (NaN where not one), or None when the values must be read one by one."""
-    present = series.notna()
-    if series.dtype.kind == "b" or (series.dtype == object and series[present].map(_is_bool).any()):
+    if series.dtype.kind == "b" or (series.dtype == object and _inferred(series) not in PLAIN_SCALARS):
         return None  # True is not 1 here: a boolean in a numeric column is a mistake worth naming
     try:
         return pd.to_numeric(series, errors="coerce")
@@ -166,7 +174,14 @@ def _booleans(series: pd.Series, column: str) -> pd.Series:
         text = str(v).strip().lower()
         return True if text in TRUE else False if text in FALSE else None
 
-    converted = series.map(to_bool, na_action="ignore")
+    kind = _inferred(series)
+    if kind == "boolean":
+        return series.astype("boolean")
+    if kind == "string":  # a CSV's column: looked up whole rather than value by value
+        words = series.str.strip().str.lower()
+        converted = words.map(dict.fromkeys(TRUE, True) | dict.fromkeys(FALSE, False))
+    else:
+        converted = series.map(to_bool, na_action="ignore")
     _first_bad(series.notna() & converted.isna(), series, column, "true or false")
     return converted.astype("boolean")
 
@@ -174,14 +189,20 @@ def _booleans(series: pd.Series, column: str) -> pd.Series:
 def texts(series: pd.Series, column: str) -> pd.Series:
     """Text PostgreSQL can store: no NUL, valid UTF-8 (no lone surrogate), not an object or a list."""
     present = series.notna()
-    nested = series.map(lambda v: isinstance(v, dict | list), na_action="ignore").fillna(False).astype(bool)
-    _first_bad(nested, series, column, "text, a number or a boolean (not an object or a list)")
+    if _inferred(series) not in PLAIN_SCALARS | {"boolean"}:
+        nested = series.map(lambda v: isinstance(v, dict | list), na_action="ignore").fillna(False).astype(bool)
+        _first_bad(nested, series, column, "text, a number or a boolean (not an object or a list)")
     out = series.where(~present, series.astype(str))
     text = out[present].astype(str)
-    _first_bad(text.str.contains("\x00", regex=False).reindex(series.index, fill_value=False), series, column,
-               "text without NUL characters (\\u0000), which PostgreSQL cannot store")
-    _first_bad(text.str.contains(SURROGATES).reindex(series.index, fill_value=False), series, column,
-               "text that is valid Unicode (a lone surrogate such as \\ud800 cannot be stored)")
+    joined = "".join(text)  # one pass in C for the usual case, where nothing is wrong
+    if "\x00" in joined:
+        _first_bad(text.str.contains("\x00", regex=False).reindex(series.index, fill_value=False), series, column,
+                   "text without NUL characters (\\u0000), which PostgreSQL cannot store")
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        _first_bad(text.str.contains(SURROGATES).reindex(series.index, fill_value=False), series, column,
+                   "text that is valid Unicode (a lone surrogate such as \\ud800 cannot be stored)")
     if column in ID_COLUMNS:
         _first_bad((text.str.len() > MAX_ID_LENGTH).reindex(series.index, fill_value=False), series, column,
                    f"at most {MAX_ID_LENGTH} characters")
@@ -199,15 +220,30 @@ def coerce(series: pd.Series, kind: FeatureType, column: str) -> pd.Series:
 
 
 def parse_times(series: pd.Series, column: str) -> pd.Series:
-    nested = series.map(lambda v: isinstance(v, dict | list | bool), na_action="ignore").fillna(False).astype(bool)
     expected = f"an ISO-8601 time between the years {FIRST_YEAR} and {LAST_YEAR}, such as 2024-05-01T12:00:00Z"
-    _first_bad(nested, series, column, expected)
+    if _inferred(series) not in {"string", "datetime", "datetime64", "empty"}:
+        odd = series.map(lambda v: isinstance(v, dict | list | bool), na_action="ignore").fillna(False).astype(bool)
+        _first_bad(odd, series, column, expected)
     parsed: pd.Series = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
     _first_bad(series.notna() & parsed.isna(), series, column, expected)
     missing = parsed.isna()
     if missing.any():
         parsed = parsed.where(~missing, pd.Timestamp(datetime.now(UTC)))
     return parsed
+
+
+def frame_of(rows: list[dict[str, Any]], schema: DatasetSchema, split: Split) -> pd.DataFrame:
+    """JSON rows as a frame that keeps every value as sent, for `validate` to judge."""
+    try:
+        frame = pd.DataFrame.from_records(rows)
+    except OverflowError:  # an integer beyond float64: kept as sent (objects), to be refused by name
+        return pd.DataFrame(rows, dtype=object)
+    for col in data_columns(schema, split):
+        if col.type is FeatureType.int and col.name in frame and frame[col.name].dtype.kind == "f":
+            # pandas made floats of integers beside a null or a float: read again as sent, so that no digit
+            # past 2^53 is rounded away unnoticed.
+            frame[col.name] = pd.Series([r.get(col.name) for r in rows], dtype=object, index=frame.index)
+    return frame
 
 
 def check_columns(columns: list[str], schema: DatasetSchema, split: Split, source: str = "the rows") -> None:

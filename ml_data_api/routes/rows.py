@@ -14,7 +14,7 @@ from conveyor.schemas.safe import PgDatetime
 from ml_data_api import ingest, queries
 from ml_data_api.catalog import Catalog
 from ml_data_api.deps import CatalogDep, DbDep, SchemaDep, SettingsDep, SplitDep
-from ml_data_api.validation import validate
+from ml_data_api.validation import frame_of, validate
 
 router = APIRouter(prefix="/ml_data_api/datasets", tags=["rows"])
 
@@ -35,8 +35,7 @@ def write_rows(
     db: Database, catalog: Catalog, schema: DatasetSchema, split: Split, rows: list[dict[str, Any]] | pd.DataFrame,
     source: str = "the rows",
 ) -> InsertResult:
-    # Objects, not inferred dtypes: pandas overflows on an integer beyond float64 before it can be refused.
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, dtype=object)
+    frame = rows if isinstance(rows, pd.DataFrame) else frame_of(rows, schema, split)
     typed = validate(frame, schema, split, source)
     inserted, duplicates = ingest.insert(db, schema, split, typed, catalog.timescale(schema.name))
     return InsertResult(inserted=inserted, duplicates=duplicates)
