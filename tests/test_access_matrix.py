@@ -9,7 +9,11 @@ either, and the tokens that pass get a 404 or a 422 from the route, which is the
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -151,3 +155,15 @@ def test_the_openapi_says_which_token_and_what_a_422_is(live: Live, api: str) ->
     assert schema["components"]["securitySchemes"]["bearer"] == {
         **schema["components"]["securitySchemes"]["bearer"], "type": "http", "scheme": "bearer"}
     assert not problems, "\n".join(problems)
+
+
+def test_the_cli_reads_with_the_read_token_alone(live: Live) -> None:
+    # `conveyor status` only reads: with the read token and no write token it gets the job and row counts.
+    env = {k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "API_READ_TOKEN")}
+    env.update({k: v for k, v in live.stack.env().items() if k.endswith("_URL")})
+    env["API_READ_TOKEN"] = live.stack.config.api_read_token
+    result = subprocess.run([sys.executable, "-m", "conveyor_tools.cli.main", "status", "--json",
+                             "--dataset", "placeholder"], env=env, capture_output=True, text=True, timeout=60)
+    report = json.loads(result.stdout)
+    assert isinstance(report["jobs"], dict), report["jobs"]
+    assert "404" in report["rows"] and "401" not in report["rows"], report["rows"]

@@ -172,7 +172,8 @@ def _mae(rows: list[dict[str, Any]]) -> float:
 
 async def follow(values: dict[str, str], seconds: float) -> None:
     started = json.loads((devstack.STATE_DIR / STARTED_FILE).read_text())
-    token = values.get("API_TOKEN", "")
+    # It only reads (episodes, runs, rows): the read token, or the write token of a demo from before it.
+    token = values.get("API_READ_TOKEN") or values.get("API_TOKEN", "")
     deadline = time.monotonic() + seconds
     async with (MonitoringClient(values["MONITORING_API_URL"], token) as monitoring,
                 RetrainingClient(values["RETRAINING_API_URL"], token) as retraining,

@@ -11,9 +11,7 @@ import pandas as pd
 from conveyor.clients import MLDataClient
 from conveyor.records import to_records
 from conveyor.schemas.data import PRODUCTION_COLUMNS
-from conveyor.settings import DEV_TOKEN
-from conveyor_tools import localenv
-from conveyor_tools.cli.common import run_api, service_url
+from conveyor_tools.cli.common import run_api, service_url, write_token
 
 
 def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
@@ -22,7 +20,7 @@ def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None
     p.add_argument("--split", required=True, choices=["training", "testing", "production"])
     p.add_argument("--file", required=True, help="CSV with a header row")
     p.add_argument("--url", default=None, help="ml_data_api base URL (default: ML_DATA_API_URL or the demo's)")
-    p.add_argument("--token", default=None, help="API token (default: API_TOKEN or the demo's)")
+    p.add_argument("--token", default=None, help="the write token (default: API_TOKEN or the demo's)")
     p.add_argument("--batch-size", type=int, default=10_000)
     p.add_argument("--columns", choices=["auto", "all"], default="auto",
                    help="auto: drop columns the dataset does not have; all: send every column")
@@ -52,7 +50,7 @@ async def load(args: argparse.Namespace, url: str, token: str) -> tuple[int, int
 
 def run(args: argparse.Namespace) -> int:
     url = args.url or service_url("ML_DATA_API")
-    token = args.token or localenv.lookup("API_TOKEN", DEV_TOKEN)
+    token = args.token or write_token()
     started = time.perf_counter()
     code, result = run_api(load(args, url, token))
     if code:

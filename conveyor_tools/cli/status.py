@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor_tools import localenv
-from conveyor_tools.cli.common import service_url
+from conveyor_tools.cli.common import read_token, service_url
 
 
 def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None:
@@ -43,7 +43,7 @@ async def collect(dataset: str) -> dict:
                 report["components"][name] = {"url": url, "status": f"down ({type(exc).__name__})"}
         for i, url in enumerate(u for u in localenv.lookup("WORKER_METRICS").split(",") if u):
             report["components"][f"worker-{i + 1}"] = await _worker(http, url)
-    token = localenv.lookup("API_TOKEN")
+    token = read_token()  # it only reads
     urls = components()
     async with QueueManagerClient(urls["queue_manager"], token, timeout=5) as qm:
         try:

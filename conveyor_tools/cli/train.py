@@ -11,9 +11,7 @@ import pandas as pd
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.algorithms import AlgorithmRef, HoldoutSplit, HoldoutWindow
 from conveyor.schemas.services import ServiceUpdate
-from conveyor.settings import DEV_TOKEN
-from conveyor_tools import localenv
-from conveyor_tools.cli.common import run_api, service_url
+from conveyor_tools.cli.common import run_api, service_url, write_token
 
 PAGE = 10_000
 
@@ -29,7 +27,7 @@ def register(sub: argparse._SubParsersAction, words: Sequence[str] = ()) -> None
     p.add_argument("--stage", choices=["staging", "production"], default="staging")
     p.add_argument("--qm-url", default=None)
     p.add_argument("--ml-url", default=None)
-    p.add_argument("--token", default=None)
+    p.add_argument("--token", default=None, help="the write token (default: API_TOKEN or the demo's)")
     p.set_defaults(func=run)
 
 
@@ -79,7 +77,7 @@ async def train(args: argparse.Namespace, qm_url: str, ml_url: str, token: str) 
 def run(args: argparse.Namespace) -> int:
     qm_url = args.qm_url or service_url("QUEUE_MANAGER")
     ml_url = args.ml_url or service_url("ML_DATA_API")
-    token = args.token or localenv.lookup("API_TOKEN", DEV_TOKEN)
+    token = args.token or write_token()
     code, summary = run_api(train(args, qm_url, ml_url, token))
     if summary:
         print(summary)
