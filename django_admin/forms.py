@@ -1,4 +1,8 @@
-"""Forms of the admin pages; what they collect goes to the APIs as it is, and the APIs decide."""
+"""Forms of the admin pages; what they collect goes to the APIs as it is, and the APIs decide.
+
+A refusal (the schema's or the API's) lands on the fields by `django_admin.refusals`: `api_fields` maps a
+nested location of the request body to the box that holds it, `item_labels` names a list's items.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,22 @@ from django import forms
 
 from conveyor.schemas.algorithms import Stage
 from conveyor.schemas.datasets import FeatureType, Task
+from conveyor.schemas.names import check_resource_name
 from conveyor.schemas.retraining import HoldoutSource, TrainingSource
 from conveyor.schemas.services import ChallengerMode, OldChampion
+from django_admin.kept_files import KeptFiles
 
 STAGES = [(s.value, s.value) for s in Stage]
+MODEL_HELP = "a joblib/pickle file of a fitted model with .predict(DataFrame)"
+CONFIG_HELP = "optional: the training configuration"
+FILE_FIELDS = ("file", "config_file")
 CHALLENGER_MODES = [("", "— none (split when a challenger is chosen) —")] + [(m.value, m.value)
                                                                               for m in ChallengerMode]
 OLD_CHAMPION = [(OldChampion.archive.value, "archive it"), (OldChampion.challenger.value, "keep it as the challenger")]
 
 
 class DatasetForm(forms.Form):
+    item_labels = {"features": "feature"}  # the schema's features.1 is the box's second feature line
     name = forms.CharField(max_length=100)
     task = forms.ChoiceField(choices=[(t.value, t.value) for t in Task])
     target = forms.CharField(max_length=100)
@@ -40,19 +50,59 @@ class DatasetForm(forms.Form):
 
 
 class AlgorithmUploadForm(forms.Form):
+    """The model upload. A file chosen on a refused form is kept on the server (`django_admin.kept_files`):
+    its hidden `kept_*` field names it on the next submission, so it need not be chosen again."""
+
+    data: Any  # the submitted fields; `keep_files` swaps the request's (immutable) QueryDict for a copy
+
     name = forms.CharField(max_length=200)
     dataset = forms.ChoiceField(choices=[])
-    file = forms.FileField(help_text="a joblib/pickle file of a fitted model with .predict(DataFrame)")
-    config_file = forms.FileField(required=False, help_text="optional: the training configuration")
+    # Not required as such: a file kept from the last try stands in (checked in `clean`).
+    file = forms.FileField(required=False, help_text=MODEL_HELP)
+    kept_file = forms.CharField(required=False, widget=forms.HiddenInput)
+    config_file = forms.FileField(required=False, help_text=CONFIG_HELP)
+    kept_config_file = forms.CharField(required=False, widget=forms.HiddenInput)
     framework = forms.CharField(required=False, initial="scikit-learn")
     description = forms.CharField(required=False)
     metrics = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
                               help_text='optional JSON, e.g. {"RMSE": 21.4}')
     stage = forms.ChoiceField(choices=STAGES, initial="staging")
 
-    def __init__(self, *args: Any, datasets: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, datasets: list[str], kept: KeptFiles | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["dataset"].choices = [(d, d) for d in datasets]
+        self.kept = kept
+
+    def clean_name(self) -> str:
+        # The API's own rule, checked here so that its sentence stands on this box.
+        try:
+            return check_resource_name(self.cleaned_data["name"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.kept is not None:
+            for field in FILE_FIELDS:
+                if not data.get(field) and (kept := self.kept.get(self.data.get(f"kept_{field}") or "")):
+                    data[field] = kept
+        if not data.get("file") and "file" not in self.errors:
+            self.add_error("file", "choose the model file to upload")
+        return data
+
+    def keep_files(self) -> None:
+        """After a refusal: keep each file just chosen (or kept before) for the next submission, and say so."""
+        if self.kept is None:
+            return
+        self.data = self.data.copy()  # a request's QueryDict cannot change
+        for field in FILE_FIELDS:
+            chosen = self.files.get(field)
+            kept = self.kept.keep(chosen) if chosen else self.kept.get(self.data.get(f"kept_{field}") or "")
+            self.data[f"kept_{field}"] = kept.token if kept else ""
+            if kept:
+                # The bound field (made while validating) keeps its own copy of the help text.
+                self[field].help_text = self.fields[field].help_text = (
+                    f"kept from your last try: {kept.name} ({kept.size:,} bytes); choose a file only to replace it")
 
     def clean_metrics(self) -> dict:
         text = self.cleaned_data["metrics"].strip()
@@ -85,6 +135,12 @@ def parse_ref(value: str) -> dict[str, Any] | None:
 
 
 class ServiceForm(forms.Form):
+    api_fields = {("challenger_policy", "auto_promote"): "challenger_auto_promote",
+                  ("challenger_policy", "min_labelled_rows"): "challenger_min_labelled_rows",
+                  ("challenger_policy", "confidence"): "challenger_confidence",
+                  ("challenger_policy", "old_champion"): "challenger_old_champion",
+                  ("retraining", "on"): "retrain_on", ("retraining", "auto_promote"): "retrain_auto_promote",
+                  ("retraining", "margin"): "retrain_margin"}
     name = forms.CharField(max_length=100)
     dataset = forms.ChoiceField(choices=[])
     queue = forms.CharField(max_length=200, help_text="the RabbitMQ queue its workers consume")
@@ -164,6 +220,9 @@ class PromoteChallengerForm(forms.Form):
 
 
 class RunForm(forms.Form):
+    api_fields = {("training", "source"): "training_source", ("training", "start"): "training_start",
+                  ("training", "end"): "training_end", ("holdout", "source"): "holdout_source",
+                  ("holdout", "last"): "holdout_last"}
     dataset = forms.ChoiceField(choices=[])
     algorithm = forms.CharField(max_length=200, help_text="the model name to retrain")
     include = forms.CharField(required=False, initial="lr,ridge,dt,rf",

@@ -4,8 +4,10 @@ Django views are synchronous and every request may run on another thread; the as
 live instead on one event loop of their own, in a thread started with the first call, one
 client per API for the whole process, so connection pools are reused across requests
 (closed when the process exits). Each call waits for its answer with its own deadline.
-An API's 4xx becomes `PlatformError` with its message, an unreachable API one that says
-which service is down, so views can show either as an admin message.
+An API's 4xx becomes `PlatformError` with its message (and a 422's problems, each with where it is, for the
+forms to put on their fields), an unreachable API one that says which service is down, so views can show
+either as an admin message. The admin sends the write token (API_TOKEN), which also passes every read: an
+API refusing it (401, or 403 for a read-only token) is a sentence about the admin's setting, not a 500.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from conveyor.clients import (
     RetrainingClient,
 )
 from conveyor.clients.base import BaseClient
+from django_admin.refusals import clean
 
 T = TypeVar("T")
 Client = TypeVar("Client", bound=BaseClient)
@@ -37,12 +40,17 @@ HTTP_TIMEOUT = 300.0
 
 
 class PlatformError(Exception):
-    """Something a person can act on: the API's own message, or which service is down."""
+    """Something a person can act on: the API's own message, or which service is down.
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    `errors`: a 422's problems as the API lists them (`{"loc": [...], "msg": "..."}`), empty otherwise.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        self.errors = errors or []
 
 
 def _run(loop: asyncio.AbstractEventLoop) -> None:
@@ -111,9 +119,27 @@ _clients = ClientLoop(lambda key: settings.CONVEYOR[key])
 
 
 def _detail(detail: Any) -> str:
-    if isinstance(detail, list):  # FastAPI's validation errors
-        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail)
-    return str(detail)
+    if isinstance(detail, list):  # FastAPI's own validation errors, from an API without Conveyor's handlers
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {clean(str(e.get('msg')))}"
+                         for e in detail)
+    return clean(str(detail))
+
+
+def _problems(exc: APIError) -> list[dict[str, Any]]:
+    # `errors` is the 422 body's list where the client keeps it; a client that keeps only `detail` gives none.
+    errors = getattr(exc, "errors", None)
+    if not errors and isinstance(exc.detail, list):
+        errors = exc.detail
+    return [e for e in errors or [] if isinstance(e, dict)]
+
+
+def refused_token(name: str, status_code: int) -> str:
+    """Why an API refused the admin's token, and which setting to change."""
+    if status_code == 403:
+        return (f"{name} lets the admin's token read but not change anything (403): the admin is read-only until "
+                "its API_TOKEN is the platform's write token, not the read token (API_READ_TOKEN)")
+    return (f"{name} refused the admin's token (401): set the admin's API_TOKEN to the platform's write token; "
+            f"until then the admin can neither show nor change anything held by {name}")
 
 
 def _call(client_class: type[Client], url_key: str, fn: Callable[[Client], Awaitable[T]], timeout: float) -> T:
@@ -121,7 +147,9 @@ def _call(client_class: type[Client], url_key: str, fn: Callable[[Client], Await
     try:
         return _clients.call(client_class, url_key, fn, timeout)
     except APIError as exc:
-        raise PlatformError(_detail(exc.detail), exc.status_code) from exc
+        if exc.status_code in (401, 403):
+            raise PlatformError(refused_token(name, exc.status_code), exc.status_code) from exc
+        raise PlatformError(_detail(exc.detail), exc.status_code, _problems(exc)) from exc
     except APIUnavailable as exc:
         raise PlatformError(f"{name} is unreachable or failed ({exc}); try again in a moment") from exc
     except concurrent.futures.TimeoutError as exc:

@@ -1,4 +1,9 @@
-"""Dashboard pages (a Dash app inside the admin's frame), and proxies to reports the browser cannot reach."""
+"""Dashboard pages (a Dash app inside the admin's frame), and proxies to reports the browser cannot reach.
+
+The proxied pages (the explainer dashboard, Evidently's reports) carry their scripts and styles inline
+(`conveyor.html_assets`), so they work with no internet and need no second request to an API, which would
+want a token a browser does not have.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import escape
 
+from conveyor.html_assets import offline_page
 from conveyor.schemas.monitoring import ReportKind, ReportQuery
 from django_admin import platform
 from django_admin.platform import PlatformError
@@ -34,6 +40,12 @@ def page(app_name: str) -> Callable[[HttpRequest], HttpResponse]:
     return view
 
 
+def _status(exc: PlatformError) -> int:
+    """The API's own 4xx for the request; 502 when it refused the admin itself (its token) or failed."""
+    code = exc.status_code
+    return 502 if code is None or code in (401, 403) else code
+
+
 def explainer(request: HttpRequest) -> HttpResponse:
     """retraining_api's explainer dashboard through this site; a 'being built' page until it is ready."""
     params = {k: request.GET.get(k) for k in ("model_name", "version", "evaluate_on", "rows")}
@@ -42,9 +54,10 @@ def explainer(request: HttpRequest) -> HttpResponse:
         code, body = platform.retraining(lambda c: c.explainer(**params), timeout=60)
     except PlatformError as exc:
         return HttpResponse(f"<h1>Explainer dashboard</h1><p>{escape(exc.message)}</p>",
-                            status=exc.status_code or 502)
+                            status=_status(exc))
     if code == 200:
-        return HttpResponse(body)
+        # A dashboard built before its page carried its own scripts still links the CDNs: written in here.
+        return HttpResponse(offline_page(body))
     state = json.loads(body)
     return HttpResponse(
         f"<html><head><meta http-equiv='refresh' content='2'><title>Building…</title></head><body>"
@@ -66,6 +79,6 @@ def monitoring_report(request: HttpRequest) -> HttpResponse:
     try:
         html = platform.monitoring(lambda c: c.report_html(kind, query))
     except PlatformError as exc:
-        return HttpResponse(f"<h1>Report</h1><p>{escape(exc.message)}</p>", status=exc.status_code or 502)
+        return HttpResponse(f"<h1>Report</h1><p>{escape(exc.message)}</p>", status=_status(exc))
     return HttpResponse(html)
 

@@ -11,7 +11,8 @@ from django.shortcuts import redirect
 
 from conveyor.schemas.algorithms import Stage, StageUpdate
 from django_admin import platform
-from django_admin.forms import AlgorithmUploadForm, StageForm
+from django_admin.forms import FILE_FIELDS, AlgorithmUploadForm, StageForm
+from django_admin.kept_files import KeptFiles
 from django_admin.pages.common import attempt, filter_fields, link, log, query_values, render, save, status, url, when
 
 CRUMBS = [("Algorithms", None)]
@@ -37,19 +38,23 @@ def list_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
 
 def add_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     datasets = [d.name for d in attempt(request, lambda: platform.qm(lambda c: c.list_datasets()), [])]
-    form = AlgorithmUploadForm(request.POST or None, request.FILES or None, datasets=datasets)
+    kept = KeptFiles(request)
+    form = AlgorithmUploadForm(request.POST or None, request.FILES or None, datasets=datasets, kept=kept)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        config = d["config_file"]
+        model, config = d["file"], d["config_file"]
         created = save(form, lambda: platform.qm(lambda c: c.upload_algorithm(
-                name=d["name"], dataset=d["dataset"], model=d["file"].read(), filename=d["file"].name,
+                name=d["name"], dataset=d["dataset"], model=model.read(), filename=model.name,
                 config=config.read() if config else None, config_filename=config.name if config else "config.pkl",
                 framework=d["framework"], description=d["description"], metrics=d["metrics"], stage=d["stage"]),
                 timeout=300))
         if created is not None:
+            kept.discard(*(form.data.get(f"kept_{field}") or "" for field in FILE_FIELDS))
             log(request, "add", f"algorithm {created.name} v{created.version}", "uploaded through the admin")
             messages.success(request, f"Uploaded {created.name} version {created.version}.")
             return redirect(url("conveyor_algorithm", created.name, created.version))
+    if request.method == "POST":
+        form.keep_files()  # refused: the chosen files wait on the server for the next try
     return render(request, "form.html", site, "Upload a model", [("Algorithms", url("conveyor_algorithms")),
                   ("Upload", None)], form=form, submit="Upload",
                   intro="The server numbers versions per name: uploading an existing name adds its next version.")

@@ -12,7 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from pydantic import ValidationError
 
+from django_admin import refusals
 from django_admin.platform import PlatformError
 
 T = TypeVar("T")
@@ -48,14 +50,16 @@ def attempt(request: HttpRequest, call: Callable[[], T], default: Default) -> T 
 
 
 def save(form: Any, call: Callable[[], T]) -> T | None:
-    """The API's answer to a form, or None with the refusal on the form: the API's message, or which
-    part of the request is invalid (pydantic's errors are ValueErrors)."""
+    """The API's answer to a form, or None with the refusal on the form: each problem the API or the schema
+    (pydantic's ValidationError, raised while `call` builds the body) lists on its field, in sentences."""
     try:
         return call()
     except PlatformError as exc:
-        form.add_error(None, exc.message)
+        refusals.show(form, refusals.from_api(exc.errors), exc.message)
+    except ValidationError as exc:
+        refusals.show(form, refusals.from_validation(exc), "the form does not make a valid request")
     except ValueError as exc:
-        form.add_error(None, str(exc))
+        form.add_error(None, refusals.clean(str(exc)))
     return None
 
 

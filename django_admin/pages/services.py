@@ -14,7 +14,6 @@ from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from pydantic import ValidationError
 
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.challenger import ChallengerPoint, ChallengerVerdict
@@ -76,20 +75,12 @@ def _choices(request: HttpRequest, dataset: str | None = None) -> tuple[list[str
     return datasets, algorithms
 
 
-def schema_errors(exc: ValidationError) -> str:
-    """The schema's refusal as the API words it: `field.path: what is wrong`, one per error."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-
-
 def add_view(site: AdminSite, request: HttpRequest) -> HttpResponse:
     datasets, algorithms = _choices(request)
     form = ServiceForm(request.POST or None, datasets=datasets, algorithms=algorithms)
 
     def create() -> Any:
-        try:
-            body = ServiceCreate(**form.body())
-        except ValidationError as exc:
-            raise ValueError(schema_errors(exc)) from exc
+        body = ServiceCreate(**form.body())  # refused: `save` puts each of the schema's problems on its box
         return platform.qm(lambda c: c.create_service(body))
 
     return add_page(site, request, form, "service", create)
@@ -215,10 +206,7 @@ def change_view(site: AdminSite, request: HttpRequest, name: str) -> HttpRespons
         sent = _changes(form, service)
 
         def update() -> Service:
-            try:
-                body = ServiceUpdate(**sent)
-            except ValidationError as exc:
-                raise ValueError(schema_errors(exc)) from exc
+            body = ServiceUpdate(**sent)  # refused: `save` puts each of the schema's problems on its box
             return platform.qm(lambda c: c.update_service(name, body, by=user))
 
         if save(form, update) is not None:

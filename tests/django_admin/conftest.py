@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,13 @@ import pytest
 from conveyor_tools.stack import Stack, StackConfig
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def field_errors(page: str, field: str) -> str:
+    """The errors a form page shows on `field`'s row (conveyor_admin/form_fields.html draws them first in it)."""
+    found = re.search(rf'<div class="form-row field-{field}\b[^"]*">(.*?)<div class="flex-container">', page, re.S)
+    assert found, f"no row for {field} on the page"
+    return html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).strip()
 
 
 class AdminSession:

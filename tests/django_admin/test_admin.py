@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import html
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,10 +16,11 @@ import httpx
 
 from conveyor.clients import QueueManagerClient
 from conveyor.schemas.algorithms import AlgorithmRef, Stage, StageUpdate
+from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.services import ServiceUpdate
 from conveyor_tools import devstack
 from conveyor_tools.stack import Stack
-from tests.django_admin.conftest import AdminSession
+from tests.django_admin.conftest import AdminSession, field_errors
 from tests.retraining_api.conftest import seed
 from tests.worker.conftest import model_bytes
 
@@ -112,6 +116,7 @@ def test_api_errors_are_admin_messages_not_server_errors(stack: Stack, admin: Ad
     too_big = admin.submit("/admin/platform/algorithms/add/", {"name": model, "dataset": dataset, "stage": "staging"},
                            files={"file": ("model.joblib", os.urandom(2 * 1024 * 1024))})
     assert too_big.status_code == 200 and "MB" in too_big.text and "errornote" in too_big.text
+    assert "kept from your last try: model.joblib (2,097,152 bytes)" in too_big.text, "the API's refusal keeps it"
 
     admin.submit("/admin/platform/algorithms/add/", {"name": model, "dataset": dataset, "stage": "staging"},
                  files={"file": ("model.joblib", model_bytes())})
@@ -123,10 +128,100 @@ def test_api_errors_are_admin_messages_not_server_errors(stack: Stack, admin: Ad
     assert qm(stack, lambda c: c.get_algorithm(model, 1)).version == 1, "nothing was deleted"
     bad_schema = admin.submit("/admin/platform/datasets/add/", {**fields, "name": f"x_{suffix}", "features": "y"})
     assert bad_schema.status_code == 200 and "errornote" in bad_schema.text
+    assert "Value error" not in bad_schema.text and "pydantic" not in bad_schema.text
     bad_report = admin.get("/dash_monitoring_links/report", kind="no_such_report", dataset=dataset)
     assert bad_report.status_code == 400 and "kind is one of data_quality" in bad_report.text
     bad_window = admin.get("/dash_monitoring_links/report", kind="data_drift", dataset=dataset, current_rows="0")
     assert bad_window.status_code == 400 and "current_rows" in bad_window.text
+
+
+def test_a_refused_dataset_form_says_on_the_field_what_to_change_never_a_pydantic_dump(
+        admin: AdminSession) -> None:
+    page = admin.submit("/admin/platform/datasets/add/", {
+        "name": f"sentences_{uuid.uuid4().hex[:6]}", "task": "regression", "target": "y", "target_type": "float",
+        "features": "a\n2nd_try\nc:float"}, follow=False)
+    assert page.status_code == 200, page.status_code
+    features = field_errors(page.text, "features")
+    assert features.startswith("feature 2: ") and "letter" in features and "2nd_try" in features, features
+    for noise in ("pydantic", "validation error for", "Value error", "[type=", "input_value"):
+        assert noise not in page.text, (noise, features)
+    assert field_errors(page.text, "name") == "", "the other boxes are fine"
+    assert 'class="errornote">Please correct the errors below.' in page.text
+
+
+def test_a_chosen_model_file_is_kept_after_a_refusal_and_used_by_the_next_try(stack: Stack,
+                                                                               admin: AdminSession) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    dataset, model = f"kept_{suffix}", f"kept_model_{suffix}"
+    qm(stack, lambda c: c.create_dataset(DatasetSchema.model_validate({
+        "name": dataset, "task": "regression", "target": "y", "features": [{"name": n} for n in "abc"]})))
+    content = model_bytes()
+    form = {"name": model, "dataset": dataset, "framework": "scikit-learn", "stage": "staging"}
+    refused = admin.submit("/admin/platform/algorithms/add/", {**form, "metrics": "{not json"},
+                           files={"file": ("model.joblib", content)}, follow=False)
+    assert refused.status_code == 200 and "not JSON" in field_errors(refused.text, "metrics"), refused.text[-2000:]
+    assert f"kept from your last try: model.joblib ({len(content):,} bytes)" in refused.text
+    token = re.search(r'name="kept_file" value="([^"]+)"', refused.text)
+    assert token, "the kept file is named in a hidden field"
+
+    # Someone else's session cannot use it.
+    other = AdminSession(stack.admin_url)
+    other.login(stack.config.admin_user, stack.config.admin_password)
+    stranger = other.submit("/admin/platform/algorithms/add/", {**form, "metrics": "{}", "kept_file": token.group(1)},
+                            follow=False)
+    other.close()
+    assert stranger.status_code == 200 and "choose the model file" in field_errors(stranger.text, "file")
+
+    # The next try sends no file: the kept one is uploaded, byte for byte.
+    uploaded = admin.submit("/admin/platform/algorithms/add/", {**form, "metrics": '{"RMSE": 1.0}',
+                                                                "kept_file": token.group(1)})
+    assert f"Uploaded {model} version 1" in uploaded.text, uploaded.text[-2000:]
+    stored = qm(stack, lambda c: c.get_algorithm(model, 1))
+    assert stored.file.sha256 == hashlib.sha256(content).hexdigest() and stored.file.filename == "model.joblib"
+    again = admin.submit("/admin/platform/algorithms/add/", {**form, "metrics": "{}", "kept_file": token.group(1)},
+                         follow=False)
+    assert "choose the model file" in field_errors(again.text, "file"), "a kept file is used once"
+
+
+def test_an_admin_whose_token_the_apis_refuse_says_so_never_a_server_error(stack: Stack) -> None:
+    """API_TOKEN set to the read token: pages read, changes are refused with a read-only sentence; a wrong
+    token: every page says which setting to change. Never a 500."""
+    admins = {kind: stack.start_python("django_admin", name=f"django_admin_{kind}", wait=False,
+                                       env={"API_TOKEN": token, "ADMIN_PORT": str(port)},
+                                       health=f"http://127.0.0.1:{port}/health")
+              for kind, token, port in (("read", stack.config.api_read_token, devstack.free_port()),
+                                        ("wrong", "not-a-token-of-this-platform", devstack.free_port()))}
+    for component in admins.values():
+        stack.wait_healthy(component)
+    try:
+        sessions = {}
+        for kind, component in admins.items():
+            assert component.health_url
+            sessions[kind] = AdminSession(component.health_url.removesuffix("/health"))
+            assert sessions[kind].login(stack.config.admin_user, stack.config.admin_password).status_code == 302
+        reader, stranger = sessions["read"], sessions["wrong"]
+
+        assert reader.get("/admin/platform/datasets/").status_code == 200
+        refused = reader.submit("/admin/platform/datasets/add/", {
+            "name": f"ro_{uuid.uuid4().hex[:6]}", "task": "regression", "target": "y", "target_type": "float",
+            "features": "a"}, follow=False)
+        assert refused.status_code == 200
+        assert "the admin is read-only until its API_TOKEN" in html.unescape(refused.text)
+
+        for path in ("/admin/platform/datasets/", "/admin/platform/services/", "/admin/platform/algorithms/",
+                     "/admin/platform/runs/", "/admin/platform/jobs/", "/dash_main_dashboard",
+                     "/django_plotly_dash/app/main_dashboard/_dash-layout"):
+            answer = stranger.get(path)
+            assert answer.status_code == 200, (path, answer.status_code, answer.text[:500])
+        assert "refused the admin's token (401)" in html.unescape(stranger.get("/admin/platform/datasets/").text)
+        proxied = stranger.get("/admin/platform/explainer/", model_name="m", version="1")
+        assert proxied.status_code == 502 and "refused the admin's token" in html.unescape(proxied.text)
+        for session in sessions.values():
+            session.close()
+    finally:
+        for component in admins.values():
+            devstack.stop_process(component.proc)
+            stack.components.remove(component)
 
 
 def test_retraining_runs_start_follow_and_promote_in_the_admin(stack: Stack, admin: AdminSession) -> None:

@@ -30,7 +30,7 @@ from conveyor.schemas.services import (
 )
 from conveyor_tools.stack import Stack, StackConfig
 from django_admin.dashboards import challenger_figures
-from tests.django_admin.conftest import AdminSession
+from tests.django_admin.conftest import AdminSession, field_errors
 from tests.support import wait_for
 from tests.worker.conftest import FEATURES, model_bytes
 
@@ -257,13 +257,19 @@ def test_bad_input_is_the_api_sentence_on_the_form_never_a_server_error(stack: S
     cases = {
         "challenger_mode shadow needs a challenger": c.form(challenger="", challenger_mode="shadow"),
         "is the champion itself": c.form(challenger=f"{c.model}:1"),
-        "challenger_policy.confidence": c.form(challenger_confidence="2"),
-        "challenger_policy.min_labelled_rows": c.form(challenger_min_labelled_rows="3"),
     }
     for sentence, form in cases.items():
         page = admin.submit(c.page, form, follow=False)
         assert page.status_code == 200 and "errornote" in page.text and sentence in page.text, \
             (sentence, page.status_code, page.text[-1500:])
+    # A policy's bound is said on its own box, without pydantic's wrapping.
+    on_fields = {"challenger_confidence": (c.form(challenger_confidence="2"), "less than or equal to 0.999"),
+                 "challenger_min_labelled_rows": (c.form(challenger_min_labelled_rows="3"),
+                                                  "greater than or equal to 20")}
+    for field, (form, sentence) in on_fields.items():
+        page = admin.submit(c.page, form, follow=False)
+        assert page.status_code == 200 and sentence in field_errors(page.text, field), (field, page.text[-1500:])
+        assert "pydantic" not in page.text and "errornote" in page.text
     share = admin.submit(c.page, c.form(challenger_share="1.5"), follow=False)
     assert share.status_code == 200 and "less than or equal to 1" in share.text
     untouched = qm(stack, lambda q: q.get_service(c.service))
