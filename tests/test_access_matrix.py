@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -167,3 +168,25 @@ def test_the_cli_reads_with_the_read_token_alone(live: Live) -> None:
     report = json.loads(result.stdout)
     assert isinstance(report["jobs"], dict), report["jobs"]
     assert "404" in report["rows"] and "401" not in report["rows"], report["rows"]
+
+
+def readme_access_table() -> dict[tuple[str, str, str], str]:
+    """(service, METHOD, path) -> "read" or "write", from the README's table."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start, end = text.index("<!-- access table"), text.index("<!-- end of the access table")
+    listed = {}
+    for line in text[start:end].splitlines()[3:]:  # the marker, the header and its rule
+        service, path, reads, writes = (cell.strip() for cell in line.strip("|").split("|"))
+        for access, methods in (("read", reads), ("write", writes)):
+            for method in filter(None, (m.strip() for m in methods.split(","))):
+                listed[(service, method, path.strip("`"))] = access
+    return listed
+
+
+@pytest.mark.parametrize("api", list(APIS))
+def test_the_readme_lists_each_operations_token(live: Live, api: str) -> None:
+    listed = {k: v for k, v in readme_access_table().items() if k[0] == api}
+    published = {(api, o.method, o.path): needed(o).value for o in live.operations[api] if needed(o) is not Access.OPEN}
+    assert listed == published, (f"README's access table: missing {sorted(published.keys() - listed.keys())}, "
+                                 f"not published {sorted(listed.keys() - published.keys())}, wrong token "
+                                 f"{sorted(k for k in listed.keys() & published.keys() if listed[k] != published[k])}")
