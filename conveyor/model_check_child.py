@@ -48,9 +48,8 @@ def _fitted_columns(model: Any) -> list[str] | None:
 
 
 def _columns_problem(model: Any, schema: Any) -> str | None:
-    """A model fitted (with feature names) on other columns, said before predict's own message. The target
-    may be among them (a PyCaret pipeline is fitted on the features and the target); the order is left to
-    predict, which works out whether it matters."""
+    """Why predict failed, when the model was fitted (with feature names) on other columns. The target may be
+    among them (a PyCaret pipeline is fitted on the features and the target)."""
     fitted = _fitted_columns(model)
     if fitted is None:
         return None
@@ -93,9 +92,6 @@ def _judge(content: bytes, request: dict[str, Any]) -> tuple[bool, str, str]:
         return False, str(refused), ""
     model_type = f"{type(model).__module__}.{type(model).__qualname__}"
     schema = DatasetSchema.model_validate(request["schema"])
-    problem = _columns_problem(model, schema)
-    if problem:
-        return False, f"{what} {problem}", model_type
     rows = request["rows"]
     x = _frame(rows, schema)
     shape = ", ".join(f"{f.name} {f.type.value}" for f in schema.features)
@@ -104,8 +100,13 @@ def _judge(content: bytes, request: dict[str, Any]) -> tuple[bool, str, str]:
     except MemoryError:
         raise
     except Exception as exc:  # whatever the model raises: the message is the user's best clue
+        failure = f"{type(exc).__name__}: {exc}"
+        # Predicting decides (a model that ignores its input is fine); the columns only explain a failure.
+        problem = _columns_problem(model, schema)
+        if problem:
+            return False, f"{what} {problem}; predict says {failure}", model_type
         return False, (f"{what} loads but cannot predict on {len(rows)} rows shaped like dataset {schema.name!r} "
-                       f"({shape}): {type(exc).__name__}: {exc}"), model_type
+                       f"({shape}): {failure}"), model_type
     count = predictions.shape[0] if predictions.ndim else 0
     if count != len(rows):
         return False, f"{what} predicted {count} values for {len(rows)} rows: it must give one per row", model_type
