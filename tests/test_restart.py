@@ -9,7 +9,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression
 
 from conveyor.clients import MLDataClient, QueueManagerClient
 from conveyor.schemas.algorithms import AlgorithmRef
@@ -34,7 +36,8 @@ def _config(tmp_path: Path, database: str) -> StackConfig:
 
 
 async def _populate(stack: Stack) -> bytes:
-    model = pickle.dumps({"weights": list(range(100))})
+    # A fitted model for the dataset's columns: an upload is loaded and made to predict before it is stored.
+    model = pickle.dumps(LinearRegression().fit(pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1, 0, 2]}), [0.0, 1.0, 3.0]))
     token = stack.config.api_token
     async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
         await qm.create_dataset(SCHEMA)
