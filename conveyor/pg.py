@@ -55,12 +55,26 @@ class Database:
             # A connection that saw the server go away is dropped, not reused.
             pool.putconn(conn, close=broken or bool(conn.closed))
 
+    def _rows(self, sql: str, params: Any, first_only: bool) -> list[dict[str, Any]]:
+        # A pooled connection the server has since closed (a restart, an idle timeout) fails on its first use.
+        # A SELECT changed nothing, so it is tried once more on a fresh connection instead of answering 503;
+        # a write is not repeated, since it may have reached the server before the connection broke.
+        attempts = 2 if sql.lstrip()[:6].upper() == "SELECT" else 1
+        for attempt in range(attempts):
+            try:
+                with self.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+                    cur.execute(sql, params)
+                    rows = [cur.fetchone()] if first_only else cur.fetchall()
+                    return [dict(r) for r in rows if r]
+            except Unavailable:
+                if attempt + 1 == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         """The first row the statement answers, as a dict (None when there is none)."""
-        with self.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(sql, params)
-            row = cur.fetchone()
-            return dict(row) if row else None
+        rows = self._rows(sql, params, first_only=True)
+        return rows[0] if rows else None
 
     def returning(self, sql: str, params: Any = ()) -> dict[str, Any]:
         """The row an `INSERT ... RETURNING` answers: there always is one."""
@@ -70,17 +84,14 @@ class Database:
         return row
 
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        with self.connect() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(sql, params)
-            return [dict(r) for r in cur.fetchall()]
+        return self._rows(sql, params, first_only=False)
 
     def run(self, sql: str, params: Any = ()) -> None:
         with self.connect() as conn, conn.cursor() as cur:
             cur.execute(sql, params)
 
     def ping(self) -> None:
-        with self.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT 1")
+        self._rows("SELECT 1", (), first_only=True)
 
     def close(self) -> None:
         with self._lock:
