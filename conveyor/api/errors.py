@@ -102,8 +102,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        # Starlette's own words for a path or method no route has: say which, and where the routes are.
+        if detail == "Not Found":
+            detail = f"no operation answers {request.method} {request.url.path}: /docs lists this service's"
+        elif detail == "Method Not Allowed":
+            detail = f"{request.url.path} does not take {request.method}: /docs lists the methods it takes"
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(psycopg2.DataError)
