@@ -10,19 +10,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from bson import ObjectId
+from bson import ObjectId, encode
 from bson.errors import InvalidId
 from mongoengine.connection import get_db
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, WriteError
 
-from conveyor.api.errors import Conflict, NotFound
+from conveyor.api.errors import Conflict, NotFound, PayloadTooLarge
 from conveyor.schemas.jobs import TERMINAL, JobCreate, JobStatus, JobUpdate, JobUpdateItem
 from conveyor.schemas.services import ModelRole
 
 DUPLICATE_KEY = 11000
 STATS_SCAN_LIMIT = 500_000
+# MongoDB keeps a document of at most 16 MiB. A job is created below that with room to spare for its result
+# and history; what does not fit is refused with a 413 instead of failing inside the write.
+MONGO_DOCUMENT_BYTES = 16 * 1024 * 1024
+MAX_JOB_BYTES = MONGO_DOCUMENT_BYTES - 512 * 1024
+# The server's codes for a document over its limit: on insert (BSONObjectTooLarge) and after an update.
+TOO_LARGE_CODES = frozenset({10334, 17419})
 
 
 def collection() -> Collection:
@@ -51,6 +57,18 @@ def object_id(job_id: str) -> ObjectId:
         raise NotFound(f"job {job_id!r} not found (not a job id)") from exc
 
 
+def _too_large(what: str, size: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{what} would take {size / 2**20:.1f} MB in MongoDB, more than the {MAX_JOB_BYTES / 2**20:.1f} MB a job "
+        "may hold with its payload and result: store large payloads elsewhere and send a reference")
+
+
+def _check_size(doc: dict[str, Any], what: str) -> None:
+    size = len(encode(doc))
+    if size > MAX_JOB_BYTES:
+        raise _too_large(what, size)
+
+
 def _new_doc(job: JobCreate, at: datetime) -> dict[str, Any]:
     doc = job.model_dump(mode="python")
     doc["_id"] = ObjectId()
@@ -60,6 +78,7 @@ def _new_doc(job: JobCreate, at: datetime) -> dict[str, Any]:
     doc["updated_at"] = at
     if doc["metadata"].get("start") is None:
         doc["metadata"]["start"] = at
+    _check_size(doc, f"the job of record {job.record_id!r}")
     return doc
 
 
@@ -84,6 +103,9 @@ def create_many(jobs: list[JobCreate]) -> list[dict[str, Any]]:
         collection().insert_many(unique, ordered=False)
     except BulkWriteError as exc:
         for error in exc.details.get("writeErrors", []):
+            if error.get("code") in TOO_LARGE_CODES:
+                raise _too_large(f"the job of record {unique[error['index']]['record_id']!r}",
+                                 len(encode(unique[error["index"]]))) from exc
             if error.get("code") != DUPLICATE_KEY:
                 raise
             doc = unique[error["index"]]
@@ -131,7 +153,9 @@ def _update_op(update: JobUpdate, at: datetime) -> dict[str, Any]:
             fields[f"metadata.{key}"] = value
     if update.status in TERMINAL and "metadata.end" not in fields:
         fields["metadata.end"] = at
-    return {"$set": fields, "$push": {"history": {"status": update.status.value, "at": at}}}
+    op = {"$set": fields, "$push": {"history": {"status": update.status.value, "at": at}}}
+    _check_size(op, "the job's update")
+    return op
 
 
 def _open(job_id: ObjectId) -> dict[str, Any]:
@@ -143,7 +167,16 @@ def update_many(updates: list[JobUpdateItem]) -> dict[str, Any]:
     at = datetime.now(UTC)
     ids = [object_id(u.id) for u in updates]
     ops = [UpdateOne(_open(i), _update_op(u, at)) for i, u in zip(ids, updates, strict=True)]
-    result = collection().bulk_write(ops, ordered=False)
+    try:
+        result = collection().bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(e.get("code") not in TOO_LARGE_CODES for e in errors):
+            raise
+        refused = ", ".join(str(ids[e["index"]]) for e in errors)
+        raise PayloadTooLarge(
+            f"job(s) {refused} would grow over MongoDB's 16 MB document limit with this update, so they keep "
+            f"their previous state (the other updates are applied): store large results elsewhere") from exc
     missing: list[str] = []
     if result.matched_count < len(ops):
         found = {d["_id"] for d in collection().find({"_id": {"$in": ids}}, {"_id": 1})}
@@ -153,7 +186,13 @@ def update_many(updates: list[JobUpdateItem]) -> dict[str, Any]:
 
 def update_one(job_id: str, update: JobUpdate) -> dict[str, Any]:
     oid = object_id(job_id)
-    collection().update_one(_open(oid), _update_op(update, datetime.now(UTC)))
+    try:
+        collection().update_one(_open(oid), _update_op(update, datetime.now(UTC)))
+    except (WriteError, DocumentTooLarge) as exc:
+        if isinstance(exc, WriteError) and exc.code not in TOO_LARGE_CODES:
+            raise
+        raise PayloadTooLarge(f"job {job_id!r} would grow over MongoDB's 16 MB document limit with this "
+                              "update, so it keeps its previous state: store large results elsewhere") from exc
     return get(job_id)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -11,15 +12,31 @@ import httpx
 class APIError(Exception):
     """The service answered with a 4xx: the request itself is wrong (retrying will not help)."""
 
-    def __init__(self, status_code: int, detail: Any, url: str) -> None:
+    def __init__(self, status_code: int, detail: Any, url: str, errors: list[dict[str, Any]] | None = None) -> None:
         self.status_code = status_code
         self.detail = detail
         self.url = url
+        # A 422's problems, [{"loc": [...], "msg": "...", "type": "..."}], so a form can show each by its field.
+        self.errors = errors or []
         super().__init__(f"{status_code} from {url}: {detail}")
 
 
 class APIUnavailable(Exception):
     """The service could not be reached or answered 5xx: a passing fault, retry later."""
+
+
+def part(value: str | int) -> str:
+    """One path part of an internal URL, escaped whole: a name holding "/", "?", "#" or "%" stays one part.
+
+    Unescaped, "fz?x" asked for dataset "fz" and "a/b" for another route. "." and ".." are escaped too, since
+    a client would otherwise resolve them as "this" and "the parent" path; an empty name has no URL at all.
+    """
+    text = str(value)
+    if not text:
+        raise ValueError("a name in the URL is empty: give the dataset, service or model by its name")
+    if text in (".", ".."):
+        return text.replace(".", "%2E")
+    return quote(text, safe="")
 
 
 def _query(params: dict[str, Any]) -> dict[str, Any]:
@@ -61,10 +78,14 @@ class BaseClient:
             )
         if response.status_code >= 400:
             try:
-                detail = response.json().get("detail", response.text)
+                body = response.json()
             except ValueError:
-                detail = response.text
-            raise APIError(response.status_code, detail, f"{method} {path}")
+                body = None
+            if not isinstance(body, dict):
+                raise APIError(response.status_code, response.text, f"{method} {path}")
+            errors = body.get("errors")
+            raise APIError(response.status_code, body.get("detail", response.text), f"{method} {path}",
+                           errors=[e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else None)
         return response
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from conveyor.clients.base import BaseClient
+from conveyor.clients.base import BaseClient, part
 from conveyor.schemas.challenger import ChallengerComparison, ChallengerSeries
 from conveyor.schemas.monitoring import (
     Alert,
@@ -27,12 +27,12 @@ MONITORING = "/monitoring_api"
 class MonitoringClient(BaseClient):
     async def report(self, kind: ReportKind, query: ReportQuery) -> ReportOut:
         params = query.model_copy(update={"format": Format.json}).model_dump(mode="json", exclude_none=True)
-        return ReportOut(**await self.json("GET", f"{MONITORING}/{kind.value}", params=params))
+        return ReportOut(**await self.json("GET", f"{MONITORING}/{part(kind.value)}", params=params))
 
     async def report_html(self, kind: ReportKind, query: ReportQuery) -> str:
         """Evidently's own HTML page of the report."""
         params = query.model_copy(update={"format": Format.html}).model_dump(mode="json", exclude_none=True)
-        response = await self.request("GET", f"{MONITORING}/{kind.value}", params=params)
+        response = await self.request("GET", f"{MONITORING}/{part(kind.value)}", params=params)
         return response.text
 
     async def run_check(self, service: str) -> CheckRun:
@@ -57,7 +57,7 @@ class MonitoringClient(BaseClient):
         return EpisodePage(**await self.json("GET", f"{MONITORING}/episodes", params=params))
 
     async def episode(self, episode_id: int) -> Episode:
-        return Episode(**await self.json("GET", f"{MONITORING}/episodes/{episode_id}"))
+        return Episode(**await self.json("GET", f"{MONITORING}/episodes/{part(episode_id)}"))
 
     async def calibration(self, dataset: str | None = None, service: str | None = None,
                           window_rows: int | None = None) -> CalibrationOut:

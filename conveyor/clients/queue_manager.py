@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from conveyor.clients.base import APIError, BaseClient
+from conveyor.clients.base import APIError, BaseClient, part
 from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, HoldoutWindow, StageUpdate
 from conveyor.schemas.datasets import Dataset, DatasetSchema
 from conveyor.schemas.jobs import (
@@ -45,7 +45,7 @@ class QueueManagerClient(BaseClient):
         return Dataset(**await self.json("POST", f"{PREFIX}/datasets", json=schema.model_dump(mode="json")))
 
     async def get_dataset(self, name: str) -> Dataset:
-        return Dataset(**await self.json("GET", f"{PREFIX}/datasets/{name}"))
+        return Dataset(**await self.json("GET", f"{PREFIX}/datasets/{part(name)}"))
 
     async def list_datasets(self) -> list[Dataset]:
         return [Dataset(**d) for d in await self.json("GET", f"{PREFIX}/datasets")]
@@ -59,7 +59,7 @@ class QueueManagerClient(BaseClient):
         return await self.create_dataset(schema)
 
     async def delete_dataset(self, name: str) -> None:
-        await self.request("DELETE", f"{PREFIX}/datasets/{name}")
+        await self.request("DELETE", f"{PREFIX}/datasets/{part(name)}")
 
     # algorithms
     async def upload_algorithm(
@@ -94,10 +94,10 @@ class QueueManagerClient(BaseClient):
         return [Algorithm(**a) for a in await self.json("GET", f"{PREFIX}/algorithms", params=filters)]
 
     async def get_algorithm(self, name: str, version: int | str) -> Algorithm:
-        return Algorithm(**await self.json("GET", f"{PREFIX}/algorithms/{name}/{version}"))
+        return Algorithm(**await self.json("GET", f"{PREFIX}/algorithms/{part(name)}/{part(version)}"))
 
     async def download_algorithm(self, name: str, version: int | str) -> bytes:
-        response = await self.request("GET", f"{PREFIX}/algorithms/{name}/{version}/file")
+        response = await self.request("GET", f"{PREFIX}/algorithms/{part(name)}/{part(version)}/file")
         expected = response.headers.get("x-checksum-sha256")
         if expected and hashlib.sha256(response.content).hexdigest() != expected:
             raise APIError(502, "model file checksum mismatch in transit", f"{name}/{version}")
@@ -105,15 +105,15 @@ class QueueManagerClient(BaseClient):
 
     async def update_algorithm(self, name: str, version: int | str, patch: AlgorithmPatch) -> Algorithm:
         body = patch.model_dump(mode="json", exclude_none=True)
-        return Algorithm(**await self.json("PATCH", f"{PREFIX}/algorithms/{name}/{version}", json=body))
+        return Algorithm(**await self.json("PATCH", f"{PREFIX}/algorithms/{part(name)}/{part(version)}", json=body))
 
     async def delete_algorithm(self, name: str, version: int | str) -> None:
-        await self.request("DELETE", f"{PREFIX}/algorithms/{name}/{version}")
+        await self.request("DELETE", f"{PREFIX}/algorithms/{part(name)}/{part(version)}")
 
     async def set_stage(self, name: str, version: int, update: StageUpdate) -> Algorithm:
         body = update.model_dump(mode="json")
         return Algorithm(
-            **await self.json("PATCH", f"{PREFIX}/algorithms/{name}/{version}/stage", json=body)
+            **await self.json("PATCH", f"{PREFIX}/algorithms/{part(name)}/{part(version)}/stage", json=body)
         )
 
     # services
@@ -123,7 +123,7 @@ class QueueManagerClient(BaseClient):
         )
 
     async def get_service(self, name: str) -> Service:
-        return Service(**await self.json("GET", f"{PREFIX}/services/{name}"))
+        return Service(**await self.json("GET", f"{PREFIX}/services/{part(name)}"))
 
     async def list_services(self) -> list[Service]:
         return [Service(**s) for s in await self.json("GET", f"{PREFIX}/services")]
@@ -131,24 +131,24 @@ class QueueManagerClient(BaseClient):
     async def update_service(self, name: str, update: ServiceUpdate, by: str | None = None) -> Service:
         """`by`: who changes it (a user, a component), recorded in the service's history ("api" if not sent)."""
         body = update.model_dump(mode="json", exclude_unset=True)
-        return Service(**await self.json("PATCH", f"{PREFIX}/services/{name}", json=body, headers=_by(by)))
+        return Service(**await self.json("PATCH", f"{PREFIX}/services/{part(name)}", json=body, headers=_by(by)))
 
     async def promote_challenger(self, name: str, promotion: ChallengerPromotion) -> ChallengerPromoted:
         body = promotion.model_dump(mode="json")
         return ChallengerPromoted(
-            **await self.json("POST", f"{PREFIX}/services/{name}/challenger/promote", json=body))
+            **await self.json("POST", f"{PREFIX}/services/{part(name)}/challenger/promote", json=body))
 
     async def report_challenger_health(self, name: str, health: ChallengerHealth) -> Service:
         body = health.model_dump(mode="json")
-        return Service(**await self.json("PUT", f"{PREFIX}/services/{name}/challenger/health", json=body))
+        return Service(**await self.json("PUT", f"{PREFIX}/services/{part(name)}/challenger/health", json=body))
 
     async def service_history(self, name: str, limit: int | None = None) -> list[ServiceChange]:
         """Newest first."""
-        changes = await self.json("GET", f"{PREFIX}/services/{name}/history", params={"limit": limit})
+        changes = await self.json("GET", f"{PREFIX}/services/{part(name)}/history", params={"limit": limit})
         return [ServiceChange(**c) for c in changes]
 
     async def delete_service(self, name: str) -> None:
-        await self.request("DELETE", f"{PREFIX}/services/{name}")
+        await self.request("DELETE", f"{PREFIX}/services/{part(name)}")
 
     # jobs
     async def list_jobs(self, **filters: Any) -> JobPage:
@@ -163,11 +163,11 @@ class QueueManagerClient(BaseClient):
         return JobsBulkUpdated(**await self.json("PATCH", f"{PREFIX}/jobs/bulk", json=body))
 
     async def get_job(self, job_id: str) -> Job:
-        return Job(**await self.json("GET", f"{PREFIX}/jobs/{job_id}"))
+        return Job(**await self.json("GET", f"{PREFIX}/jobs/{part(job_id)}"))
 
     async def update_job(self, job_id: str, update: JobUpdate) -> Job:
         body = update.model_dump(mode="json", exclude_unset=True)
-        return Job(**await self.json("PATCH", f"{PREFIX}/jobs/{job_id}", json=body))
+        return Job(**await self.json("PATCH", f"{PREFIX}/jobs/{part(job_id)}", json=body))
 
     async def job_stats(self, service: str | None = None, window_minutes: int = 60) -> JobStats:
         params = {"service": service or None, "window_minutes": window_minutes}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.clients.base import BaseClient
+from conveyor.clients.base import BaseClient, part
 from conveyor.schemas.retraining import Evaluation, Promotion, PyCaretModels, Run, RunAccepted, RunCreate
 
 RETRAINING = "/retraining_api"
@@ -16,20 +16,20 @@ class RetrainingClient(BaseClient):
         return RunAccepted(**await self.json("POST", f"{RETRAINING}/runs", json=body))
 
     async def get_run(self, run_id: int) -> Run:
-        return Run(**await self.json("GET", f"{RETRAINING}/runs/{run_id}"))
+        return Run(**await self.json("GET", f"{RETRAINING}/runs/{part(run_id)}"))
 
     async def list_runs(self, **filters: Any) -> list[Run]:
         return [Run(**r) for r in await self.json("GET", f"{RETRAINING}/runs", params=filters)]
 
     async def cancel_run(self, run_id: int) -> Run:
         """A queued run, or one waiting for labels, ends as cancelled (409 otherwise)."""
-        return Run(**await self.json("POST", f"{RETRAINING}/runs/{run_id}/cancel"))
+        return Run(**await self.json("POST", f"{RETRAINING}/runs/{part(run_id)}/cancel"))
 
     async def promote_run(self, run_id: int) -> Promotion:
-        return Promotion(**await self.json("POST", f"{RETRAINING}/runs/{run_id}/promote"))
+        return Promotion(**await self.json("POST", f"{RETRAINING}/runs/{part(run_id)}/promote"))
 
     async def promote_version(self, name: str, version: int) -> Promotion:
-        return Promotion(**await self.json("POST", f"{RETRAINING}/models/{name}/{version}/promote"))
+        return Promotion(**await self.json("POST", f"{RETRAINING}/models/{part(name)}/{part(version)}/promote"))
 
     async def evaluate(self, model_name: str, evaluate_on: str, version: int | None = None) -> Evaluation:
         params = {"model_name": model_name, "evaluate_on": evaluate_on, "version": version}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from conveyor.schemas.names import ColumnName, DatasetName
+from conveyor.schemas.names import ColumnName, DatasetName, refusal
 
 
 class Task(StrEnum):
@@ -58,17 +60,31 @@ class DatasetSchema(BaseModel):
     timestamp_column: ColumnName = "date_time"
     description: str = ""
 
+    @field_validator("features")
+    @classmethod
+    def _distinct_features(cls, features: list[Feature]) -> list[Feature]:
+        first: dict[str, int] = {}
+        for position, feature in enumerate(features, start=1):
+            seen = first.setdefault(feature.name.lower(), position)
+            if seen != position:
+                raise refusal("duplicate_feature", f"features {seen} and {position} are both named "
+                              f"{feature.name!r} (names are compared ignoring case); rename one")
+        return features
+
+    @field_validator("target", "timestamp_column")
+    @classmethod
+    def _not_a_feature(cls, column: str, info: ValidationInfo) -> str:
+        what = "the target" if info.field_name == "target" else "the timestamp column"
+        for position, feature in enumerate(info.data.get("features") or [], start=1):
+            if feature.name.lower() == column.lower():
+                raise refusal("column_is_feature", f"{what} {column!r} is also feature {position}: a column "
+                              "is one or the other")
+        if info.field_name == "timestamp_column" and column.lower() == str(info.data.get("target", "")).lower():
+            raise refusal("timestamp_is_target", "the timestamp column and the target must differ")
+        return column
+
     @model_validator(mode="after")
-    def _consistent(self) -> DatasetSchema:
-        names = [f.name.lower() for f in self.features]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"feature names repeat: {', '.join(dupes)}")
-        for col, what in ((self.target, "target"), (self.timestamp_column, "timestamp column")):
-            if col.lower() in names:
-                raise ValueError(f"{what} {col!r} is also listed as a feature")
-        if self.target.lower() == self.timestamp_column.lower():
-            raise ValueError("target and timestamp column must differ")
+    def _default_target_type(self) -> DatasetSchema:
         if self.target_type is None:
             self.target_type = self.resolved_target_type
         return self
@@ -83,6 +99,47 @@ class DatasetSchema(BaseModel):
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+
+_FIELD_LABELS = {"name": "dataset name", "target_type": "target type", "timestamp_column": "timestamp column"}
+
+
+def field_label(loc: Sequence[str | int]) -> str:
+    """Who a problem is about, as a person filling in the dataset form reads it: "feature 2", "target"."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    if not parts:
+        return "the dataset"
+    head = parts[0]
+    if isinstance(head, int):  # a position in the body itself: it is not JSON
+        return "the request body"
+    if head == "features" and len(parts) > 1 and isinstance(parts[1], int):
+        feature = f"feature {parts[1] + 1}"
+        return feature if len(parts) == 2 or parts[2] == "name" else f"{feature}'s {parts[2]}"
+    return _FIELD_LABELS.get(head, head)
+
+
+def problem_sentence(error: Mapping[str, Any]) -> str:
+    """One validation error of a DatasetSchema as a sentence that names the field by position."""
+    label = field_label(error.get("loc", ()))
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return f"{label}: required, but missing"
+    if kind == "enum":
+        return f"{label}: use one of {ctx.get('expected', 'the listed values')}"
+    if kind == "too_short" and label == "features":
+        return "features: give at least one feature"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{label}: send a JSON object"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{label}: {message}"
+
+
+def dataset_problems(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The errors of a DatasetSchema (pydantic's or a RequestValidationError's), each with a sentence as `msg`;
+    `loc` and `type` stay as they were, so a form can put each message beside its field."""
+    return [{"loc": list(e.get("loc", ())), "msg": problem_sentence(e), "type": str(e.get("type", "invalid"))}
+            for e in errors]
 
 
 class Dataset(DatasetSchema):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from conveyor.schemas.names import refusal
+from conveyor.schemas.safe import Int64, JsonObject, PgDatetime, check_json_value
 
 
 class JobStatus(StrEnum):
@@ -19,13 +22,30 @@ class JobStatus(StrEnum):
 TERMINAL = frozenset({JobStatus.finished, JobStatus.failed})
 
 
+def _storable(where: str) -> AfterValidator:
+    """Any JSON value MongoDB can keep: integers within int64, no NUL in text or keys, at most 32 levels deep."""
+
+    def check(value: Any) -> Any:
+        try:
+            check_json_value(value, where)
+        except ValueError as exc:
+            raise refusal("unstorable_value", str(exc)) from exc
+        return value
+
+    return AfterValidator(check)
+
+
+Payload = Annotated[Any, _storable("payload")]
+Result = Annotated[Any, _storable("result")]
+
+
 class JobMetadata(BaseModel):
-    start: datetime | None = None
-    end: datetime | None = None
+    start: PgDatetime | None = None
+    end: PgDatetime | None = None
     elapsed: float | None = Field(default=None, description="seconds")
     routing_key: str | None = None
     worker_id: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: JsonObject = Field(default_factory=dict)
 
 
 class StatusEntry(BaseModel):
@@ -37,12 +57,12 @@ class JobCreate(BaseModel):
     record_id: str = Field(min_length=1, max_length=200)
     service: str
     algorithm_name: str | None = None
-    algorithm_version: int | None = None
+    algorithm_version: Int64 | None = None
     algorithm_role: str = Field(default="champion", pattern="^(champion|challenger)$",
                                 description="which of the service's models predicted the record")
-    payload: Any = None
+    payload: Payload = None
     status: JobStatus = JobStatus.created
-    result: Any = None
+    result: Result = None
     error: str | None = None
     metadata: JobMetadata = Field(default_factory=JobMetadata)
 
@@ -81,7 +101,7 @@ class JobsBulkCreated(BaseModel):
 
 class JobUpdate(BaseModel):
     status: JobStatus
-    result: Any = None
+    result: Result = None
     error: str | None = None
     metadata: JobMetadata | None = None
 

@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,10 +15,14 @@ from conveyor.schemas.jobs import (
     JobStatus,
     JobUpdate,
 )
+from conveyor.schemas.safe import PgDatetime
 from conveyor.schemas.services import ModelRole
 from queue_manager import jobs_store
 
 router = APIRouter(prefix="/queue_manager/jobs", tags=["jobs"])
+
+# MongoDB's skip takes an int64; paging further than a billion jobs back is a query for a time window instead.
+MAX_OFFSET = 10**9
 
 
 @router.post("", response_model=JobCreated, status_code=201)
@@ -52,10 +55,11 @@ def list_jobs(
     record_id: str | None = None,
     algorithm_role: Annotated[ModelRole | None, Query(description="champion | challenger: the model that "
                                                                     "predicted the record")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: PgDatetime | None = None,
+    until: PgDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="jobs to skip, newest first; "
+                                 "narrow the window (since, until) to reach further back")] = 0,
 ) -> dict:
     total, jobs = jobs_store.query(
         service=service, status=status, record_id=record_id, since=since, until=until,
