@@ -77,7 +77,7 @@ def promote(name: str, body: ChallengerPromotion, by: str = "") -> tuple[Service
             "challenger_mode": before["challenger_mode"] if keep else None,
         }
         change = service_history.entry("challenger_promoted", after, who, body.reason)
-        raw = {"$set": {**after, "challenger_health": None, "updated_at": now()},
+        raw = {"$set": {**after, "challenger_health": None, "champion_health": None, "updated_at": now()},
                "$inc": {"assignment_revision": 1}, "$push": service_history.push(change)}
         if write_if_unchanged(doc, raw):
             break

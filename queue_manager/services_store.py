@@ -38,6 +38,7 @@ def service_to_api(doc: ServiceDoc) -> dict[str, Any]:
         **assignment_of(doc),
         "challenger_policy": doc.challenger_policy or {},
         "challenger_health": doc.challenger_health or None,
+        "champion_health": doc.champion_health or None,
         "payload_key": doc.payload_key, "description": doc.description,
         "retraining": doc.retraining or {},
         "assignment_revision": doc.assignment_revision,
@@ -158,7 +159,7 @@ def _checked_models(doc: ServiceDoc, changes: dict[str, Any]) -> dict[str, Any]:
 
 def update_service(name: str, update: ServiceUpdate, by: str = "") -> tuple[ServiceDoc, bool]:
     """Apply the fields sent; answer the service and whether its assignment changed."""
-    sent = update.model_dump(mode="json", exclude_unset=True)
+    sent = update.changes()
     for _ in range(WRITE_ATTEMPTS):
         doc = get_service(name)
         changes = _checked_models(doc, sent)
@@ -167,8 +168,11 @@ def update_service(name: str, update: ServiceUpdate, by: str = "") -> tuple[Serv
         new = resolve_assignment(current, changes)
         fields = {field: value for field, value in changes.items() if field not in ASSIGNMENT_FIELDS}
         fields.update(new, updated_at=now())
+        # A report about the previous model says nothing of this one.
         if new["challenger"] != current["challenger"]:
-            fields["challenger_health"] = None  # a report about the previous challenger says nothing of this one
+            fields["challenger_health"] = None
+        if new["algorithm"] != current["algorithm"]:
+            fields["champion_health"] = None
         raw: dict[str, Any] = {"$set": fields}
         assignment_changed = new != current
         if assignment_changed:

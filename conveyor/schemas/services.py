@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum, StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import to_jsonable_python
 
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.names import ResourceName
 from conveyor.schemas.retraining import TrainingData, TrainingSource
+from conveyor.schemas.safe import PgDatetime
 
 
 class ChallengerMode(Enum):
@@ -48,21 +52,41 @@ class ChallengerPolicy(BaseModel):
                                                   "as the challenger")
 
 
-class ChallengerHealth(BaseModel):
-    """What a worker last reported about the challenger: a challenger that fails never stops the champion."""
+class ModelHealthReport(BaseModel):
+    """What a worker last reported about one of a service's models (ok | failing), and why."""
 
     state: str = Field(pattern="^(ok|failing)$", description="ok | failing")
     error: str | None = Field(default=None, max_length=4000, description="why it fails, when it does")
+    worker: str = Field(default="", max_length=200, description="the worker (WORKER_ID) that reported it")
+    at: PgDatetime | None = Field(default=None, description="when the worker saw it (UTC); the time of the "
+                                                            "report when not sent")
+
+
+class ChallengerHealth(ModelHealthReport):
+    """What a worker last reported about the challenger: a challenger that fails never stops the champion."""
+
     challenger: AlgorithmRef | None = Field(default=None, description="the challenger this report is about")
-    worker: str = Field(default="", max_length=200)
-    at: datetime | None = None
+
+
+class ChampionHealth(ModelHealthReport):
+    """What a worker last reported about loading the champion: a champion that does not load never stops the worker.
+
+    It keeps predicting with the model it had (`serving`), or, when it had none, leaves the messages in the queue
+    untouched (no job, no dead letter) and tries again on the next assignment or after WORKER_MODEL_RETRY_SECONDS."""
+
+    champion: AlgorithmRef | None = Field(default=None, description="the champion this report is about (the one "
+                                                                    "assigned); none: the current one")
+    serving: AlgorithmRef | None = Field(
+        default=None, description="what the worker predicts with meanwhile: the previous champion, or none (the "
+                                  "messages wait in the queue)")
 
 
 class ServiceChange(BaseModel):
     """One entry of a service's history: what changed, who or what decided, and why."""
 
     at: datetime
-    kind: str = Field(description="created | assignment | challenger_promoted | challenger_health")
+    kind: str = Field(description="created | assignment | challenger_promoted | challenger_health | "
+                                  "champion_health")
     by: str = Field(default="", description="the user, or the component (monitoring_api, retraining_api)")
     reason: str = ""
     algorithm: AlgorithmRef | None = None
@@ -130,7 +154,7 @@ class ServiceBase(BaseModel):
     payload_key: str = Field(
         default="data", description="key of the positional message form {key: [v1, v2, ...]}"
     )
-    description: str = ""
+    description: str = Field(default="", max_length=10_000)
     retraining: RetrainingPolicy = Field(default_factory=RetrainingPolicy)
 
 
@@ -138,20 +162,54 @@ class ServiceCreate(ServiceBase):
     name: ResourceName
 
 
-class ServiceUpdate(BaseModel):
-    """Partial update: only the fields sent change."""
+def _no_default_shown(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # "not sent" is no value a client could send: null is refused
 
-    dataset: str | None = None
-    queue: ResourceName | None = None
-    algorithm: AlgorithmRef | None = None
-    challenger: AlgorithmRef | None = None
-    challenger_mode: ChallengerMode | None = None
-    challenger_share: float | None = Field(default=None, ge=0.0, le=1.0)
-    challenger_policy: ChallengerPolicy | None = None
-    enabled: bool | None = None
-    payload_key: str | None = None
-    description: str | None = None
-    retraining: RetrainingPolicy | None = None
+
+# Fields of an update that a null cannot mean anything for: a service always has a dataset, a queue and a state.
+NOT_NULL = {
+    "dataset": "a service always has a dataset: send a dataset name, or leave the field out",
+    "queue": "a service always has a queue: send a queue name, or leave the field out",
+    "enabled": "send true or false, or leave the field out",
+}
+
+
+class ServiceUpdate(BaseModel):
+    """Partial update: only the fields sent change.
+
+    null puts a field back to what a new service gets: algorithm and challenger none (challenger=null returns the
+    service to champion only), challenger_mode the default (split with a challenger), challenger_share 0,
+    challenger_policy and retraining their defaults (retraining off), payload_key "data", description "".
+    dataset, queue and enabled have no such meaning: null is refused (422)."""
+
+    dataset: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default_shown)
+    queue: ResourceName | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default_shown)
+    algorithm: AlgorithmRef | None = Field(default=None, description="null: no champion")
+    challenger: AlgorithmRef | None = Field(default=None, description="null: no challenger (champion only)")
+    challenger_mode: ChallengerMode | None = Field(default=None,
+                                                   description="null: the default (split with a challenger)")
+    challenger_share: float | None = Field(default=None, ge=0.0, le=1.0, description="null: 0")
+    challenger_policy: ChallengerPolicy | None = Field(default=None, description="null: the defaults")
+    enabled: bool | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default_shown)
+    payload_key: str | None = Field(default=None, description='null: "data"')
+    description: str | None = Field(default=None, max_length=10_000, description='null: ""')
+    retraining: RetrainingPolicy | None = Field(default=None, description="null: the defaults (off)")
+
+    @field_validator(*NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be null: {NOT_NULL[info.field_name]}")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields sent, as JSON, a null read as the value a new service gets."""
+        sent = self.model_dump(mode="json", exclude_unset=True)
+        for field, value in sent.items():
+            if value is None:
+                default = ServiceBase.model_fields[field].get_default(call_default_factory=True)
+                sent[field] = to_jsonable_python(default)
+        return sent
 
 
 class Service(ServiceCreate):
@@ -159,6 +217,9 @@ class Service(ServiceCreate):
         default=0, description="grows by one at every change of algorithm or challenger"
     )
     challenger_health: ChallengerHealth | None = None
+    champion_health: ChampionHealth | None = Field(
+        default=None, description="the champion's health as the workers report it: failing while the assigned "
+                                  "champion does not load (see ChampionHealth); none until a worker reports")
     created_at: datetime
     updated_at: datetime
 

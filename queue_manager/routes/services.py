@@ -7,6 +7,7 @@ from conveyor.schemas.services import (
     ChallengerHealth,
     ChallengerPromoted,
     ChallengerPromotion,
+    ChampionHealth,
     Service,
     ServiceChange,
     ServiceCreate,
@@ -78,6 +79,16 @@ async def report_challenger_health(name: str, body: ChallengerHealth, events: Ev
     doc, event = await run_in_threadpool(challenger_health.report_health, name, body)
     if event is not None:
         await events.publish(f"service.{name}.challenger_health", event)
+    return services_store.service_to_api(doc)
+
+
+@router.put("/{name}/champion/health", response_model=Service)
+async def report_champion_health(name: str, body: ChampionHealth, events: EventsDep) -> dict:
+    """A worker's report on loading the champion (failing: it serves the previous model, or leaves the messages
+    in the queue); a change of state (ok <-> failing) is recorded in the history and announced."""
+    doc, event = await run_in_threadpool(challenger_health.report_champion_health, name, body)
+    if event is not None:
+        await events.publish(f"service.{name}.champion_health", event)
     return services_store.service_to_api(doc)
 
 

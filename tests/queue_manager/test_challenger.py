@@ -315,6 +315,54 @@ def test_challenger_health_changes_are_recorded_once(client: TestClient, models:
     assert gone.status_code == 409 and "has no challenger" in gone.json()["detail"]
 
 
+def test_champion_health_changes_are_recorded_once(client: TestClient, models: None,
+                                                   settings: Settings) -> None:
+    # A worker whose assigned champion does not load reports it here (worker.champion); replicas report the
+    # same change, so only a change of state is history and an event.
+    _service(client)
+    _patch(client, {"algorithm": V2})
+    health = f"{SERVICES}/svc_c/champion/health"
+    answers: list[dict] = []
+
+    def actions() -> None:
+        for body in ({"state": "failing", "error": "load: UnpicklingError: invalid load key", "champion": V2,
+                      "serving": V1, "worker": "w1"},
+                     {"state": "failing", "error": "load: again", "champion": V2, "serving": V1, "worker": "w2"},
+                     {"state": "ok", "champion": V2, "serving": V2, "worker": "w1"}):
+            response = client.put(health, json=body)
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
+
+    events = _events(settings, actions, 2)
+    assert [a["champion_health"]["state"] for a in answers] == ["failing", "failing", "ok"]
+    assert answers[0]["champion_health"]["serving"] == V1 and answers[0]["champion_health"]["champion"] == V2
+    assert [key for key, _ in events if "health" in key] == ["service.svc_c.champion_health"] * 2
+    assert [(b["state"], b["worker"]) for key, b in events if "health" in key] == [("failing", "w1"), ("ok", "w1")]
+    history = _history(client)
+    assert [(h["kind"], h["by"]) for h in history[:2]] == [("champion_health", "w1"), ("champion_health", "w1")]
+    assert history[1]["reason"] == ("champion 'm' v2 does not load: load: UnpicklingError: invalid load key; the "
+                                    "worker serves 'm' v1")
+    assert history[0]["reason"] == "champion 'm' v2 loads again"
+    assert answers[-1]["assignment_revision"] == 2, "health is no assignment change"
+
+    # With nothing to serve, the report says the messages wait; a new champion has no report yet.
+    client.put(health, json={"state": "failing", "error": "load: SystemExit: 3", "worker": "w3"})
+    assert "the messages wait in the queue" in _history(client)[0]["reason"]
+    assert _patch(client, {"description": "not the champion"})["champion_health"]["state"] == "failing"
+    assert _patch(client, {"algorithm": V3})["champion_health"] is None, "a new champion has no report yet"
+    stale = client.put(health, json={"state": "failing", "champion": V2})
+    assert stale.status_code == 409 and "the report is stale" in stale.json()["detail"]
+    assert client.put(health, json={"state": "failing", "at": "2024-01-01T00:00:00+22:00"}).status_code == 422
+    client.put(health, json={"state": "failing", "error": "boom"})
+    _patch(client, {"challenger": V2})
+    promoted = client.post(f"{SERVICES}/svc_c/challenger/promote", json={})
+    assert promoted.status_code == 200 and client.get(f"{SERVICES}/svc_c").json()["champion_health"] is None
+    _patch(client, {"algorithm": None})
+    gone = client.put(health, json={"state": "ok"})
+    assert gone.status_code == 409 and "has no champion" in gone.json()["detail"]
+    assert client.put(f"{SERVICES}/nope/champion/health", json={"state": "ok"}).status_code == 404
+
+
 def test_jobs_are_filtered_by_the_model_role(client: TestClient) -> None:
     jobs = [{"record_id": f"r{i}", "service": "svc_c", "algorithm_name": "m", "algorithm_version": 1 + i % 2,
              "algorithm_role": "challenger" if i % 2 else "champion"} for i in range(6)]

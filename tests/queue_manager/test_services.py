@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from queue_manager.settings import Settings
-from tests.queue_manager.conftest import upload
+from tests.queue_manager.conftest import model_bytes, upload
 
 SERVICE = {"name": "svc_a", "dataset": "roaster", "queue": "gits_q_A"}
 
@@ -62,7 +62,7 @@ def test_bad_services_are_4xx(client: TestClient, models: None) -> None:
 def test_model_of_another_dataset_is_refused(client: TestClient, models: None) -> None:
     other = {"name": "other_ds", "task": "regression", "features": [{"name": "a"}], "target": "y"}
     client.post("/queue_manager/datasets", json=other)
-    upload(client, name="om", dataset="other_ds")
+    upload(client, name="om", dataset="other_ds", content=model_bytes(columns=("a",)))
     response = client.post("/queue_manager/services", json={**SERVICE, "algorithm": {"name": "om", "version": 1}})
     assert response.status_code == 422 and "other_ds" in response.json()["detail"]
 
@@ -118,3 +118,37 @@ def test_resending_the_same_falsy_values_is_no_assignment_change(client: TestCli
     assert r.json()["assignment_revision"] == 1
     r = client.patch("/queue_manager/services/svc_a", json={"enabled": True})
     assert r.json()["assignment_revision"] == 2
+
+
+def test_null_in_an_update_means_the_default_or_is_refused(client: TestClient, models: None) -> None:
+    # PATCH {"queue": null} answered 500 (the stored document could not be read back): every field now either
+    # means something with null (what a new service gets) or is refused with a 422 that says so.
+    client.post("/queue_manager/services", json={
+        **SERVICE, "algorithm": {"name": "m", "version": 1}, "challenger": {"name": "m", "version": 2},
+        "challenger_mode": "shadow", "challenger_share": 0.4, "payload_key": "values", "description": "line A",
+        "challenger_policy": {"auto_promote": True}, "retraining": {"on": ["drift_detected"]}})
+    for field in ("dataset", "queue", "enabled"):
+        response = client.patch("/queue_manager/services/svc_a", json={field: None})
+        assert response.status_code == 422, response.text
+        assert f"{field} cannot be null" in response.json()["detail"], response.text
+    r = client.patch("/queue_manager/services/svc_a", json={
+        "challenger_mode": None, "challenger_share": None, "challenger_policy": None, "payload_key": None,
+        "description": None, "retraining": None})
+    assert r.status_code == 200, r.text
+    service = r.json()
+    assert (service["challenger_mode"], service["challenger_share"]) == ("split", 0.0), "a challenger's default mode"
+    assert service["challenger_policy"]["auto_promote"] is False and service["retraining"]["on"] == []
+    assert (service["payload_key"], service["description"], service["queue"]) == ("data", "", "gits_q_A")
+    r = client.patch("/queue_manager/services/svc_a", json={"challenger": None, "algorithm": None})
+    assert (r.json()["challenger"], r.json()["challenger_mode"], r.json()["algorithm"]) == (None, None, None)
+    assert client.get("/queue_manager/services/svc_a").status_code == 200
+    assert client.get("/queue_manager/services").status_code == 200
+
+
+def test_update_fields_out_of_range_are_422(client: TestClient, models: None) -> None:
+    client.post("/queue_manager/services", json=SERVICE)
+    for body in ({"description": "x" * 10_001}, {"algorithm": {"name": "m", "version": 2**63}},
+                 {"challenger_share": 1e300}, {"challenger_policy": {"min_labelled_rows": 2**64}}):
+        response = client.patch("/queue_manager/services/svc_a", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["detail"]
