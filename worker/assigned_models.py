@@ -2,19 +2,25 @@
 
 Champion and challenger change together on an assignment event: the worker loads the new set while it
 predicts with the old one, and swaps between batches. A model already in use is kept, not loaded again.
-A champion that fails to load keeps the current champion; a challenger that fails to load is left out
-(its records go to the champion) and is tried again after `WORKER_CHALLENGER_RETRY_SECONDS`.
+No model that fails to load stops the worker, whatever loading it raised (a hostile pickle may raise
+SystemExit): a champion that fails keeps the current champion (with none, there is nothing to predict with
+and the worker consumes nothing); a challenger that fails is left out (its records go to the champion).
+Either is tried again after `WORKER_MODEL_RETRY_SECONDS`, or at once on the next assignment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
+from conveyor.clients import APIUnavailable
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ChallengerMode, ModelRole, Service
-from worker.challenger import ChallengerHealthTracker, label
+from worker.challenger import ChallengerHealthTracker
+from worker.champion import ChampionHealthTracker
+from worker.model_health import label
 from worker.model_store import LoadedModel, ModelStore
 from worker.routing import serves_challenger
 
@@ -33,7 +39,7 @@ class AssignedModels:
     mode: ChallengerMode | None = None
     share: float = 0.0
     revision: int = 0
-    load_failed_at: float | None = None  # monotonic time of the challenger's failed load
+    load_failed_at: float | None = None  # monotonic time of a failed load (the champion's or the challenger's)
 
     @property
     def shadow(self) -> bool:
@@ -50,8 +56,7 @@ class AssignedModels:
         return ModelRole.champion
 
     def retry_due(self, retry_seconds: float) -> bool:
-        return (self.wanted is not None and self.challenger is None and self.load_failed_at is not None
-                and time.monotonic() - self.load_failed_at >= retry_seconds)
+        return self.load_failed_at is not None and time.monotonic() - self.load_failed_at >= retry_seconds
 
     def describe(self) -> str:
         if self.wanted is None:
@@ -61,47 +66,68 @@ class AssignedModels:
         return f"challenger {label(self.wanted)}{state}, {self.mode.value if self.mode else 'split'}, {share}"
 
 
-class ModelsLoader:
-    def __init__(self, store: ModelStore, health: ChallengerHealthTracker) -> None:
-        self.store = store
-        self.health = health
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
-    async def _champion(self, service: Service, current: AssignedModels | None) -> LoadedModel:
+
+class ModelsLoader:
+    def __init__(self, store: ModelStore, champion_health: ChampionHealthTracker,
+                 challenger_health: ChallengerHealthTracker) -> None:
+        self.store = store
+        self.champion_health = champion_health
+        self.challenger_health = challenger_health
+
+    async def _load(self, ref: AlgorithmRef, role: str) -> LoadedModel | str | None:
+        """The model; or why it failed to load, in a sentence; or None when queue_manager could not be reached
+        (a passing fault, not the model's: tried again later, not reported)."""
+        try:
+            return await self.store.load(ref)
+        except APIUnavailable as exc:
+            log.warning("could not fetch %s %s: %s; trying again later", role, label(ref), exc)
+            return None
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # whatever loading a model raises (a pickle's SystemExit too) is the model's
+            return _why(exc)
+
+    async def _champion(self, service: Service, current: AssignedModels | None) -> tuple[LoadedModel | None, bool]:
+        """The champion to predict with (None: there is none) and whether the one wanted failed to load."""
         wanted = service.algorithm
-        if current is not None:
-            if wanted is None:
-                log.warning("service %s lost its model; keeping %s v%s", service.name, current.champion.name,
-                            current.champion.version)
-                return current.champion
-            if wanted == _ref(current.champion):
-                return current.champion
-            try:
-                return await self.store.load(wanted)
-            except Exception as exc:
-                log.error("could not load %s: %s; keeping the current model", wanted, exc)
-                return current.champion
+        held = current.champion if current is not None else None
         if wanted is None:
-            raise ValueError(f"service {service.name} has no model assigned")
-        return await self.store.load(wanted)  # at start-up there is nothing to fall back on
+            if held is not None:
+                log.warning("service %s lost its model; keeping %s", service.name, label(_ref(held)))
+            return held, False
+        if held is not None and wanted == _ref(held):
+            return held, False
+        loaded = await self._load(wanted, "champion")
+        if isinstance(loaded, LoadedModel):
+            self.champion_health.succeeded(wanted)
+            return loaded, False
+        if loaded is not None:
+            self.champion_health.failed(wanted, loaded, _ref(held))
+        return held, True
 
     async def _challenger(self, wanted: AlgorithmRef, current: AssignedModels | None) -> LoadedModel | None:
         if current is not None and current.challenger is not None and _ref(current.challenger) == wanted:
             return current.challenger
-        try:
-            return await self.store.load(wanted)
-        except Exception as exc:
-            self.health.failed("load", wanted, f"{type(exc).__name__}: {exc}")
-            return None
+        loaded = await self._load(wanted, "challenger")
+        if isinstance(loaded, str):
+            self.challenger_health.failed("load", wanted, loaded)
+        return loaded if isinstance(loaded, LoadedModel) else None
 
-    async def load(self, service: Service, current: AssignedModels | None) -> AssignedModels:
-        """The service's models, reusing those of `current` that did not change."""
-        self.health.follow(service)
-        champion = await self._champion(service, current)
+    async def load(self, service: Service, current: AssignedModels | None) -> AssignedModels | None:
+        """The service's models, reusing those of `current` that did not change; None: no champion to predict with."""
+        self.champion_health.follow(service)
+        self.challenger_health.follow(service)
+        champion, champion_failed = await self._champion(service, current)
+        if champion is None:
+            return None
         wanted = service.challenger
         challenger = await self._challenger(wanted, current) if wanted is not None else None
         mode = (service.challenger_mode or ChallengerMode.split) if wanted is not None else None
+        failed = champion_failed or (wanted is not None and challenger is None)
         return AssignedModels(
             champion=champion, challenger=challenger, wanted=wanted, mode=mode, share=service.challenger_share,
-            revision=service.assignment_revision,
-            load_failed_at=time.monotonic() if wanted is not None and challenger is None else None,
+            revision=service.assignment_revision, load_failed_at=time.monotonic() if failed else None,
         )

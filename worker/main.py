@@ -10,7 +10,7 @@ from contextlib import suppress
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from conveyor.amqp import declare_service_queue
+from conveyor.amqp import declare_events_exchange, declare_service_queue
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.retry import Backoff, Stopping, retry
 from conveyor.schemas.datasets import DatasetSchema
@@ -20,6 +20,8 @@ from worker.assigned_models import AssignedModels, ModelsLoader
 from worker.assignment import AssignmentWatcher
 from worker.batch_processor import BatchProcessor
 from worker.challenger import ChallengerHealthTracker
+from worker.champion import ChampionHealthTracker
+from worker.events import WorkerEvents
 from worker.metrics import WorkerMetrics
 from worker.model_store import ModelStore
 from worker.settings import Settings
@@ -38,16 +40,19 @@ class Worker:
         self.ml = MLDataClient(settings.ml_data_api_url, settings.api_token, timeout=60)
         self.metrics = WorkerMetrics()
         self.stop = asyncio.Event()
-        self.health = ChallengerHealthTracker(
-            self.qm, settings.service_name, settings.worker_id, self.metrics, self.stop,
-            Backoff(settings.retry_initial_seconds, settings.retry_max_seconds))
-        self.loader = ModelsLoader(ModelStore(self.qm, settings.model_cache_dir), self.health)
+        self.events = WorkerEvents(settings.service_name, settings.worker_id)
+        tracking = (self.qm, settings.service_name, settings.worker_id, self.metrics, self.stop,
+                    Backoff(settings.retry_initial_seconds, settings.retry_max_seconds), self.events)
+        self.health = ChallengerHealthTracker(*tracking)
+        self.champion_health = ChampionHealthTracker(*tracking)
+        self.loader = ModelsLoader(ModelStore(self.qm, settings.model_cache_dir), self.champion_health, self.health)
         self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self.service: Service | None = None  # as last learnt: a challenger that failed to load is retried from it
+        self.service: Service | None = None  # as last learnt: a model that failed to load is retried from it
         self.models: AssignedModels | None = None
         self.next_models: AssignedModels | None = None
         self._loading: asyncio.Task[None] | None = None
         self._busy = False  # a batch is being predicted and stored: a swap waits for its end
+        self._assigned = asyncio.Event()  # set on each assignment change: a worker with no model tries it at once
 
     async def _until_ready(self) -> tuple[Service, DatasetSchema]:
         """The service (with a model assigned) and its dataset; waits through outages and for a first assignment."""
@@ -86,6 +91,8 @@ class Worker:
         async def load() -> None:
             try:
                 loaded = await self.loader.load(service, self.next_models or self.models)
+                if loaded is None:
+                    return  # no champion loads and none was held: nothing changes, the queue waits
                 if self._busy:
                     self.next_models = loaded
                 else:  # idle: swap at once, so the log and metrics say what the next record meets
@@ -102,14 +109,53 @@ class Worker:
             await self._loading
         self.service = service
         self._reload(service)
+        self._assigned.set()
 
-    def _retry_challenger(self) -> None:
-        """A challenger that failed to load is tried again now and then (between batches, in the background)."""
+    def _retry_failed(self) -> None:
+        """A model that failed to load is tried again now and then (between batches, in the background)."""
         current = self.next_models or self.models
         if (self.service is not None and current is not None and (self._loading is None or self._loading.done())
-                and current.retry_due(self.settings.challenger_retry_seconds)):
-            log.info("loading challenger %s again", current.wanted)
+                and current.retry_due(self.settings.model_retry_seconds)):
+            log.info("loading the models of service %s again (one failed to load)", self.service.name)
             self._reload(self.service)
+
+    async def _pause(self, seconds: float) -> None:
+        """Until the next assignment, a stop, or `seconds`."""
+        waits = {asyncio.create_task(self.stop.wait()), asyncio.create_task(self._assigned.wait())}
+        _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _until_a_model(self, queue: str) -> bool:
+        """Load a champion; False when stopped before one loads.
+
+        Meanwhile nothing consumes the queue, so its messages wait untouched (no job, no dead letter, no
+        redelivery count); loading is tried again on the next assignment or after WORKER_MODEL_RETRY_SECONDS."""
+        if self.service is None:
+            raise RuntimeError("the service is learnt before the models")
+        self._reload(self.service)
+        told = False
+        while not self.stop.is_set():
+            loading = self._loading
+            if loading is None:
+                raise RuntimeError("_reload starts a load")
+            await loading
+            if self.models is not None:
+                return True
+            if self._loading is not loading:
+                continue  # an assignment came meanwhile: its load is under way
+            if not told:
+                log.warning("service %s: no model to predict with; the messages stay in queue %s; loading again on "
+                            "the next assignment or in %g s", self.service.name, queue,
+                            self.settings.model_retry_seconds)
+                told = True
+            self._assigned.clear()
+            await self._pause(self.settings.model_retry_seconds)
+            if self._loading is loading and not self.stop.is_set():
+                self._reload(self.service)  # the wait ran out with no new assignment: the same models again
+        return False
 
     async def _next_batch(self) -> list[AbstractIncomingMessage]:
         first = await self.inbox.get()
@@ -132,24 +178,31 @@ class Worker:
         log.info("worker %s for service %s; metrics on :%d", self.settings.worker_id, self.settings.service_name, port)
         service, schema = await self._until_ready()
         self.service = service
-        self._use(await self.loader.load(service, None))
         connection = await aio_pika.connect_robust(self.settings.amqp_url)
         try:
             channel = await connection.channel(publisher_confirms=True)
             await channel.set_qos(prefetch_count=self.settings.prefetch)
             queue, dead_letters, _ = await declare_service_queue(channel, service.queue)
+            events_channel = await connection.channel()
+            self.events.attach(await declare_events_exchange(events_channel, self.settings.events_exchange))
             watcher = AssignmentWatcher(self.qm, service, self._on_assignment, self.settings.version_check_seconds)
-            await watcher.start(await connection.channel(), self.settings.events_exchange)
-            processor = BatchProcessor(self.settings, self.qm, self.ml, schema, service.payload_key, dead_letters,
-                                       service.queue, self.metrics, self.stop, self.health)
-            tag = await queue.consume(self.inbox.put)
-            log.info("consuming %s (batch %d, wait %d ms, prefetch %d)", service.queue, self.settings.batch_size,
-                     self.settings.batch_wait_ms, self.settings.prefetch)
-            await self._loop(processor)
-            await queue.cancel(tag)
-            await watcher.close()
+            await watcher.start(events_channel, self.settings.events_exchange)
+            try:
+                # No consumer until a champion loads: a bad model never takes a message out of the queue.
+                if await self._until_a_model(service.queue):
+                    processor = BatchProcessor(self.settings, self.qm, self.ml, schema, service.payload_key,
+                                               dead_letters, service.queue, self.metrics, self.stop, self.health)
+                    tag = await queue.consume(self.inbox.put)
+                    log.info("consuming %s (batch %d, wait %d ms, prefetch %d)", service.queue,
+                             self.settings.batch_size, self.settings.batch_wait_ms, self.settings.prefetch)
+                    await self._loop(processor)
+                    await queue.cancel(tag)
+            finally:
+                await watcher.close()
         finally:
             await self.health.close()
+            await self.champion_health.close()
+            await self.events.close()
             # Unacknowledged messages go back to the queue when the channel closes.
             await connection.close()
             await self.qm.aclose()
@@ -169,7 +222,7 @@ class Worker:
             if self.next_models is not None:
                 self._use(self.next_models)
                 self.next_models = None
-            self._retry_challenger()
+            self._retry_failed()
             models = self.models
             if models is None:
                 raise RuntimeError("no models loaded")  # run() loads them before the loop starts

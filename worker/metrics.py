@@ -33,6 +33,12 @@ class WorkerMetrics:
             "prediction", ["stage"], registry=r)
         for stage in ("load", "predict"):
             self.challenger_failures.labels(stage)  # shown at 0 before the first failure
+        self.model_load_failures = Counter(
+            "worker_model_load_failures_total",
+            "Failed loads of an assigned model, by role (champion | challenger): the worker kept the model it had, "
+            "or, with no champion at all, left the messages in the queue", ["role"], registry=r)
+        for role in ("champion", "challenger"):
+            self.model_load_failures.labels(role)
         self.predictions = Counter("worker_predictions_total",
                                    "Records predicted, by role (champion | challenger | shadow)", ["role"],
                                    registry=r)

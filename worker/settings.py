@@ -27,8 +27,10 @@ class Settings(PeerUrlsSettings, env_prefix="WORKER_"):
     retry_initial_seconds: float = setting(0.2, "First wait before retrying a passing failure (it doubles).",
                                            aliases=("RETRY_INITIAL_SECONDS",))
     retry_max_seconds: float = setting(5.0, "Longest wait between retries.", aliases=("RETRY_MAX_SECONDS",))
-    challenger_retry_seconds: float = setting(
-        30.0, "How long after its challenger failed to load a worker tries again (the champion serves meanwhile).")
+    model_retry_seconds: float = setting(
+        30.0, "How long after a model failed to load a worker tries it again (a new assignment is tried at once): "
+              "meanwhile a challenger's records go to the champion, a champion's to the previous one, or, with "
+              "none, the messages wait in the queue.", aliases=("WORKER_CHALLENGER_RETRY_SECONDS",))
 
     def __post_init__(self) -> None:
         # Defaults that depend on another value or on the process; frozen, so set through object.

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aio_pika
 import httpx
@@ -23,8 +24,10 @@ from sklearn.preprocessing import StandardScaler
 from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name
 from conveyor_tools import devstack
 from conveyor_tools.stack import Component, Stack, StackConfig
+from tests.worker.bad_models import store_model_directly
 
 FEATURES = ["a", "b", "c"]
+T = TypeVar("T")
 
 
 def unfitted_model_bytes() -> bytes:
@@ -66,6 +69,11 @@ class Service:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.stack.config.api_token}"}
 
+    @property
+    def read_headers(self) -> dict[str, str]:
+        """What a tool that only reads sends (the write token would pass too)."""
+        return {"Authorization": f"Bearer {self.stack.config.api_read_token}"}
+
     def start_worker(self, name: str, **env: str) -> Component:
         component = self.stack.start_python("worker", name=f"{self.name}-{name}", env={
             "SERVICE_NAME": self.name, "WORKER_ID": name, "WORKER_METRICS_PORT": "0",
@@ -80,9 +88,15 @@ class Service:
             f"{self.stack.qm_url}/queue_manager/algorithms", headers=self.headers,
             data={"name": f"{self.name}_model", "dataset": self.dataset, "framework": "scikit-learn"},
             files={"file": ("model.joblib", model_bytes(offset) if content is None else content)},
+            timeout=60,  # queue_manager loads and tries the model in a process of its own before it answers
         )
         response.raise_for_status()
         return int(response.json()["version"])
+
+    def store_directly(self, content: bytes) -> int:
+        """A version queue_manager's upload check would refuse (one that does not load or predict), put in its
+        store the way an older or damaged one would be there: see bad_models.store_model_directly."""
+        return store_model_directly(self.stack, f"{self.name}_model", self.dataset, content)
 
     def assign(self, version: int) -> None:
         httpx.patch(f"{self.stack.qm_url}/queue_manager/services/{self.name}", headers=self.headers,
@@ -98,7 +112,7 @@ class Service:
         return dict(response.json())
 
     def get(self) -> dict:
-        response = httpx.get(f"{self.stack.qm_url}/queue_manager/services/{self.name}", headers=self.headers)
+        response = httpx.get(f"{self.stack.qm_url}/queue_manager/services/{self.name}", headers=self.read_headers)
         response.raise_for_status()
         return dict(response.json())
 
@@ -117,13 +131,14 @@ class Service:
         return 0.0
 
     def counts(self) -> dict[str, int]:
-        return httpx.get(f"{self.stack.ml_url}/ml_data_api/datasets/{self.dataset}/counts").json()
+        return httpx.get(f"{self.stack.ml_url}/ml_data_api/datasets/{self.dataset}/counts",
+                         headers=self.read_headers).json()
 
     def rows(self) -> list[dict]:
         out: list[dict] = []
         while True:
             page = httpx.get(f"{self.stack.ml_url}/ml_data_api/datasets/{self.dataset}/production/rows",
-                             params={"limit": 10000, "offset": len(out)}).json()
+                             params={"limit": 10000, "offset": len(out)}, headers=self.read_headers).json()
             out += page["rows"]
             if len(out) >= page["total"]:
                 return out
@@ -132,7 +147,8 @@ class Service:
         out: list[dict] = []
         params: dict[str, str | int] = {"service": self.name, "limit": 1000, **({"status": status} if status else {})}
         while True:
-            page = httpx.get(f"{self.stack.qm_url}/queue_manager/jobs", params={**params, "offset": len(out)}).json()
+            page = httpx.get(f"{self.stack.qm_url}/queue_manager/jobs", params={**params, "offset": len(out)},
+                             headers=self.read_headers).json()
             out += page["jobs"]
             if len(out) >= page["total"]:
                 return out
@@ -140,13 +156,15 @@ class Service:
     def job_total(self, status: str | None = None) -> int:
         """How many jobs, without fetching them (cheap enough to poll while thousands are written)."""
         params: dict[str, str | int] = {"service": self.name, "limit": 1, **({"status": status} if status else {})}
-        return int(httpx.get(f"{self.stack.qm_url}/queue_manager/jobs", params=params).json()["total"])
+        return int(httpx.get(f"{self.stack.qm_url}/queue_manager/jobs", params=params,
+                             headers=self.read_headers).json()["total"])
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+    def wait_for(self, condition: Callable[[], T], timeout: float = 60, what: str = "") -> T:
+        """What `condition` answers once it is truthy; every worker must stay up meanwhile."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if condition():
-                return
+            if value := condition():
+                return value
             for worker in self.workers:
                 assert worker.proc.poll() is None or worker.proc.returncode in (0, -9), \
                     self.stack.log_tail(worker.name)

@@ -142,7 +142,8 @@ def test_both_models_swap_by_patch_without_restart(service: Service) -> None:
 
 
 def test_a_broken_challenger_never_stops_the_champion(service: Service) -> None:
-    unloadable = service.upload(content=b"this is not a model file")
+    # Neither of these two passes queue_manager's upload check: they are written into its store directly.
+    unloadable = service.store_directly(b"this is not a model file")
     service.patch(challenger=service.ref(unloadable), challenger_mode="split", challenger_share=0.5)
     worker = service.start_worker("w1", BATCH_SIZE="200")
     asyncio.run(publish_many(service.queue, [named(i, "l") for i in range(200)]))
@@ -156,7 +157,7 @@ def test_a_broken_challenger_never_stops_the_champion(service: Service) -> None:
     assert service.metric(worker, 'worker_challenger_failures_total{stage="load"}') >= 1
     assert "failed to load" in service.log(worker)
 
-    raising = service.upload(content=unfitted_model_bytes())
+    raising = service.store_directly(unfitted_model_bytes())
     service.patch(challenger=service.ref(raising), challenger_mode="shadow")  # health cleared: a new challenger
     service.wait_for(lambda: f"{service.name}_model v{raising}, shadow" in service.log(worker),
                      what="the swap to the raising challenger")
