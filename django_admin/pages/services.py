@@ -133,6 +133,20 @@ def _health_cell(service: Service) -> Any:
     return {"text": text + where, "css": "status-ok" if health.state == "ok" else "status-failed"}
 
 
+def _champion_health_cell(service: Service) -> Any:
+    """The workers' report on loading the champion: a champion that does not load leaves them on the previous one,
+    or with the messages waiting in the queue."""
+    health = service.champion_health
+    if health is None:
+        return "no report: every worker loaded it"
+    where = f" (worker {health.worker or '?'}, {when(health.at)})"
+    text = f"{health.state}: {health.error}" if health.error else health.state
+    if health.state == "ok":
+        return {"text": text + where, "css": "status-ok"}
+    serving = _ref(health.serving) if health.serving else "nothing: messages wait in the queue"
+    return {"text": f"{text}{where}; serving {serving}", "css": "status-failed"}
+
+
 def _mode_cell(service: Service) -> str:
     if not service.challenger:
         return "– (champion only)"
@@ -153,6 +167,7 @@ def status_fields(service: Service, point: ChallengerPoint | None, error: str | 
     if service.challenger and service.challenger_mode is not ChallengerMode.shadow:
         fields.append(("challenger share", f"{service.challenger_share:.0%} of records"))
     fields += [
+        ("champion health", _champion_health_cell(service)),
         ("challenger health", _health_cell(service)),
         ("latest verdict", _verdict_cell(service, point, error)),
         *([("why the verdict", point.reason)] if point else []),

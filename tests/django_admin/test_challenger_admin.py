@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 import psycopg2
 import pytest
@@ -221,6 +222,14 @@ def test_the_service_page_shows_champion_challenger_mode_share_and_health(stack:
         worker="w-7")))
     status = admin.get(c.page).text.split('id="challenger-status"')[1]
     assert '<span class="status-failed">failing: model file unreadable (worker w-7' in status
+    assert "no report: every worker loaded it" in status, "the champion's health"
+    reported = httpx.put(f"{stack.qm_url}/queue_manager/services/{c.service}/champion/health",
+                         headers={"Authorization": f"Bearer {stack.config.api_token}"}, timeout=30,
+                         json={"state": "failing", "error": "not a model", "worker": "w-8",
+                               "champion": {"name": c.model, "version": 1}})
+    assert reported.status_code == 200, reported.text
+    status = admin.get(c.page).text.split('id="challenger-status"')[1]
+    assert "failing: not a model (worker w-8" in status and "serving nothing: messages wait in the queue" in status
 
     qm(stack, lambda q: q.update_service(c.service, ServiceUpdate(challenger_mode=ChallengerMode.shadow)))
     status = admin.get(c.page).text.split('id="challenger-status"')[1].split("</table>")[0]
