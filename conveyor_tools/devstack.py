@@ -77,8 +77,9 @@ def mongo_uri(port: int, database: str, host: str = "127.0.0.1") -> str:
 
 
 def start_secantus(
-    port: int, storage: Path | str, log_file: Path | None = None
+    port: int, storage: Path | str, log_file: Path | None = None, wait: bool = True
 ) -> subprocess.Popen:
+    """secantusdb on 127.0.0.1:`port`; with `wait`, once it listens (else the caller waits with wait_for_port)."""
     storage_arg = str(storage)
     if storage_arg != ":memory:":
         Path(storage_arg).mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,8 @@ def start_secantus(
         ],
         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    wait_for_port("127.0.0.1", port, timeout=60, proc=proc)
+    if wait:
+        wait_for_port("127.0.0.1", port, timeout=60, proc=proc)
     return proc
 
 

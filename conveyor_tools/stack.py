@@ -40,6 +40,7 @@ class StackConfig:
     ml_port: int = 8004
     monitoring_port: int = 8005
     retraining_port: int = 8006
+    monitoring: bool = True  # monitoring_api (only the admin site and the monitoring tests ask it anything)
     retraining: bool = True  # retraining_api and its run executor
     admin_port: int = 8000
     admin: bool = False  # the Django admin site and dashboards
@@ -126,35 +127,41 @@ class Stack:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_stores()
             # All at once, then each waited for: the services retry their peers and stores, so none needs another
             # up first, and their imports overlap instead of adding up (a stack starts in about half the time).
-            started = [
-                self.start_python("queue_manager", health=f"{self.qm_url}/health", wait=False),
-                self.start_python("ml_data_api", health=f"{self.ml_url}/health", wait=False),
-                self.start_python("monitoring_api", health=f"{self.monitoring_url}/health", wait=False),
-            ]
+            # secantusdb starts with them (a second of mostly waiting); only queue_manager, its one client, waits
+            # for it to listen, so that its first MongoDB call (the indexes) finds it.
+            secantus = self._start_secantus()
+            devstack.create_database(self.config.database, exist_ok=True)
+            started = [self.start_python("ml_data_api", health=f"{self.ml_url}/health", wait=False)]
+            if self.config.monitoring:
+                started.append(self.start_python("monitoring_api", health=f"{self.monitoring_url}/health",
+                                                 wait=False))
             if self.config.retraining:
                 started.append(self.start_python("retraining_api", health=f"{self.retraining_url}/health",
                                                  wait=False))
                 self.start_python("retraining_api.executor", name="retraining_executor")
             if self.config.admin:
                 started.append(self.start_python("django_admin", health=f"{self.admin_url}/health", wait=False))
+            if secantus is not None:
+                devstack.wait_for_port("127.0.0.1", self.config.mongo_port, timeout=60, proc=secantus.proc)
+            started.insert(0, self.start_python("queue_manager", health=f"{self.qm_url}/health", wait=False))
             for component in started:
                 self.wait_healthy(component)
         except BaseException:
             self.stop()
             raise
 
-    def _start_stores(self) -> None:
-        if self.config.mongodb_uri is None:
-            storage = self.config.state_dir / "mongo"
-            proc = devstack.start_secantus(
-                self.config.mongo_port, storage, log_file=self.logs / "secantus.log"
-            )
-            self.components.append(Component(SECANTUS, proc))
-            log.info("secantusdb on 127.0.0.1:%s (data in %s)", self.config.mongo_port, storage)
-        devstack.create_database(self.config.database, exist_ok=True)
+    def _start_secantus(self) -> Component | None:
+        """secantusdb under state_dir, not yet listening; None when the stack uses another MongoDB."""
+        if self.config.mongodb_uri is not None:
+            return None
+        storage = self.config.state_dir / "mongo"
+        proc = devstack.start_secantus(self.config.mongo_port, storage, log_file=self.logs / "secantus.log", wait=False)
+        component = Component(SECANTUS, proc)
+        self.components.append(component)
+        log.info("secantusdb on 127.0.0.1:%s (data in %s)", self.config.mongo_port, storage)
+        return component
 
     def start_python(
         self, module: str, health: str | None = None, env: dict[str, str] | None = None,
@@ -187,7 +194,7 @@ class Stack:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)  # a service answers within milliseconds of listening: a start waits no longer
         raise TimeoutError(f"{component.name} not healthy after {timeout:.0f}s")
 
     def log_tail(self, name: str, lines: int = 30) -> str:
