@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import ValidationError
 from pymongo import ReturnDocument
 
-from conveyor.api.errors import Conflict, NotFound, Unprocessable
+from conveyor.api.errors import Conflict, NotFound, Unavailable, Unprocessable
 from conveyor.model_check import check_model
 from conveyor.model_files import stored_filename, stored_format
 from conveyor.schemas.algorithms import AlgorithmPatch, HoldoutWindow, Stage, StageUpdate
 from conveyor.schemas.datasets import DatasetSchema
+from conveyor.settings import ImproperlyConfigured
 from queue_manager.datasets_store import get_dataset
 from queue_manager.models import AlgorithmDoc, CounterDoc, ServiceDoc, StageChangeDoc, StoredFileDoc
 
@@ -31,7 +32,10 @@ def dataset_schema(name: str) -> DatasetSchema:
 def checked_model(schema: DatasetSchema, content: bytes, filename: str) -> str:
     """The name to store an upload under, once a separate process has loaded it and made it predict on rows
     shaped like the dataset's (conveyor.model_check: where an uploaded file's code runs); else 422 saying why."""
-    verdict = check_model(content, filename, schema)
+    try:
+        verdict = check_model(content, filename, schema)
+    except ImproperlyConfigured as exc:  # MODEL_* settings read per upload: a bad one is the operator's to fix
+        raise Unavailable(f"queue_manager cannot check models: {exc}") from exc
     log.info("model check of %r for dataset %s: %s in %.1f s (peak %.0f MB resident, %.0f MB address space)%s",
              filename, schema.name, "accepted" if verdict.accepted else "refused", verdict.seconds,
              verdict.peak_rss_mb, verdict.peak_vm_mb, "" if verdict.accepted else f": {verdict.reason}")

@@ -153,3 +153,13 @@ def test_nul_in_a_form_field_is_422(client: TestClient, dataset: dict) -> None:
         assert response.json()["detail"] == (f"the form field {field!r} holds a NUL character (\\u0000), which cannot "
                                              "be stored: remove it")
     assert client.get(ALGORITHMS).json() == []
+
+
+def test_a_mistyped_check_setting_is_503_naming_it(client: TestClient, dataset: dict,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_CHECK_SECONDS", "a minute")
+    response = client.post(ALGORITHMS, data={"name": "m", "dataset": "roaster"},
+                           files={"file": ("model.pkl", model_bytes())})
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"] == ("queue_manager cannot check models: MODEL_CHECK_SECONDS must be a number, "
+                                         "got 'a minute'")
