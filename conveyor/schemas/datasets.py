@@ -129,6 +129,8 @@ def problem_sentence(error: Mapping[str, Any]) -> str:
         return f"{label}: use one of {ctx.get('expected', 'the listed values')}"
     if kind == "too_short" and label == "features":
         return "features: give at least one feature"
+    if kind == "json_invalid":
+        return f"the request body is not valid JSON ({ctx.get('error', 'it cannot be parsed')})"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"{label}: send a JSON object"
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")

@@ -29,7 +29,10 @@ def _storable(where: str) -> AfterValidator:
         try:
             check_json_value(value, where)
         except ValueError as exc:
-            raise refusal("unstorable_value", str(exc)) from exc
+            # The field is named by the error's loc already: say where inside it ("at features.t1").
+            message = str(exc).removeprefix(where)
+            message = f"at {message.lstrip('.')}" if message[:1] in ".[" else message.removeprefix(": ")
+            raise refusal("unstorable_value", message) from exc
         return value
 
     return AfterValidator(check)
