@@ -1,16 +1,26 @@
 """In headless Chromium against `conveyor demo`: log in, every dashboard holds data, a retraining run
-started from the retraining dashboard finishes there. Screenshots go to artifacts/screenshots/."""
+started from the retraining dashboard finishes there. Screenshots go to artifacts/screenshots/.
+
+Offline and clean: the browser reaches 127.0.0.1 only (every other request is refused), and each test fails
+on any failed request, any answer of 400 or more, any console error and any uncaught script error in any of
+its pages (the dashboards, the challenger panel, the explainer dashboard, an Evidently report).
+"""
 
 from __future__ import annotations
 
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
 
+from conveyor.schemas.algorithms import AlgorithmRef
+from conveyor.schemas.services import ChallengerMode, Service, ServiceUpdate
 from conveyor_tools import devstack
 from tests.running_demo import RunningDemo
 from tests.support import wait_for
@@ -22,6 +32,61 @@ SHOTS = devstack.ROOT / "artifacts" / "screenshots"
 # JavaScript: how many points each Plotly chart on the page draws.
 POINTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
     g => (g.data || []).reduce((n, t) => n + ((t.y || t.x || []).length || 0), 0))"""
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+SERVICE = "service_product_quality_A"
+
+
+class Watch:
+    """What went wrong in a browser context's pages: failed requests, answers of 400 or more, console errors and
+    uncaught script errors. Requests to any host but this machine are refused, so a page that needs the
+    internet fails here too."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.blocked: list[str] = []
+        self._leaving = False
+
+    def refuse_other_hosts(self, route: Any) -> None:
+        url = route.request.url
+        if urlparse(url).hostname in LOCAL_HOSTS or not url.startswith(("http:", "https:")):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort("blockedbyclient")
+
+    def attach(self, page: Any) -> None:
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"uncaught error on {page.url}: {error}"))
+
+    def _failed(self, request: Any) -> None:
+        failure = request.failure or ""
+        # Leaving a page cancels the dashboards' refreshes in flight: the browser's doing, not a failure.
+        if self._leaving and "ERR_ABORTED" in failure and urlparse(request.url).hostname in LOCAL_HOSTS:
+            return
+        self.problems.append(f"request failed: {request.method} {request.url} ({failure})")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"{response.status} for {response.request.method} {response.url}")
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text} ({message.location.get('url')})")
+
+    @contextmanager
+    def leaving(self) -> Iterator[None]:
+        self._leaving = True
+        try:
+            yield
+        finally:
+            self._leaving = False
+
+    def take(self) -> list[str]:
+        problems, self.problems = self.problems + [f"blocked (not local): {u}" for u in self.blocked], []
+        self.blocked = []
+        return problems
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +101,7 @@ def demo(running_demo: RunningDemo) -> dict[str, str]:
 
     def live() -> bool:
         assert running_demo.running, running_demo.log_text()[-3000:]
-        return httpx.get(counts).json()["labeled"] >= 50 and len(httpx.get(checks).json()) >= 2
+        return running_demo.read(counts)["labeled"] >= 50 and len(running_demo.read(checks)) >= 2
 
     wait_for(live, 240, "50 labelled predictions and 2 monitoring checks in the demo", interval=1,
              details=lambda: running_demo.log_text()[-3000:])
@@ -56,8 +121,23 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def page(browser, demo: dict[str, str]):
+def watch() -> Watch:
+    return Watch()
+
+
+@pytest.fixture(autouse=True)
+def clean_pages(watch: Watch) -> Iterator[None]:
+    """Each test fails on what went wrong in its pages (and anything left from before it)."""
+    yield
+    problems = watch.take()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def page(browser, demo: dict[str, str], watch: Watch):
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.route("**/*", watch.refuse_other_hosts)
+    context.on("page", watch.attach)  # every tab a test opens (reports, the explainer) is watched as well
     tab = context.new_page()
     tab.goto(f"{demo['ADMIN_URL']}/dash_main_dashboard")
     assert "/admin/login/" in tab.url, "not logged in: the dashboard sends the browser to the login page"
@@ -67,7 +147,8 @@ def page(browser, demo: dict[str, str]):
     tab.wait_for_url("**/dash_main_dashboard")
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield tab
-    context.close()
+    with watch.leaving():
+        context.close()
 
 
 def _charts(page, minimum: list[int], timeout: float = 60) -> list[int]:
@@ -81,13 +162,28 @@ def _charts(page, minimum: list[int], timeout: float = 60) -> list[int]:
         page.wait_for_timeout(500)
 
 
-def _open(page, demo: dict[str, str], name: str):
-    page.goto(f"{demo['ADMIN_URL']}/dash_{name}")
+def _open(page, demo: dict[str, str], name: str, watch: Watch):
+    with watch.leaving():
+        page.goto(f"{demo['ADMIN_URL']}/dash_{name}")
     page.wait_for_selector(".js-plotly-plot", timeout=30_000)
 
 
-def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, demo) -> None:
-    _open(page, demo, "main_dashboard")
+def _close(tab, watch: Watch) -> None:
+    with watch.leaving():
+        tab.close()
+
+
+def set_service(demo: dict[str, str], name: str, update: ServiceUpdate) -> Service:
+    """A change to the demo's service with its write token (plain httpx: Playwright's loop owns this thread)."""
+    answer = httpx.patch(f"{demo['QUEUE_MANAGER_URL']}/queue_manager/services/{name}",
+                         json=update.model_dump(mode="json", exclude_unset=True),
+                         headers={"Authorization": f"Bearer {demo['API_TOKEN']}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return Service.model_validate(answer.json())
+
+
+def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, demo, watch) -> None:
+    _open(page, demo, "main_dashboard", watch)
     # jobs by status, throughput, latency (p50 and p95), predictions and labels, rows per table
     _charts(page, [1, 1, 2, 20, 4])
     workers = page.locator("#workers-table tr")
@@ -97,8 +193,8 @@ def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, de
     page.screenshot(path=str(SHOTS / "main_dashboard.png"), full_page=True)
 
 
-def test_monitoring_links_offer_the_task_reports_and_draw_the_thresholds(page, demo) -> None:
-    _open(page, demo, "monitoring_links")
+def test_monitoring_links_offer_the_task_reports_and_draw_the_thresholds(page, demo, watch) -> None:
+    _open(page, demo, "monitoring_links", watch)
     # a drift statistic for each of the 11 features, and the threshold drawn across each bar
     assert _charts(page, [22])[0] == 22, "11 drift bars and 11 thresholds"
     traces = page.evaluate("document.querySelector('#drift .js-plotly-plot').data.map(t => t.type + ':' + t.name)")
@@ -116,11 +212,14 @@ def test_monitoring_links_offer_the_task_reports_and_draw_the_thresholds(page, d
     report = page.context.new_page()
     report.goto(f"{demo['ADMIN_URL']}{href}")
     assert "evidently" in report.content().lower()
-    report.close()
+    # Evidently's own script draws the report: its charts are there with no internet.
+    report.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    report.screenshot(path=str(SHOTS / "evidently_report.png"), full_page=True)
+    _close(report, watch)
 
 
-def test_real_time_monitoring_draws_checks_against_thresholds_with_episodes_paged(page, demo) -> None:
-    _open(page, demo, "monitoring")
+def test_real_time_monitoring_draws_checks_against_thresholds_with_episodes_paged(page, demo, watch) -> None:
+    _open(page, demo, "monitoring", watch)
     page.wait_for_function("document.querySelector('#service').innerText.includes('service_product_quality_A')",
                            timeout=30_000)  # the default service: the one that streams
     _charts(page, [2, 0, 11])  # drift per check; performance; the heat strip's 11 features
@@ -140,8 +239,8 @@ def test_real_time_monitoring_draws_checks_against_thresholds_with_episodes_page
     page.screenshot(path=str(SHOTS / "monitoring.png"), full_page=True)
 
 
-def test_pipeline_map_shows_every_component_healthy(page, demo) -> None:
-    _open(page, demo, "pipeline_map")
+def test_pipeline_map_shows_every_component_healthy(page, demo, watch) -> None:
+    _open(page, demo, "pipeline_map", watch)
     _charts(page, [7])
     page.wait_for_function("document.querySelectorAll('#components-table tr').length == 8", timeout=30_000)
     text = page.inner_text("#components-table")
@@ -151,8 +250,8 @@ def test_pipeline_map_shows_every_component_healthy(page, demo) -> None:
     page.screenshot(path=str(SHOTS / "pipeline_map.png"), full_page=True)
 
 
-def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> None:
-    _open(page, demo, "retraining")
+def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo, watch) -> None:
+    _open(page, demo, "retraining", watch)
     page.wait_for_function("document.querySelector('#model') && "
                            "document.querySelector('#model').innerText.includes('product_quality_model')",
                            timeout=30_000)
@@ -181,9 +280,19 @@ def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> 
     while "Building" in tab.title():
         assert time.monotonic() < deadline, tab.content()[:500]
         tab.wait_for_timeout(1000)
-        tab.reload()
+        with watch.leaving():
+            tab.reload()
     assert "T_data_1_1" in tab.content()
-    tab.close()
+    # Offline, its charts draw and Bootstrap styles and switches its tabs (both inline in the page).
+    tab.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    assert tab.evaluate("getComputedStyle(document.querySelector('.nav-tabs')).display") == "flex", "Bootstrap"
+    tabs = tab.locator("[data-bs-toggle=tab]")
+    assert tabs.count() >= 2
+    tabs.nth(1).click()
+    tab.wait_for_function("document.querySelectorAll('.tab-pane.active').length == 1 && "
+                          "document.querySelectorAll('.tab-pane')[1].classList.contains('active')", timeout=10_000)
+    tab.screenshot(path=str(SHOTS / "explainer.png"))
+    _close(tab, watch)
     page.wait_for_function("!document.querySelector('#promote').disabled", timeout=30_000)
     asked: list[str] = []
 
@@ -198,3 +307,21 @@ def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo) -> 
     assert asked and "in production" in asked[0], asked
     assert "service_product_quality_A" in page.inner_text("#promoted")
     page.wait_for_function("document.querySelector('#promote').disabled", timeout=30_000)  # promoted: no second time
+
+
+def test_the_challenger_panel_draws_while_the_service_has_a_challenger(page, demo, watch,
+                                                                     running_demo: RunningDemo) -> None:
+    """After the promotion above, the previous version comes back as a shadow challenger for a moment."""
+    service = Service.model_validate(running_demo.read(f"{demo['QUEUE_MANAGER_URL']}/queue_manager/services/{SERVICE}"))
+    assert service.algorithm is not None and service.algorithm.version >= 2, "the retraining test promoted"
+    previous = AlgorithmRef(name=service.algorithm.name, version=service.algorithm.version - 1)
+    set_service(demo, SERVICE, ServiceUpdate(challenger=previous, challenger_mode=ChallengerMode.shadow))
+    try:
+        _open(page, demo, "monitoring", watch)
+        page.wait_for_function(f"document.querySelector('#service').innerText.includes('{SERVICE}')",
+                               timeout=30_000)
+        page.wait_for_function("getComputedStyle(document.querySelector('#challenger-panel')).display != 'none' "
+                               "&& document.querySelector('#challenger .js-plotly-plot') !== null", timeout=60_000)
+        page.screenshot(path=str(SHOTS / "challenger_panel.png"), full_page=True)
+    finally:
+        set_service(demo, SERVICE, ServiceUpdate(challenger=None))
