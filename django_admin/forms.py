@@ -19,7 +19,8 @@ from conveyor.schemas.services import ChallengerMode, OldChampion
 from django_admin.kept_files import KeptFiles
 
 STAGES = [(s.value, s.value) for s in Stage]
-MODEL_HELP = "a joblib/pickle file of a fitted model with .predict(DataFrame)"
+MODEL_HELP = ("a fitted model with .predict: a .skops file (skops.io.dump), or joblib/pickle where the server "
+              "allows it (MODEL_ALLOW_PICKLE); it is loaded and made to predict before it is stored")
 CONFIG_HELP = "optional: the training configuration"
 FILE_FIELDS = ("file", "config_file")
 CHALLENGER_MODES = [("", "— none (split when a challenger is chosen) —")] + [(m.value, m.value)
