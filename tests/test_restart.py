@@ -1,4 +1,8 @@
-"""Everything survives a restart of the services and of the stores."""
+"""Everything survives a restart of the services and of the stores.
+
+One populated stack serves both tests (starting and filling one costs about as much as either restart):
+PostgreSQL is restarted under it, then the whole stack is stopped and started again on the same stores.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import asyncio
 import pickle
 import shutil
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -31,7 +37,8 @@ def _config(tmp_path: Path, database: str) -> StackConfig:
     return StackConfig(
         state_dir=tmp_path, qm_port=devstack.free_port(), ml_port=devstack.free_port(),
         mongo_port=devstack.free_port(), database=database, api_token="restart-token",
-        retraining=False,  # what is checked lives in queue_manager and ml_data_api
+        # What is checked lives in queue_manager and ml_data_api.
+        monitoring=False, retraining=False,
     )
 
 
@@ -66,14 +73,22 @@ async def _check(stack: Stack, model: bytes) -> None:
         assert (counts.training, counts.production, counts.labeled) == (9, 9, 1)
 
 
-def test_services_and_secantus_restart_keep_everything(tmp_path: Path) -> None:
-    database = devstack.create_database()
+@dataclass
+class Populated:
+    tmp_path: Path
+    database: str
+    model: bytes
+    stack: Stack
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
+    """A running stack with a dataset, a model, a service, rows and a label; its stores are kept on stop."""
+    tmp_path, database = tmp_path_factory.mktemp("restart"), devstack.create_database()
     try:
-        with Stack(_config(tmp_path, database)) as stack:
-            model = asyncio.run(_populate(stack))
-        # Everything stopped, the MongoDB-compatible store included; start it all again.
-        with Stack(_config(tmp_path, database)) as stack:
-            asyncio.run(_check(stack, model))
+        stack = Stack(_config(tmp_path, database))
+        with stack:
+            yield Populated(tmp_path, database, asyncio.run(_populate(stack)), stack)
     finally:
         devstack.drop_database(database)
 
@@ -86,19 +101,21 @@ def _ready(url: str) -> bool:
 
 
 @pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs a local PostgreSQL cluster")
-def test_postgresql_restart_under_a_running_ml_data_api(tmp_path: Path) -> None:
-    database = devstack.create_database()
-    try:
-        with Stack(_config(tmp_path, database)) as stack:
-            model = asyncio.run(_populate(stack))
-            version = next(Path("/etc/postgresql").iterdir()).name
-            subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-                check=True, timeout=120,
-            )
-            devstack.wait_for_port("127.0.0.1", 5432, timeout=60)
-            wait_for(lambda: _ready(stack.ml_url), 60, "ml_data_api ready again after the PostgreSQL restart",
-                     interval=0.5, details=lambda: stack.log_tail("ml_data_api"))
-            asyncio.run(_check(stack, model))
-    finally:
-        devstack.drop_database(database)
+def test_postgresql_restart_under_a_running_ml_data_api(populated: Populated) -> None:
+    stack = populated.stack
+    version = next(Path("/etc/postgresql").iterdir()).name
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True, timeout=120,
+    )
+    devstack.wait_for_port("127.0.0.1", 5432, timeout=60)
+    wait_for(lambda: _ready(stack.ml_url), 60, "ml_data_api ready again after the PostgreSQL restart",
+             interval=0.5, details=lambda: stack.log_tail("ml_data_api"))
+    asyncio.run(_check(stack, populated.model))
+
+
+def test_services_and_secantus_restart_keep_everything(populated: Populated) -> None:
+    # Everything stopped, the MongoDB-compatible store included; start it all again on the same stores.
+    populated.stack.stop()
+    with Stack(_config(populated.tmp_path, populated.database)) as stack:
+        asyncio.run(_check(stack, populated.model))
