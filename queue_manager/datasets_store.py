@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from mongoengine.errors import NotUniqueError
+from pydantic import ValidationError
 
 from conveyor.api.errors import Conflict
-from conveyor.schemas.datasets import DatasetDeleted, DatasetSchema
+from conveyor.schemas.datasets import Dataset, DatasetDeleted, DatasetSchema
 from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc, find_named, now
+
+log = logging.getLogger(__name__)
 
 
 def dataset_to_api(doc: DatasetDoc) -> dict[str, Any]:
     return {**doc.schema, "created_at": doc.created_at, "created_by": doc.created_by}
+
+
+def dataset_as_json(doc: DatasetDoc) -> dict[str, Any]:
+    """The dataset as JSON; one stored before its rules were tightened (a name ending in a line break, before
+    names were matched whole) is answered as stored, not as a 500 that would also hide every other dataset."""
+    stored = dataset_to_api(doc)
+    try:
+        return Dataset.model_validate(stored).model_dump(mode="json")
+    except ValidationError as exc:
+        log.warning("dataset %r no longer fits the rules for a new dataset (%s): answered as stored; delete it "
+                    "with DELETE /queue_manager/datasets/<its name, percent-encoded>", doc.name,
+                    "; ".join(e["msg"] for e in exc.errors()))
+        answer: dict[str, Any] = jsonable_encoder(stored)
+        return answer
 
 
 def create_dataset(schema: DatasetSchema, by: str = "") -> DatasetDoc:

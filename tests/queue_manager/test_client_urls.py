@@ -19,6 +19,7 @@ from conveyor.clients import APIError, QueueManagerClient
 from conveyor.clients.base import part
 from conveyor.lookups import registered_dataset
 from queue_manager.main import create_app
+from queue_manager.models import DatasetDoc
 from queue_manager.settings import Settings
 from tests.queue_manager.conftest import DATASET
 from tests.support import serve
@@ -104,3 +105,9 @@ def test_a_422_keeps_its_problems_for_the_form(qm_url: str, api_token: str) -> N
     answer, _ = _ask(qm_url, api_token, lambda qm: qm.list_jobs(offset=10**10))
     assert isinstance(answer, APIError) and answer.status_code == 422
     assert [e["loc"] for e in answer.errors] == [["query", "offset"]]
+
+
+def test_a_dataset_stored_before_the_rules_does_not_hide_the_others(qm_url: str, api_token: str) -> None:
+    DatasetDoc(name="x\n", schema={**DATASET, "name": "x\n"}).save()  # made before names were matched whole
+    answer, _ = _ask(qm_url, api_token, lambda qm: qm.list_datasets())
+    assert [d.name for d in answer] == ["roaster"]

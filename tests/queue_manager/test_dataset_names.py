@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.names import LONGEST_DATASET_SUFFIX, MAX_DATASET_NAME, PG_IDENTIFIER_BYTES
 from ml_data_api.tables import create_tables, drop_tables
+from queue_manager.models import DatasetDoc
 from tests.queue_manager.conftest import DATASET
 
 DATASETS = "/queue_manager/datasets"
@@ -87,3 +88,13 @@ def test_the_longest_name_keeps_every_table_and_index_name_whole(pg_url: str) ->
     chosen |= {f"{schema.name}_production{suffix}" for suffix in ("_ids", "_record_id", "_service")}
     assert chosen <= names, sorted(chosen - names)
     assert max(len(n) for n in chosen) == len(schema.name + LONGEST_DATASET_SUFFIX) <= PG_IDENTIFIER_BYTES
+
+
+def test_a_dataset_stored_before_the_rules_is_listed_and_can_be_deleted(client: TestClient, dataset: dict) -> None:
+    """Made before names were matched whole: it must not fail the list (a 500 hiding every dataset)."""
+    DatasetDoc(name="x\n", schema={**DATASET, "name": "x\n"}).save()
+    listed = client.get(DATASETS)
+    assert listed.status_code == 200 and [d["name"] for d in listed.json()] == ["roaster", "x\n"]
+    assert client.get(f"{DATASETS}/x%0A").json()["name"] == "x\n"
+    assert client.delete(f"{DATASETS}/x%0A").status_code == 204
+    assert [d["name"] for d in client.get(DATASETS).json()] == ["roaster"]
