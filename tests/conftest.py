@@ -4,6 +4,7 @@
 - a fresh PostgreSQL database per session, dropped after
 - unique RabbitMQ names per test
 - one `conveyor demo` for the tests that drive it (browser tests, test_demo.py)
+- one throwaway stack for the tests that only add what they name uniquely (`shared_stack`)
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from collections.abc import Iterator
 import pytest
 
 from conveyor_tools import devstack
+from conveyor_tools.stack import Stack, StackConfig
 from tests.running_demo import RunningDemo
 
 API_TOKEN = "test-token"
 READ_TOKEN = "test-read-token"
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+SHARED_SAMPLE_CAP = 1000  # rows at most per monitoring window on the shared stack (larger windows are sampled)
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +77,18 @@ def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDe
         yield demo
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A whole throwaway stack (retraining included) started once, for tests that name their datasets, models,
+    services and queues uniquely and need no setting of their own: each stack start is ~6 s of the suite.
+
+    No scheduled checks run on it (a test asks for what it measures); monitoring_api samples windows to
+    SHARED_SAMPLE_CAP rows. Components a test starts on it (workers) are stopped and removed by that test.
+    """
+    config = StackConfig.throwaway()
+    config.state_dir = tmp_path_factory.mktemp("shared_stack")
+    config.extra_env = {"CHECK_INTERVAL_SECONDS": "0", "MONITORING_SAMPLE_CAP": str(SHARED_SAMPLE_CAP)}
+    with Stack(config) as s:
+        yield s

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import TypeVar
 
 import pandas as pd
@@ -79,3 +81,10 @@ async def register_dataset(qm: QueueManagerClient, ml: MLDataClient, schema: Dat
     await qm.create_dataset(schema)
     for split, frame in splits.items():
         await ml.insert_rows(schema.name, split, to_records(frame))
+
+
+def bench_args(benchmark: ModuleType, *options: str) -> argparse.Namespace:
+    """The options of `conveyor bench <benchmark>` parsed as the command parses them."""
+    parser = argparse.ArgumentParser()
+    benchmark.add_arguments(parser)
+    return parser.parse_args(options)

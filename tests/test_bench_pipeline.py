@@ -1,18 +1,17 @@
 """`conveyor bench pipeline` on a few records: its figures are complete and nothing is lost."""
 
 import json
-import subprocess
-import sys
 from typing import Any
 
+from conveyor_tools.benchmarks import pipeline
+from conveyor_tools.stack import Stack
+from tests.support import bench_args
 
-def bench(*options: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "conveyor_tools.cli.main", "bench", "pipeline", "--workers", "1", *options],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures: dict[str, Any] = json.loads(result.stdout)
+
+def bench(stack: Stack, *options: str) -> dict[str, Any]:
+    # On the session's stack (the command would start one of its own); each run names its dataset and queue.
+    args = bench_args(pipeline, "--workers", "1", *options)
+    figures: dict[str, Any] = json.loads(json.dumps(pipeline.with_broker(pipeline.measure(stack, args), args)))
     return figures
 
 
@@ -22,9 +21,10 @@ def complete(run: dict[str, Any], records: int) -> None:
     assert run["cpu_seconds"]["workers"] > 0
 
 
-def test_bench_pipeline_with_a_shadow_challenger_prints_both_runs_the_broker_and_the_ratios() -> None:
+def test_bench_pipeline_with_a_shadow_challenger_prints_both_runs_the_broker_and_the_ratios(
+        shared_stack: Stack) -> None:
     # One bench run covers it all: with --challenger the run without one is the baseline, measured first.
-    figures = bench("--records", "300", "--challenger", "shadow")
+    figures = bench(shared_stack, "--records", "300", "--challenger", "shadow")
     without, shadow = figures["pipeline"], figures["challenger"]
     complete(without, 300)
     complete(shadow, 300)

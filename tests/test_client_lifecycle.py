@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,17 +22,15 @@ from conveyor.pg import Database
 from conveyor.tables import StartupTables
 from conveyor_tools import devstack
 from conveyor_tools.demo_dataset import DEMO_DATASET
-from conveyor_tools.stack import Stack, StackConfig
+from conveyor_tools.stack import Stack
 from tests.support import wait_for_async
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.throwaway()
-    config.state_dir = tmp_path_factory.mktemp("stack")
-    config.retraining = False  # retraining_api and its executor run in this process
-    with Stack(config) as s:
-        yield s
+def stack(shared_stack: Stack) -> Stack:
+    """The session's stack: its queue_manager and ml_data_api are the peers. The monitoring_api, retraining_api
+    and executor measured here run in this process, each on what is its own (a database, a trigger queue)."""
+    return shared_stack
 
 
 @pytest.fixture(scope="module")
