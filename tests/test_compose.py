@@ -15,8 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-SECRETS = {"API_TOKEN": "t", "API_READ_TOKEN": "rt", "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r", "DJANGO_SECRET_KEY": "k",
-           "ADMIN_PASSWORD": "a"}
+SECRETS = {"API_TOKEN": "t", "API_READ_TOKEN": "rt", "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r",
+           "DJANGO_SECRET_KEY": "k", "ADMIN_PASSWORD": "a"}
 # Every component of DESIGN.md that exists in the repository must run in the stack.
 COMPONENTS = [
     "queue_manager", "ml_data_api", "worker", "data_source", "ground_truth_collector",
