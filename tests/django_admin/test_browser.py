@@ -33,6 +33,8 @@ SHOTS = devstack.ROOT / "artifacts" / "screenshots"
 POINTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
     g => (g.data || []).reduce((n, t) => n + ((t.y || t.x || []).length || 0), 0))"""
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# A page made while it loads (an Evidently report, the explainer's 5 MB) takes long on a busy 2-core machine.
+REPORT_WAIT_MS = 120_000
 SERVICE = "service_product_quality_A"
 
 
@@ -126,11 +128,15 @@ def watch() -> Watch:
 
 
 @pytest.fixture(autouse=True)
-def clean_pages(watch: Watch) -> Iterator[None]:
-    """Each test fails on what went wrong in its pages (and anything left from before it)."""
+def clean_pages(watch: Watch, running_demo: RunningDemo) -> Iterator[None]:
+    """Each test fails on what went wrong in its pages (and anything left from before it), with the end of the
+    admin's log, where a server error's traceback is."""
     yield
     problems = watch.take()
-    assert not problems, "\n".join(problems)
+    if problems:
+        log = running_demo.state_dir / "logs" / "django_admin.log"
+        tail = log.read_text(errors="replace")[-6000:] if log.exists() else "(no admin log)"
+        pytest.fail("\n".join(problems) + "\n--- the admin's log ends:\n" + tail)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +216,7 @@ def test_monitoring_links_offer_the_task_reports_and_draw_the_thresholds(page, d
     page.screenshot(path=str(SHOTS / "monitoring_links.png"), full_page=True)
     href = links.first.get_attribute("href")
     report = page.context.new_page()
-    report.goto(f"{demo['ADMIN_URL']}{href}")
+    report.goto(f"{demo['ADMIN_URL']}{href}", timeout=REPORT_WAIT_MS)  # Evidently runs while the page loads
     assert "evidently" in report.content().lower()
     # Evidently's own script draws the report: its charts are there with no internet.
     report.wait_for_selector(".js-plotly-plot", timeout=60_000)
@@ -275,13 +281,13 @@ def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo, wat
     page.screenshot(path=str(SHOTS / "retraining.png"), full_page=True)
     explainer = page.locator("#explainer-link").get_attribute("href")
     tab = page.context.new_page()
-    tab.goto(f"{demo['ADMIN_URL']}{explainer}")
+    tab.goto(f"{demo['ADMIN_URL']}{explainer}", timeout=REPORT_WAIT_MS)
     deadline = time.monotonic() + 120
     while "Building" in tab.title():
         assert time.monotonic() < deadline, tab.content()[:500]
         tab.wait_for_timeout(1000)
         with watch.leaving():
-            tab.reload()
+            tab.reload(timeout=REPORT_WAIT_MS)  # the built page is about 5 MB, through retraining_api and the admin
     assert "T_data_1_1" in tab.content()
     # Offline, its charts draw and Bootstrap styles and switches its tabs (both inline in the page).
     tab.wait_for_selector(".js-plotly-plot", timeout=30_000)
