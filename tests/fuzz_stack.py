@@ -8,7 +8,6 @@ test run that selects one of them starts one stack, and no fixture leaks into th
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,9 +79,9 @@ def seed(stack: Stack, rows: int = 200) -> Seeded:
     """A dataset with training, testing and production rows, a model for it and a service running it: names the
     list operations return, which schemathesis then reuses in the operations that take a name (its
     resource pool), so that those reach past the 404 of an unknown name."""
-    suffix = uuid.uuid4().hex[:6]
-    schema = DEMO_DATASET.model_copy(update={"name": f"fz_{suffix}"})
-    model_name, service = f"fz_model_{suffix}", f"fz_svc_{suffix}"
+    # Fixed names (the stack is new each time), so that the requests schemathesis builds from them are too.
+    schema = DEMO_DATASET.model_copy(update={"name": "fz_dataset"})
+    model_name, service = "fz_model", "fz_service"
     training, testing = demo_splits(rows=rows, seed=3)
     stream = demo_stream(rows, seed=4, after_rows=rows)
     token = stack.config.api_token
@@ -94,7 +93,7 @@ def seed(stack: Stack, rows: int = 200) -> Seeded:
             await qm.upload_algorithm(name=model_name, dataset=schema.name, model=dump_model(model))
             await qm.create_service(ServiceCreate(name=service, dataset=schema.name, queue=service,
                                                   algorithm=AlgorithmRef(name=model_name, version=1)))
-            production = [{"record_id": f"{suffix}-{i}", **{f: r[f] for f in DEMO_FEATURES}, "prediction": 0.0,
+            production = [{"record_id": f"fz-{i}", **{f: r[f] for f in DEMO_FEATURES}, "prediction": 0.0,
                            "model_name": model_name, "model_version": 1, "service": service}
                           for i, r in enumerate(stream.to_dict("records"))]
             await ml.insert_rows(schema.name, "production", production)
