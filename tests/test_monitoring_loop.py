@@ -65,6 +65,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "MONITORING_DRIFT_FALSE_ALARM": "0.001",
         # Performance verdicts run at their defaults (15 % tolerance, the window's 95 % sampling bound).
         "RETRAINING_POLL_SECONDS": "0.3", "RETRAINING_HEARTBEAT_SECONDS": "1",
+        # The waiting run recounts its labels every 0.5 s, not 5: it is queued once they are there, not up to 5 s
+        # later (it still waits several seconds: the labels come 1 s after rows that arrive at 80 a second).
+        "RETRAINING_LABEL_POLL_SECONDS": "0.5",
     }
     with Stack(config) as s:
         yield s
