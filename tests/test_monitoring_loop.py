@@ -209,8 +209,12 @@ def test_a_sensor_fault_is_detected_once_retrained_on_and_fixed(stack: Stack) ->
     # The first or the second check that saw faulty rows flags them. A check reads its window a moment before
     # it is stored, and rows of the stopped source may still arrive, so its time alone does not say what it
     # saw: it saw the fault when a faulty sensor's statistic is above anything the undrifted checks showed.
+    # A check that saw the very rows of the check before it (none stored in between: a loaded machine) did not
+    # look again, and is not counted as a second look.
     steady_max = max(fault_statistic(c) for c in full)
-    saw_fault = [c for c in loop.checks() if c["id"] > last_steady["id"] and fault_statistic(c) > steady_max]
+    later = [c for c in loop.checks() if c["id"] > last_steady["id"]]
+    looks = [c for before, c in zip([last_steady, *later], later, strict=False) if c["drift"] != before["drift"]]
+    saw_fault = [c for c in looks if fault_statistic(c) > steady_max]
     assert episode["first_check_id"] in [c["id"] for c in saw_fault[:2]], "\n".join(
         [f"episode {episode['id']} opened by check {episode['first_check_id']}", *map(summary, saw_fault[:8])])
     assert set(episode["features"]) & set(DEMO_DRIFT_FEATURES), episode
