@@ -36,6 +36,7 @@ from conveyor.schemas.services import (
 
 log = logging.getLogger(__name__)
 
+UPLOAD_TIMEOUT_SECONDS = 180.0
 PREFIX = "/queue_manager"  # every queue_manager route starts with it
 USER_HEADER = "X-Conveyor-User"  # who changes a service, for its history
 
@@ -101,7 +102,10 @@ class QueueManagerClient(BaseClient):
         }
         if holdout is not None:  # the rows `metrics` were scored on
             data["holdout"] = holdout.model_dump_json()
-        return Algorithm(**await self.json("POST", f"{PREFIX}/algorithms", data=data, files=files))
+        # queue_manager loads the model and makes it predict in a separate process before it answers
+        # (MODEL_CHECK_SECONDS, 60 by default): wait for that, whatever this client's usual timeout.
+        timeout = max(self._http.timeout.read or 0.0, UPLOAD_TIMEOUT_SECONDS)
+        return Algorithm(**await self.json("POST", f"{PREFIX}/algorithms", data=data, files=files, timeout=timeout))
 
     async def list_algorithms(self, **filters: Any) -> list[Algorithm]:
         return [Algorithm(**a) for a in await self.json("GET", f"{PREFIX}/algorithms", params=filters)]
