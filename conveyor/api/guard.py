@@ -90,6 +90,11 @@ class Guard:
         if b"\x00" in raw_path or b"%00" in raw_path or b"\x00" in scope["path"].encode():
             await _answer(send, 422, NUL_MESSAGE.format(where="path"))
             return
+        if b"%2f" in raw_path.lower():
+            # The router matches on the decoded path, so "a%2Fhistory" would reach a's history: no name holds "/".
+            await _answer(send, 422, "an escaped / (%2F) is not allowed in a path: no name on the platform holds "
+                                     "'/'; check the name")
+            return
         query: bytes = scope.get("query_string", b"")
         if b"\x00" in query or b"%00" in query:
             await _answer(send, 422, NUL_MESSAGE.format(where="query string"))

@@ -111,3 +111,9 @@ def test_a_dataset_stored_before_the_rules_does_not_hide_the_others(qm_url: str,
     DatasetDoc(name="x\n", schema={**DATASET, "name": "x\n"}).save()  # made before names were matched whole
     answer, _ = _ask(qm_url, api_token, lambda qm: qm.list_datasets())
     assert [d.name for d in answer] == ["roaster"]
+
+
+def test_an_escaped_slash_never_reaches_another_route(qm_url: str, api_token: str) -> None:
+    # uvicorn decodes %2F before routing, so "roaster%2Fcounts" would otherwise be read as roaster's sub-path.
+    answer = httpx.get(f"{qm_url}/queue_manager/datasets/roaster%2Fx", headers={"Authorization": f"Bearer {api_token}"})
+    assert answer.status_code == 422 and "%2F" in answer.json()["detail"], answer.text
