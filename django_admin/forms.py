@@ -97,8 +97,10 @@ class AlgorithmUploadForm(forms.Form):
             return
         self.data = self.data.copy()  # a request's QueryDict cannot change
         for field in FILE_FIELDS:
-            chosen = self.files.get(field)
-            kept = self.kept.keep(chosen) if chosen else self.kept.get(self.data.get(f"kept_{field}") or "")
+            chosen, before = self.files.get(field), self.data.get(f"kept_{field}") or ""
+            if chosen and before:
+                self.kept.discard(before)  # replaced by the file just chosen
+            kept = self.kept.keep(chosen) if chosen else self.kept.get(before)
             self.data[f"kept_{field}"] = kept.token if kept else ""
             if kept:
                 # The bound field (made while validating) keeps its own copy of the help text.
