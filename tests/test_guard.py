@@ -314,3 +314,12 @@ def test_the_openapi_marks_each_operations_token_and_error_answers() -> None:
     components = schema["components"]["schemas"]
     assert "HTTPValidationError" not in components
     assert components["ValidationErrorMessage"]["properties"]["detail"]["type"] == "string"
+
+
+def test_an_escaped_slash_in_the_path_is_422(guarded: tuple[TestClient, list[str]]) -> None:
+    # The router matches the decoded path: "a%2Fb" would reach another route than the name "a/b" asks for.
+    client, reached = guarded
+    for path in ("/items/a%2Fb", "/items/a%2fb"):
+        response = client.get(path, headers=bearer(READ))
+        assert response.status_code == 422 and "%2F" in response.json()["detail"], response.text
+    assert reached == []
