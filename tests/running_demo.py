@@ -73,7 +73,7 @@ class RunningDemo:
             assert proc.poll() is None, f"the demo exited with {proc.returncode}:\n{self.log_text()[-3000:]}"
             return "demo is running" in self.log_text()
 
-        wait_for(banner, 180, "the demo's banner", interval=0.5, details=lambda: self.log_text()[-3000:])
+        wait_for(banner, 180, "the demo's banner", interval=0.1, details=lambda: self.log_text()[-3000:])
 
     def stop(self) -> int:
         """SIGTERM, as Ctrl-C or a service manager would; the demo's exit code."""
