@@ -23,10 +23,13 @@ RECORD_ID = "record_id"
 
 
 async def versions_of(qm: QueueManagerClient, name: str) -> list[Algorithm]:
+    if not name:  # queue_manager reads an empty name filter as none: every model's versions would answer
+        raise Unprocessable("a model name is needed: give model_name=NAME (GET /queue_manager/algorithms lists them)")
     try:
-        return await qm.list_algorithms(name=name)
+        found = await qm.list_algorithms(name=name)
     except APIUnavailable as exc:
         raise Unavailable(f"queue_manager is unreachable: {exc}") from exc
+    return [a for a in found if a.name == name]
 
 
 def current_version(versions: list[Algorithm]) -> Algorithm | None:

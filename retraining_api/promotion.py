@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from conveyor.api.errors import Unavailable
-from conveyor.clients import APIUnavailable, QueueManagerClient
+from conveyor.api.errors import ConveyorError, Unavailable
+from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
 from conveyor.schemas.algorithms import AlgorithmRef, Stage, StageUpdate
 from conveyor.schemas.datasets import Task
 from conveyor.schemas.retraining import Decision, Promotion
@@ -40,6 +40,11 @@ async def promote(qm: QueueManagerClient, name: str, version: int, reason: str,
                     moved.append(service.name)
     except APIUnavailable as exc:
         raise Unavailable(f"queue_manager is unreachable, promotion not finished (repeat it): {exc}") from exc
+    except APIError as exc:
+        # queue_manager's refusal of the stage or the service change is the caller's to read (404, 409, 422);
+        # any other (a token it refuses) is this service's configuration.
+        status = exc.status_code if exc.status_code in (404, 409, 422) else 503
+        raise ConveyorError(f"queue_manager refused the promotion: {exc.detail}", status) from exc
     return Promotion(run_id=run_id, algorithm=name, version=target.version,
                      previous_version=previous.version if previous else None, services=moved)
 

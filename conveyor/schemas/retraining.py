@@ -9,6 +9,12 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from conveyor.schemas.datasets import Task
+from conveyor.schemas.names import DatasetName, ResourceName
+from conveyor.schemas.safe import PgDatetime
+
+# Model versions and rows are PostgreSQL integers in retraining_api's tables; seeds are numpy's (0..2^32-1).
+MAX_VERSION = 2**31 - 1
+MAX_SEED = 2**32 - 1
 
 
 class RunStatus(StrEnum):
@@ -39,9 +45,9 @@ class EvaluateOn(StrEnum):
 
 class TrainingData(BaseModel):
     source: TrainingSource = TrainingSource.training
-    start: datetime | None = Field(default=None, description="only rows stored at or after this time")
-    end: datetime | None = Field(default=None, description="only rows stored before this time")
-    production_start: datetime | None = Field(
+    start: PgDatetime | None = Field(default=None, description="only rows stored at or after this time")
+    end: PgDatetime | None = Field(default=None, description="only rows stored before this time")
+    production_start: PgDatetime | None = Field(
         default=None, description="only production rows at or after this time; training-split rows are not "
                                   "affected (a triggered run sets it to its episode's start: post-drift rows)")
 
@@ -56,13 +62,14 @@ class Holdout(BaseModel):
     source: HoldoutSource = HoldoutSource.testing
     last: int = Field(default=1000, ge=10, le=100_000,
                       description="with source=production: how many of the latest labelled rows")
-    start: datetime | None = Field(default=None,
-                                   description="with source=production: only rows at or after this time")
+    start: PgDatetime | None = Field(default=None,
+                                     description="with source=production: only rows at or after this time")
 
 
 class RunCreate(BaseModel):
-    dataset: str = Field(min_length=1)
-    algorithm: str = Field(min_length=1, description="the model name to retrain; the new model is its next version")
+    dataset: DatasetName
+    algorithm: str = Field(min_length=1, max_length=200,
+                           description="the model name to retrain; the new model is its next version")
     training: TrainingData = Field(default_factory=TrainingData)
     holdout: Holdout = Field(default_factory=Holdout)
     include: list[str] | None = Field(default=None, description="PyCaret model ids to compare, e.g. ['lr', 'dt']")
@@ -73,8 +80,8 @@ class RunCreate(BaseModel):
                           description="auto_promote: the new model must beat the previous one by this "
                                       "fraction of the previous score on the primary metric")
     new_model: bool = Field(default=False, description="allow a name without versions: train its version 1")
-    seed: int = 0
-    service: str | None = Field(default=None, description="production rows (training and holdout) only of "
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="PyCaret's session_id")
+    service: ResourceName | None = Field(default=None, description="production rows (training and holdout) only of "
                                                           "this service; none: of every service")
     wait_for_labels: int | None = Field(
         default=None, ge=1, le=1_000_000,

@@ -1,11 +1,11 @@
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from conveyor.api.errors import Conflict, NotFound
-from conveyor.schemas.retraining import Promotion, Run, RunAccepted, RunCreate, RunStatus, Waiting
+from conveyor.schemas.retraining import MAX_VERSION, Promotion, Run, RunAccepted, RunCreate, RunStatus, Waiting
+from conveyor.schemas.safe import Int64, PgDatetime
 from retraining_api.deps import MLDataDep, QueueManagerDep, StoreDep
 from retraining_api.promotion import promote
 from retraining_api.store import to_api
@@ -36,8 +36,8 @@ async def start_run(body: RunCreate, store: StoreDep, qm: QueueManagerDep, ml: M
 @router.get("/runs", response_model=list[Run])
 def list_runs(
     store: StoreDep, dataset: str | None = None, algorithm: str | None = None, status: RunStatus | None = None,
-    since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: PgDatetime | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> list[dict]:
     """Newest first."""
     rows = store.list_runs(dataset, algorithm, status.value if status else None, since, limit, offset)
@@ -52,12 +52,12 @@ def _run(store: StoreDep, run_id: int) -> dict:
 
 
 @router.get("/runs/{run_id}", response_model=Run)
-def get_run(store: StoreDep, run_id: int) -> dict:
+def get_run(store: StoreDep, run_id: Int64) -> dict:
     return to_api(_run(store, run_id))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=Run)
-def cancel_run(run_id: int, store: StoreDep) -> dict:
+def cancel_run(run_id: Int64, store: StoreDep) -> dict:
     """A run that has not started (queued or waiting for labels) ends as cancelled."""
     row = store.cancel_run(run_id)
     if row is None:
@@ -68,7 +68,7 @@ def cancel_run(run_id: int, store: StoreDep) -> dict:
 
 
 @router.post("/runs/{run_id}/promote", response_model=Promotion)
-async def promote_run(run_id: int, store: StoreDep, qm: QueueManagerDep) -> Promotion:
+async def promote_run(run_id: Int64, store: StoreDep, qm: QueueManagerDep) -> Promotion:
     """Put the run's new version in production and move the services of the previous version to it."""
     row = await run_in_threadpool(_run, store, run_id)
     if row["status"] != RunStatus.finished.value or row["new_version"] is None:
@@ -81,6 +81,7 @@ async def promote_run(run_id: int, store: StoreDep, qm: QueueManagerDep) -> Prom
 
 
 @router.post("/models/{model_name}/{version}/promote", response_model=Promotion, tags=["models"])
-async def promote_version(model_name: str, version: int, qm: QueueManagerDep) -> Promotion:
+async def promote_version(model_name: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)],
+                          qm: QueueManagerDep) -> Promotion:
     """Any version: production, with the services of the name's previous version moved to it."""
     return await promote(qm, model_name, version, reason="promoted through retraining_api")

@@ -54,12 +54,17 @@ class Seeded:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.stack.config.api_token}"}
 
+    @property
+    def read_headers(self) -> dict[str, str]:
+        """The read token: what every GET needs, and all it needs."""
+        return {"Authorization": f"Bearer {self.stack.config.api_read_token}"}
+
     def start_run(self, **body: Any) -> httpx.Response:
         payload = {"dataset": self.dataset, "algorithm": self.model, "include": FAST_MODELS, **body}
         return httpx.post(f"{self.url}/runs", json=payload, headers=self.headers, timeout=120)
 
     def run(self, run_id: int) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/runs/{run_id}", timeout=30)
+        response = httpx.get(f"{self.url}/runs/{run_id}", timeout=30, headers=self.read_headers)
         response.raise_for_status()
         return response.json()
 
@@ -77,7 +82,8 @@ class Seeded:
                              f"{self.stack.log_tail('retraining_executor')}")
 
     def qm(self, path: str, **params: Any) -> Any:
-        response = httpx.get(f"{self.stack.qm_url}/queue_manager/{path}", params=params, timeout=30)
+        response = httpx.get(f"{self.stack.qm_url}/queue_manager/{path}", params=params, timeout=30,
+                             headers=self.read_headers)
         response.raise_for_status()
         return response.json()
 

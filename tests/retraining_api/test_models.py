@@ -19,7 +19,8 @@ def test_evaluate_any_split_matches_a_direct_evaluation(seeded: Seeded) -> None:
     model = download(seeded, 1)
     for split, rows in (("training", seeded.training), ("testing", seeded.testing)):
         answer = httpx.get(f"{seeded.url}/evaluate", params={"model_name": seeded.model, "version": 1,
-                                                             "evaluate_on": split}, timeout=60)
+                                                             "evaluate_on": split},
+                           headers=seeded.read_headers, timeout=60)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["version"] == 1 and body["rows"] == len(rows) and body["evaluate_on"] == split
@@ -30,7 +31,7 @@ def test_evaluate_any_split_matches_a_direct_evaluation(seeded: Seeded) -> None:
         assert body["results"]["R2"] == pytest.approx(direct["R2"])
     # Production: the labelled rows, scored against their labels.
     answer = httpx.get(f"{seeded.url}/evaluate", params={"model_name": seeded.model, "evaluate_on": "production"},
-                       timeout=60)
+                       timeout=60, headers=seeded.read_headers)
     assert answer.status_code == 200, answer.text
     assert answer.json()["rows"] == len(seeded.production)
     truth = seeded.production.rename(columns={"quality": "quality"})
@@ -42,7 +43,8 @@ def test_evaluate_any_split_matches_a_direct_evaluation(seeded: Seeded) -> None:
 
 def _explainer(seeded: Seeded, **params: Any) -> httpx.Response:
     return httpx.get(f"{seeded.url}/get_explainer_dashboard",
-                     params={"model_name": seeded.model, "evaluate_on": "testing", **params}, timeout=60)
+                     params={"model_name": seeded.model, "evaluate_on": "testing", **params},
+                     headers=seeded.read_headers, timeout=60)
 
 
 def test_explainer_dashboard_is_built_in_the_background_then_served_from_the_store(seeded: Seeded) -> None:
@@ -102,7 +104,8 @@ def test_a_holdout_without_labels_is_refused(stack: Stack) -> None:
     answer = seeded.start_run(holdout={"source": "production", "last": 100})
     assert answer.status_code == 422
     assert "the holdout has no labelled production rows" in answer.json()["detail"]
-    answer = httpx.get(f"{seeded.url}/evaluate", params={"model_name": seeded.model, "evaluate_on": "production"})
+    answer = httpx.get(f"{seeded.url}/evaluate", params={"model_name": seeded.model, "evaluate_on": "production"},
+                       headers=seeded.read_headers)
     assert answer.status_code == 422 and "no labelled production rows" in answer.json()["detail"]
 
 
@@ -110,16 +113,18 @@ def test_unknown_models_versions_and_runs_are_404(seeded: Seeded) -> None:
     unknown: list[dict[str, Any]] = [{"model_name": "nope", "evaluate_on": "testing"},
                                      {"model_name": seeded.model, "version": 99, "evaluate_on": "testing"}]
     for params in unknown:
-        answer = httpx.get(f"{seeded.url}/evaluate", params=params)
+        answer = httpx.get(f"{seeded.url}/evaluate", params=params, headers=seeded.read_headers)
         assert answer.status_code == 404, answer.text
-        explainer = httpx.get(f"{seeded.url}/get_explainer_dashboard", params=params)
+        explainer = httpx.get(f"{seeded.url}/get_explainer_dashboard", params=params, headers=seeded.read_headers)
         assert explainer.status_code == 404
     assert "has no version 99" in httpx.get(f"{seeded.url}/evaluate", params={
-        "model_name": seeded.model, "version": 99, "evaluate_on": "testing"}).json()["detail"]
-    assert httpx.get(f"{seeded.url}/runs/999999").status_code == 404
+        "model_name": seeded.model, "version": 99, "evaluate_on": "testing"},
+        headers=seeded.read_headers).json()["detail"]
+    assert httpx.get(f"{seeded.url}/runs/999999", headers=seeded.read_headers).status_code == 404
     assert httpx.post(f"{seeded.url}/runs/999999/promote", headers=seeded.headers).status_code == 404
     assert httpx.get(f"{seeded.url}/evaluate", params={"model_name": seeded.model,
-                                                       "evaluate_on": "nowhere"}).status_code == 422
+                                                       "evaluate_on": "nowhere"},
+                     headers=seeded.read_headers).status_code == 422
 
 
 def test_writes_need_the_token(seeded: Seeded) -> None:
@@ -129,8 +134,10 @@ def test_writes_need_the_token(seeded: Seeded) -> None:
 
 
 def test_pycaret_models_lists_the_ids_include_accepts(seeded: Seeded) -> None:
-    answer = httpx.get(f"{seeded.url}/pycaret_models", params={"task": "regression"}, timeout=60)
+    answer = httpx.get(f"{seeded.url}/pycaret_models", params={"task": "regression"}, headers=seeded.read_headers,
+                       timeout=60)
     assert answer.status_code == 200
     ids = {m["id"] for m in answer.json()["models"]}
     assert {"lr", "dt", "rf", "ridge"} <= ids
-    assert httpx.get(f"{seeded.url}/pycaret_models", params={"task": "clustering"}).status_code == 422
+    assert httpx.get(f"{seeded.url}/pycaret_models", params={"task": "clustering"},
+                     headers=seeded.read_headers).status_code == 422

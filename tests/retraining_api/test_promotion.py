@@ -20,7 +20,8 @@ def _served(seeded: Seeded, run_id: str, expected: int) -> dict[int, int]:
     url = f"{seeded.stack.ml_url}/ml_data_api/datasets/{seeded.dataset}/production/rows"
 
     def stored() -> list[dict]:
-        rows = httpx.get(url, params={"service": seeded.service, "limit": 10_000}).json()["rows"]
+        rows = httpx.get(url, params={"service": seeded.service, "limit": 10_000},
+                         headers=seeded.read_headers).json()["rows"]
         mine = [row for row in rows if row["record_id"].startswith(f"{run_id}-")]
         return mine if len(mine) >= expected else []
 

@@ -36,10 +36,10 @@ def test_run_registers_next_version_and_compares_on_the_same_holdout(seeded: See
     answered = []
     for path in ("/health", "/retraining_api/runs", f"/retraining_api/runs/{accepted['id']}"):
         started = time.perf_counter()
-        reply = httpx.get(f"{seeded.stack.retraining_url}{path}", timeout=10)
+        reply = httpx.get(f"{seeded.stack.retraining_url}{path}", timeout=10, headers=seeded.read_headers)
         answered.append((path, reply.status_code, time.perf_counter() - started))
     evaluation = httpx.get(f"{seeded.url}/evaluate", params={"model_name": seeded.model, "evaluate_on": "testing"},
-                           timeout=30)
+                           timeout=30, headers=seeded.read_headers)
     still = seeded.run(accepted["id"])
     assert still["status"] == "running", "the run ended before the requests could be checked"
     assert all(code == 200 and seconds < 2 for _, code, seconds in answered), answered
@@ -73,9 +73,11 @@ def test_run_registers_next_version_and_compares_on_the_same_holdout(seeded: See
     assert registered["config_file"] is not None
     seeded.assert_stages({1: "production"}, service_version=1)
 
-    listed = httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "finished"}).json()
+    listed = httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "finished"},
+                       headers=seeded.read_headers).json()
     assert [r["id"] for r in listed] == [accepted["id"]]
-    assert httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "failed"}).json() == []
+    assert httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "failed"},
+                     headers=seeded.read_headers).json() == []
 
 
 def test_auto_promote_with_a_margin_it_cannot_beat_keeps_the_old_model(stack: Stack) -> None:

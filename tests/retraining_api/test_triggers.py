@@ -81,7 +81,7 @@ def seed_rows(seeded: Seeded, rows: int) -> pd.DataFrame:
 
 
 def _runs(seeded: Seeded) -> list[dict]:
-    return httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset}).json()
+    return httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset}, headers=seeded.read_headers).json()
 
 
 def _policy(seeded: Seeded, policy: dict) -> None:
@@ -241,5 +241,6 @@ def test_a_manual_run_can_wait_for_labels_too(stack: Stack) -> None:
     assert run["waiting"]["since"].startswith("2016-06-01T00:00:00")
     assert httpx.post(f"{seeded.url}/runs/{run_id}/cancel", headers=seeded.headers).json()["status"] == "cancelled"
     assert httpx.post(f"{seeded.url}/runs/{run_id}/cancel").status_code == 401
-    listed = httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "cancelled"}).json()
+    listed = httpx.get(f"{seeded.url}/runs", params={"dataset": seeded.dataset, "status": "cancelled"},
+                       headers=seeded.read_headers).json()
     assert [r["id"] for r in listed] == [run_id]
