@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.services import ChallengerMode, Service, ServiceUpdate
@@ -179,6 +180,20 @@ def _close(tab, watch: Watch) -> None:
         tab.close()
 
 
+def _wait_built(tab, deadline: float) -> None:
+    """Until the explainer's own page (about 5 MB, through retraining_api and the admin) has loaded."""
+    while True:
+        try:
+            tab.wait_for_load_state("load", timeout=REPORT_WAIT_MS)
+            if "Building" not in tab.title() and tab.query_selector(".js-plotly-plot") is not None:
+                return
+        except PlaywrightError as exc:  # a reload began while we asked: ask the next page
+            if "navigat" not in str(exc) and "context was destroyed" not in str(exc):
+                raise
+        assert time.monotonic() < deadline, f"the explainer is still being built: {tab.url}"
+        tab.wait_for_timeout(500)
+
+
 def set_service(demo: dict[str, str], name: str, update: ServiceUpdate) -> Service:
     """A change to the demo's service with its write token (plain httpx: Playwright's loop owns this thread)."""
     answer = httpx.patch(f"{demo['QUEUE_MANAGER_URL']}/queue_manager/services/{name}",
@@ -281,13 +296,9 @@ def test_start_a_retraining_run_from_the_dashboard_and_follow_it(page, demo, wat
     page.screenshot(path=str(SHOTS / "retraining.png"), full_page=True)
     explainer = page.locator("#explainer-link").get_attribute("href")
     tab = page.context.new_page()
-    tab.goto(f"{demo['ADMIN_URL']}{explainer}", timeout=REPORT_WAIT_MS)
-    deadline = time.monotonic() + 120
-    while "Building" in tab.title():
-        assert time.monotonic() < deadline, tab.content()[:500]
-        tab.wait_for_timeout(1000)
-        with watch.leaving():
-            tab.reload(timeout=REPORT_WAIT_MS)  # the built page is about 5 MB, through retraining_api and the admin
+    with watch.leaving():  # the "being built" page reloads itself every 2 s until the dashboard is there
+        tab.goto(f"{demo['ADMIN_URL']}{explainer}", timeout=REPORT_WAIT_MS)
+        _wait_built(tab, time.monotonic() + 180)
     assert "T_data_1_1" in tab.content()
     # Offline, its charts draw and Bootstrap styles and switches its tabs (both inline in the page).
     tab.wait_for_selector(".js-plotly-plot", timeout=30_000)
