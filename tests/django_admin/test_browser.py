@@ -158,8 +158,9 @@ def page(browser, demo: dict[str, str], watch: Watch):
         context.close()
 
 
-def _charts(page, minimum: list[int], timeout: float = 60) -> list[int]:
-    """Wait until the page's charts draw at least `minimum` points each (in page order)."""
+def _charts(page, minimum: list[int], timeout: float = 120) -> list[int]:
+    """Wait until the page's charts draw at least `minimum` points each (in page order); two minutes, for a busy
+    machine where the demo's first data and the first refreshes come late."""
     deadline = time.monotonic() + timeout
     while True:
         points = page.evaluate(POINTS)
