@@ -95,6 +95,13 @@ def _handled(stack: Stack, kind: str, service: str) -> int:
     return log.count(f"alert {kind} for {service}:") + log.count(f"alert {kind} for {service} started")
 
 
+def _wait_listening(stack: Stack) -> None:
+    """Alerts published before the listener's queue is bound reach no queue of this stack: wait for it to say it
+    listens (a few seconds after start-up, longer on a busy machine while PyCaret warms up in the same process)."""
+    wait_for(lambda: "through queue retraining_api.triggers" in (stack.logs / "retraining_api.log").read_text(
+        errors="replace"), 60, "retraining_api listening for alerts", details=lambda: stack.log_tail("retraining_api"))
+
+
 def _wait_handled(stack: Stack, kind: str, service: str, times: int) -> None:
     wait_for(lambda: _handled(stack, kind, service) >= times, 30,
              f"retraining_api handling {times} {kind} alert(s) for {service}",
@@ -110,6 +117,7 @@ def test_an_episode_starts_one_run_that_waits_for_labels_and_trains_on_post_drif
     _labelled_rows(allowed, "another_service", 0, 20, "other")
 
     episode = _episode(allowed.service, allowed.dataset, T0)
+    _wait_listening(stack)
     _alert(quiet.service, "drift_detected", _episode(quiet.service, quiet.dataset, T0))
     _alert(allowed.service, "performance_degraded", episode)  # not in its policy
     _alert(allowed.service, "drift_detected", episode)
