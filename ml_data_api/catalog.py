@@ -129,6 +129,11 @@ class Catalog:
         schema = await dataset_schema(self.queue_manager, name)
         return (await run_in_threadpool(self.register, schema))[0]
 
+    def lost_tables(self, name: str) -> None:
+        """The dataset's tables were dropped under a request (a deletion ran at the same time, here or in another
+        replica): its next use looks it up again, and makes the tables again if queue_manager still has it."""
+        self._cache.pop(name, None)
+
     def forget(self, name: str) -> bool:
         """Drop the dataset's tables and entry; answer whether there was anything to drop."""
         with self._lock:

@@ -15,6 +15,7 @@ from ml_data_api.catalog import CATALOG_DDL, Catalog
 from ml_data_api.dataset_events import DatasetEvents
 from ml_data_api.routes import datasets, labels, legacy, rows
 from ml_data_api.settings import Settings, load_settings
+from ml_data_api.vanished_tables import install_vanished_tables_handler
 
 QUEUE_MANAGER_TIMEOUT = 10.0
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ready_checks={"postgresql": catalog_table.ready},
         startup=startup,
     )
+    install_vanished_tables_handler(app)
     app.state.settings = settings
     app.state.db = db
     for module in (datasets, rows, labels, legacy):

@@ -15,6 +15,7 @@ from typing import Any
 
 import joblib
 
+from conveyor.model_files import UnloadableModel
 from conveyor.model_files import load_model as load_model_file
 
 # The name the platform's runs upload their pipelines under: the suffix says pickle to the loader.
@@ -31,3 +32,12 @@ def load_model(content: bytes, filename: str | None = None, what: str | None = N
     """A model file as every component loads it (skops, or pickle where MODEL_ALLOW_PICKLE allows it); the file's
     stored name tells its format (without one, its first bytes do). Raises conveyor.model_files.UnloadableModel."""
     return load_model_file(content, filename, what=what)
+
+
+def load_config(content: bytes, filename: str | None = None) -> dict[str, Any]:
+    """A run's config file (the setup, features and versions it was trained with): saved like its pipeline, loaded
+    by the same loader, but a dict has no .predict and is not asked for one."""
+    config = load_model_file(content, filename, what="the config file", require_predict=False)
+    if not isinstance(config, dict):
+        raise UnloadableModel(f"the config file holds a {type(config).__name__}, not the settings of a run")
+    return config

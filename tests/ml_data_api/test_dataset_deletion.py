@@ -190,3 +190,25 @@ def test_readiness_creates_no_tables(api_token: str) -> None:
             assert tables_of(url, "conveyor_datasets") == [], "the probe only asks whether PostgreSQL answers"
     finally:
         devstack.drop_database(database)
+
+
+def test_tables_dropped_under_a_cached_dataset_answer_404_and_the_dataset_can_be_registered_again(
+    client: TestClient, dataset: str, pg_url: str
+) -> None:
+    """Another replica (or a deletion racing the request) drops the tables of a dataset this process has cached."""
+    assert client.post(f"/ml_data_api/datasets/{dataset}/training/rows", json={"rows": [row(1)]}).status_code == 200
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        for name in tables_of(pg_url, dataset):
+            cur.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+        cur.execute("DELETE FROM conveyor_datasets WHERE name = %s", (dataset,))
+
+    gone = client.get(f"/ml_data_api/datasets/{dataset}/training/rows")
+    assert gone.status_code == 404, gone.text
+    assert "were dropped while the request ran" in gone.json()["detail"]
+    # The stale schema is forgotten: the next request looks the dataset up and finds it unregistered.
+    unknown = client.get(f"/ml_data_api/datasets/{dataset}/training/rows")
+    assert unknown.status_code == 404 and "is not registered" in unknown.json()["detail"], unknown.text
+
+    assert client.put(f"/ml_data_api/datasets/{dataset}", json=schema(dataset)).status_code == 201
+    assert client.post(f"/ml_data_api/datasets/{dataset}/training/rows", json={"rows": [row(2)]}).status_code == 200
+    assert client.get(f"/ml_data_api/datasets/{dataset}/training/rows").json()["total"] == 1

@@ -15,7 +15,7 @@ import pytest
 from sklearn import metrics as skm
 
 from conveyor.schemas.datasets import DatasetSchema, Feature, Task
-from conveyor.training import TrainedModel, dump_model, evaluate, load_model, train_model
+from conveyor.training import TrainedModel, dump_model, evaluate, load_config, train_model
 from conveyor_tools.demo_dataset import DEMO_DATASET, demo_splits
 
 Trained = tuple[TrainedModel, pd.DataFrame, Path]  # the model, its holdout, the working directory it trained in
@@ -38,7 +38,7 @@ def test_trains_and_scores_on_the_holdout(trained: Trained) -> None:
     assert model.model_id in {"lr", "dt"} and model.framework.startswith("pycaret")
     assert set(model.metrics) == {"Model", "MAE", "MSE", "RMSE", "R2", "RMSLE", "MAPE"}
     assert model.metrics["R2"] > 0.5, "the demo data carries a learnable relationship"
-    assert load_model(model.config)["features"] == DEMO_DATASET.feature_names
+    assert load_config(model.config)["features"] == DEMO_DATASET.feature_names
 
 
 def test_evaluate_equals_a_direct_computation(trained: Trained) -> None:
