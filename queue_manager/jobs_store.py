@@ -6,10 +6,9 @@ of making a second one; finished and failed are terminal.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from bson import ObjectId, encode
 from bson.errors import InvalidId
 from mongoengine.connection import get_db
@@ -22,7 +21,6 @@ from conveyor.schemas.jobs import TERMINAL, JobCreate, JobStatus, JobUpdate, Job
 from conveyor.schemas.services import ModelRole
 
 DUPLICATE_KEY = 11000
-STATS_SCAN_LIMIT = 500_000
 # MongoDB keeps a document of at most 16 MiB. A job is created below that with room to spare for its result
 # and history; what does not fit is refused with a 413 instead of failing inside the write.
 MONGO_DOCUMENT_BYTES = 16 * 1024 * 1024
@@ -228,44 +226,3 @@ def query(
     total = jobs.count_documents(flt)
     cursor = jobs.find(flt).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
     return total, [to_api(d) for d in cursor.skip(offset).limit(limit)]
-
-
-def _percentile(values: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(values, q)) if values.size else None
-
-
-def stats(service: str | None, window_minutes: int) -> dict[str, Any]:
-    since = datetime.now(UTC) - timedelta(minutes=window_minutes)
-    flt: dict[str, Any] = {"created_at": {"$gte": since}}
-    if service:
-        flt["service"] = service
-    counts = {s.value: 0 for s in JobStatus}
-    for row in collection().aggregate([
-        {"$match": flt}, {"$group": {"_id": "$status", "n": {"$sum": 1}}},
-    ]):
-        counts[row["_id"]] = row["n"]
-    finished = collection().find(
-        {**flt, "status": JobStatus.finished.value},
-        {"updated_at": 1, "metadata.elapsed": 1, "_id": 0},
-    ).limit(STATS_SCAN_LIMIT)
-    per_minute: dict[datetime, int] = {}
-    elapsed: list[float] = []
-    for doc in finished:
-        minute = doc["updated_at"].replace(second=0, microsecond=0, tzinfo=UTC)
-        per_minute[minute] = per_minute.get(minute, 0) + 1
-        value = (doc.get("metadata") or {}).get("elapsed")
-        if value is not None:
-            elapsed.append(float(value))
-    values = np.asarray(elapsed)
-    return {
-        "service": service,
-        "window_minutes": window_minutes,
-        "counts": counts,
-        "throughput_per_minute": [
-            {"minute": m, "count": n} for m, n in sorted(per_minute.items())
-        ],
-        "latency_seconds": {
-            "p50": _percentile(values, 50), "p95": _percentile(values, 95),
-            "p99": _percentile(values, 99),
-        },
-    }

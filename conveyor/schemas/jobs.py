@@ -130,9 +130,43 @@ class JobPage(BaseModel):
     jobs: list[Job]
 
 
+class JobStep(StrEnum):
+    """The steps a job's history names. A job the worker writes once (POST /queue_manager/jobs/completed) carries
+    received, predicted, stored and finished (or received, then failed, for a message that cannot succeed)."""
+
+    created = "created"
+    received = "received"
+    processing = "processing"
+    predicted = "predicted"
+    stored = "stored"
+    finished = "finished"
+    failed = "failed"
+
+
 class ThroughputPoint(BaseModel):
     minute: datetime
     count: int
+    partial: bool = Field(default=False, description="the current minute, still filling: not a drop in throughput")
+
+
+class LatencyPoint(BaseModel):
+    """Job latency percentiles of one minute, in seconds, from the minute's fixed histogram buckets."""
+
+    minute: datetime
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class WorkerStats(BaseModel):
+    """One worker's jobs in the window (from the per-minute aggregates, not a sample of recent jobs)."""
+
+    worker_id: str
+    service: str
+    finished: int
+    failed: int
+    last_at: datetime
+    model: str | None = Field(default=None, description="name and version of the model of its latest job")
 
 
 class LatencyPercentiles(BaseModel):
@@ -147,3 +181,5 @@ class JobStats(BaseModel):
     counts: dict[str, int]
     throughput_per_minute: list[ThroughputPoint]
     latency_seconds: LatencyPercentiles
+    latency_per_minute: list[LatencyPoint] = Field(default_factory=list)
+    workers: list[WorkerStats] = Field(default_factory=list)

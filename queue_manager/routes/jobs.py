@@ -17,6 +17,7 @@ from conveyor.schemas.jobs import (
 )
 from conveyor.schemas.safe import PgDatetime
 from conveyor.schemas.services import ModelRole
+from queue_manager import job_stats as statistics
 from queue_manager import jobs_store
 
 router = APIRouter(prefix="/queue_manager/jobs", tags=["jobs"])
@@ -45,7 +46,7 @@ def job_stats(
     service: str | None = None,
     window_minutes: Annotated[int, Query(ge=1, le=60 * 24 * 31)] = 60,
 ) -> dict:
-    return jobs_store.stats(service, window_minutes)
+    return statistics.stats(service, window_minutes)
 
 
 @router.get("", response_model=JobPage)
