@@ -37,10 +37,15 @@ def months_of(series: pd.Series) -> set:
     return {tables.month_start(t.to_pydatetime()) for t in series.dt.floor("D").unique()}
 
 
-def insert(db: Database, schema: DatasetSchema, split: Split, frame: pd.DataFrame, timescale: bool) -> tuple[int, int]:
-    """Write typed rows; answer (inserted, duplicates)."""
+def insert(db: Database, schema: DatasetSchema, split: Split, frame: pd.DataFrame, timescale: bool
+           ) -> tuple[int, int, list[str]]:
+    """Write typed rows; answer (inserted, duplicates, the record_ids of production rows that were stored already).
+
+    A record_id repeated within the rows is stored once: its repeats count as duplicates, but the record is not
+    one of those stored already (this call stored it).
+    """
     if frame.empty:
-        return 0, 0
+        return 0, 0, []
     name = tables.table_name(schema.name, split)
     ts = schema.timestamp_column
     if split is Split.production:
@@ -51,14 +56,15 @@ def insert(db: Database, schema: DatasetSchema, split: Split, frame: pd.DataFram
     with db.connect() as conn, conn.cursor() as cur:
         if split is not Split.production:
             _copy(cur, sql.Identifier(name), frame)
-            return len(frame), 0
+            return len(frame), 0, []
         cur.execute(sql.SQL(
             "CREATE TEMP TABLE ingest (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
         ).format(sql.Identifier(name)))
         _copy(cur, sql.Identifier("ingest"), frame)
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
         picked = sql.SQL(", ").join(sql.SQL("i.{}").format(sql.Identifier(c)) for c in frame.columns)
-        # Ids first: a record already stored (or stored by a concurrent writer) is skipped.
+        # Ids first: a record already stored (or stored by a concurrent writer) is skipped. The ids stored
+        # now come back, so that the writer learns which of its records were there before (a redelivery).
         cur.execute(sql.SQL(
             "WITH new_ids AS ("
             "  INSERT INTO {ids} (record_id, ts)"
@@ -66,8 +72,9 @@ def insert(db: Database, schema: DatasetSchema, split: Split, frame: pd.DataFram
             "  ON CONFLICT DO NOTHING RETURNING record_id)"
             " INSERT INTO {table} ({cols})"
             " SELECT DISTINCT ON (i.record_id) {picked} FROM ingest i JOIN new_ids USING (record_id)"
-            " ORDER BY i.record_id"
+            " ORDER BY i.record_id RETURNING record_id"
         ).format(ids=sql.Identifier(tables.ids_table(schema.name)), ts=sql.Identifier(ts),
                  table=sql.Identifier(name), cols=cols, picked=picked))
-        inserted = cur.rowcount
-        return inserted, len(frame) - inserted
+        stored = {row[0] for row in cur.fetchall()}
+        already = list(dict.fromkeys(str(r) for r in frame["record_id"] if str(r) not in stored))
+        return len(stored), len(frame) - len(stored), already

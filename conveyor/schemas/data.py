@@ -26,6 +26,9 @@ class RowsInsert(BaseModel):
 class InsertResult(BaseModel):
     inserted: int
     duplicates: int = Field(default=0, description="production rows already stored (same record_id)")
+    duplicate_record_ids: list[str] = Field(
+        default_factory=list, description="the record_ids of the production rows that were stored before this "
+        "call (a redelivery): their rows are kept as they were; a record_id repeated within the call is not one")
 
 
 class Label(BaseModel):

@@ -37,8 +37,8 @@ def write_rows(
 ) -> InsertResult:
     frame = rows if isinstance(rows, pd.DataFrame) else frame_of(rows, schema, split)
     typed = validate(frame, schema, split, source)
-    inserted, duplicates = ingest.insert(db, schema, split, typed, catalog.timescale(schema.name))
-    return InsertResult(inserted=inserted, duplicates=duplicates)
+    inserted, duplicates, already = ingest.insert(db, schema, split, typed, catalog.timescale(schema.name))
+    return InsertResult(inserted=inserted, duplicates=duplicates, duplicate_record_ids=already)
 
 
 @router.post("/{name}/{split}/rows", response_model=InsertResult)

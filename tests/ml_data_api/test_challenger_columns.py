@@ -29,7 +29,7 @@ def test_rows_with_and_without_the_new_columns(client: TestClient, dataset: str)
     shadow: dict[str, Any] = {"model_role": "champion", "shadow_prediction": 7.5, "shadow_model_name": "ch",
               "shadow_model_version": 3}
     assert _insert(client, dataset, [prod(0), prod(1, model_role="challenger", model_name="ch"),
-                                     prod(2, **shadow)]) == {"inserted": 3, "duplicates": 0}
+                                     prod(2, **shadow)]) == {"inserted": 3, "duplicates": 0, "duplicate_record_ids": []}
     got = _rows(client, dataset)
     assert {c: got["rec-0"][c] for c in NEW_COLUMNS} == dict.fromkeys(NEW_COLUMNS)  # old writers: all NULL
     assert got["rec-1"]["model_role"] == "challenger" and got["rec-1"]["shadow_prediction"] is None

@@ -73,7 +73,7 @@ def test_a_csv_over_the_limit_is_413_even_when_streamed(client: TestClient, data
     assert streamed.status_code == 413 and "MAX_UPLOAD_MB" in streamed.json()["detail"]
     assert _counts(client, dataset)["training"] == 0
     small = _upload(client, dataset, _csv([row(i) for i in range(100)]))
-    assert small.json() == {"inserted": 100, "duplicates": 0}
+    assert small.json() == {"inserted": 100, "duplicates": 0, "duplicate_record_ids": []}
 
 
 @pytest.fixture

@@ -90,7 +90,8 @@ def platform(mongo_uri: str, pg_url: str, api_token: str, amqp_url: str, unique_
 def test_a_dataset_deleted_in_queue_manager_loses_its_tables(platform: Platform, unique_name: str) -> None:
     assert platform.queue_manager.post("/queue_manager/datasets", json=schema(unique_name)).status_code == 201
     inserted = platform.ml_data.post(f"/ml_data_api/datasets/{unique_name}/training/rows", json={"rows": [row(1)]})
-    assert inserted.json() == {"inserted": 1, "duplicates": 0}, "tables made from queue_manager's schema"
+    assert inserted.json() == {"inserted": 1, "duplicates": 0, "duplicate_record_ids": []}, \
+        "tables made from queue_manager's schema"
     assert tables_of(platform.settings.database_url, unique_name)
 
     assert platform.queue_manager.delete(f"/queue_manager/datasets/{unique_name}").status_code == 204

@@ -66,7 +66,7 @@ def test_odd_but_valid_identifiers_are_quoted(client: TestClient, unique_name: s
     assert client.put(f"/ml_data_api/datasets/{name}", json=body).status_code == 201
     inserted = client.post(f"/ml_data_api/datasets/{name}/training/rows",
                            json={"rows": [{"time": "2020-01-01T00:00:00Z", "order": 1.5, "From": "x", "group": "a"}]})
-    assert inserted.json() == {"inserted": 1, "duplicates": 0}
+    assert inserted.json() == {"inserted": 1, "duplicates": 0, "duplicate_record_ids": []}
     rows = client.get(f"/ml_data_api/datasets/{name}/training/rows").json()["rows"]
     assert rows[0]["order"] == 1.5 and rows[0]["group"] == "a"
 

@@ -32,7 +32,7 @@ def test_mistyped_label_is_422(client: TestClient, dataset: str) -> None:
 
 def test_reference_insert_data(client: TestClient, dataset: str) -> None:
     response = client.post("/ml_data_api/insert_data/", json={"table_name": f"{dataset}_training", "data": [row(1)]})
-    assert response.json() == {"inserted": 1, "duplicates": 0}
+    assert response.json() == {"inserted": 1, "duplicates": 0, "duplicate_record_ids": []}
     response = client.post("/ml_data_api/insert_data/",
                            json={"table_name": dataset, "split": "testing", "data": [row(1), row(2)]})
     assert response.json()["inserted"] == 2
@@ -77,4 +77,4 @@ def test_data_survives_an_app_restart(settings: Settings, api_token: str, unique
     with TestClient(create_app(settings), headers=headers) as c:
         assert c.get(f"/ml_data_api/datasets/{unique_name}/counts").json()["production"] == 1
         again = c.post(f"/ml_data_api/datasets/{unique_name}/production/rows", json={"rows": [prod(1)]})
-        assert again.json() == {"inserted": 0, "duplicates": 1}
+        assert again.json() == {"inserted": 0, "duplicates": 1, "duplicate_record_ids": ["rec-1"]}

@@ -13,7 +13,7 @@ def test_schema_comes_from_queue_manager(
     settings = Settings(database_url=pg_url, api_token=api_token, queue_manager_url=fake_queue_manager, amqp_url="")
     with TestClient(create_app(settings), headers={"Authorization": f"Bearer {api_token}"}) as c:
         inserted = c.post(f"/ml_data_api/datasets/{unique_name}/training/rows", json={"rows": [row(1)]})
-        assert inserted.json() == {"inserted": 1, "duplicates": 0}
+        assert inserted.json() == {"inserted": 1, "duplicates": 0, "duplicate_record_ids": []}
         missing = c.get("/ml_data_api/datasets/unknown_everywhere/counts")
         assert missing.status_code == 404 and "queue_manager" in missing.json()["detail"]
 

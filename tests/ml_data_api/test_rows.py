@@ -13,7 +13,8 @@ def _insert(client: TestClient, dataset: str, split: str, rows: list[dict]) -> h
 
 
 def test_typed_round_trip(client: TestClient, dataset: str) -> None:
-    assert _insert(client, dataset, "testing", [row(i) for i in range(5)]).json() == {"inserted": 5, "duplicates": 0}
+    assert _insert(client, dataset, "testing", [row(i) for i in range(5)]).json() == {
+        "inserted": 5, "duplicates": 0, "duplicate_record_ids": []}
     got = client.get(f"/ml_data_api/datasets/{dataset}/testing/rows").json()
     assert got["total"] == 5
     first = got["rows"][0]
@@ -25,7 +26,7 @@ def test_csv_upload_and_csv_download(client: TestClient, dataset: str) -> None:
     frame = pd.DataFrame([row(i) for i in range(20)])
     content = frame.to_csv(index=False).encode()
     response = client.post(f"/ml_data_api/datasets/{dataset}/training/csv", files={"file": ("rows.csv", content)})
-    assert response.json() == {"inserted": 20, "duplicates": 0}
+    assert response.json() == {"inserted": 20, "duplicates": 0, "duplicate_record_ids": []}
     text = client.get(f"/ml_data_api/datasets/{dataset}/training/rows", params={"format": "csv"}).text
     back = pd.read_csv(io.StringIO(text))
     assert len(back) == 20 and back["quality"].tolist() == frame["quality"].tolist()
@@ -63,10 +64,14 @@ def test_oversized_and_unreadable_csv(client: TestClient, dataset: str) -> None:
 
 def test_production_is_idempotent_on_record_id(client: TestClient, dataset: str) -> None:
     batch = [prod(i) for i in range(10)]
-    assert _insert(client, dataset, "production", batch).json() == {"inserted": 10, "duplicates": 0}
-    assert _insert(client, dataset, "production", batch).json() == {"inserted": 0, "duplicates": 10}
-    repeated = [prod(20), prod(20), prod(21)]
-    assert _insert(client, dataset, "production", repeated).json() == {"inserted": 2, "duplicates": 1}
+    assert _insert(client, dataset, "production", batch).json() == {
+        "inserted": 10, "duplicates": 0, "duplicate_record_ids": []}
+    assert _insert(client, dataset, "production", batch).json() == {
+        "inserted": 0, "duplicates": 10, "duplicate_record_ids": [f"rec-{i}" for i in range(10)]}
+    repeated = [prod(20), prod(20), prod(21), prod(3)]
+    # rec-20 repeats within the call, which stores it once: not a record that was there before, as rec-3 is.
+    assert _insert(client, dataset, "production", repeated).json() == {
+        "inserted": 2, "duplicates": 2, "duplicate_record_ids": ["rec-3"]}
     assert client.get(f"/ml_data_api/datasets/{dataset}/counts").json()["production"] == 12
 
 
@@ -84,6 +89,8 @@ def test_concurrent_duplicates_make_one_row(client: TestClient, dataset: str) ->
         t.join()
     assert sum(r["inserted"] for r in results) == 300
     assert sum(r["duplicates"] for r in results) == 600
+    assert sorted(sum((r["duplicate_record_ids"] for r in results), [])) == sorted(
+        [f"rec-{i}" for i in range(300)] * 2), "each record was there before for exactly two of the three calls"
     assert client.get(f"/ml_data_api/datasets/{dataset}/counts").json()["production"] == 300
 
 
