@@ -14,12 +14,15 @@ from conveyor.schemas.algorithms import Algorithm, AlgorithmPatch, HoldoutWindow
 from conveyor.schemas.datasets import Dataset, DatasetSchema
 from conveyor.schemas.jobs import (
     Job,
+    JobCompleted,
     JobCreate,
     JobPage,
     JobsBulkCreate,
     JobsBulkCreated,
     JobsBulkUpdate,
     JobsBulkUpdated,
+    JobsCompleted,
+    JobsCompletedWritten,
     JobStats,
     JobUpdate,
     JobUpdateItem,
@@ -174,6 +177,11 @@ class QueueManagerClient(BaseClient):
     async def create_jobs(self, jobs: list[JobCreate]) -> JobsBulkCreated:
         body = JobsBulkCreate(jobs=jobs).model_dump(mode="json")
         return JobsBulkCreated(**await self.json("POST", f"{PREFIX}/jobs/bulk", json=body))
+
+    async def complete_jobs(self, jobs: list[JobCompleted]) -> JobsCompletedWritten:
+        """Write jobs once, in their final state; a record's job written before answers `existing`."""
+        body = JobsCompleted(jobs=jobs).model_dump(mode="json")
+        return JobsCompletedWritten(**await self.json("POST", f"{PREFIX}/jobs/completed", json=body))
 
     async def update_jobs(self, updates: list[JobUpdateItem]) -> JobsBulkUpdated:
         body = JobsBulkUpdate(updates=updates).model_dump(mode="json")

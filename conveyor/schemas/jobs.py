@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from conveyor.schemas.names import refusal
 from conveyor.schemas.safe import Int64, JsonObject, PgDatetime, check_json_value
@@ -51,8 +53,21 @@ class JobMetadata(BaseModel):
     extra: JsonObject = Field(default_factory=dict)
 
 
+class JobStep(StrEnum):
+    """The steps a job's history names. A job the worker writes once (POST /queue_manager/jobs/completed) carries
+    received, predicted, stored and finished (or received, then failed, for a message that cannot succeed)."""
+
+    created = "created"
+    received = "received"
+    processing = "processing"
+    predicted = "predicted"
+    stored = "stored"
+    finished = "finished"
+    failed = "failed"
+
+
 class StatusEntry(BaseModel):
-    status: JobStatus
+    status: JobStep  # a JobStatus, or one of the steps of a job written once
     at: datetime
 
 
@@ -130,19 +145,6 @@ class JobPage(BaseModel):
     jobs: list[Job]
 
 
-class JobStep(StrEnum):
-    """The steps a job's history names. A job the worker writes once (POST /queue_manager/jobs/completed) carries
-    received, predicted, stored and finished (or received, then failed, for a message that cannot succeed)."""
-
-    created = "created"
-    received = "received"
-    processing = "processing"
-    predicted = "predicted"
-    stored = "stored"
-    finished = "finished"
-    failed = "failed"
-
-
 class ThroughputPoint(BaseModel):
     minute: datetime
     count: int
@@ -183,3 +185,68 @@ class JobStats(BaseModel):
     latency_seconds: LatencyPercentiles
     latency_per_minute: list[LatencyPoint] = Field(default_factory=list)
     workers: list[WorkerStats] = Field(default_factory=list)
+
+
+# Jobs written once, in their final state (POST /queue_manager/jobs/completed): the worker's hot path.
+MAX_COMPLETED_JOBS = 10_000
+_JOB_ID = re.compile(r"[0-9a-fA-F]{24}")
+
+
+def _job_id(value: str) -> str:
+    if not _JOB_ID.fullmatch(value):
+        raise refusal("job_id", f"{value!r} is not a job id: give 24 hexadecimal digits (the worker derives them "
+                                "from the service and record_id with conveyor.job_ids.job_id_for)")
+    return value.lower()
+
+
+def _final(value: JobStatus) -> JobStatus:
+    if value not in TERMINAL:
+        raise refusal("job_status", f"status {value.value!r} is not final: a completed job is finished or failed "
+                                    "(a job still open is created with POST /queue_manager/jobs/bulk)")
+    return value
+
+
+class CompletedStep(BaseModel):
+    status: JobStep
+    at: PgDatetime
+
+
+class JobCompleted(JobCreate):
+    """A job written once with its final status and the whole history of what happened to its record."""
+
+    id: Annotated[str, AfterValidator(_job_id)] = Field(description="24 hex digits, chosen by the writer: "
+                                                                    "conveyor.job_ids.job_id_for(service, record_id)")
+    status: Annotated[JobStatus, AfterValidator(_final)]  # required here, and final
+    history: list[CompletedStep] = Field(min_length=1, max_length=len(JobStep),
+                                         description="received, predicted, stored, finished; or received, failed")
+
+    @model_validator(mode="after")
+    def _honest_history(self) -> JobCompleted:
+        steps = [h.status for h in self.history]
+        if steps[-1].value != self.status.value:
+            raise refusal("job_history", f"the history ends with {steps[-1].value!r}, not with the job's status "
+                                         f"{self.status.value!r}: its last step is the state it ended in")
+        for before, after in itertools.pairwise(self.history):
+            if before.status in (JobStep.finished, JobStep.failed):
+                raise refusal("job_history", f"the history has {before.status.value!r} before its end: a job "
+                                             "ends once, with its last step")
+            if after.at < before.at:
+                raise refusal("job_history", f"the history goes back in time: {after.status.value!r} at "
+                                             f"{after.at.isoformat()} comes after {before.status.value!r} at "
+                                             f"{before.at.isoformat()}")
+        if len(set(steps)) < len(steps):
+            raise refusal("job_history", f"the history {[s.value for s in steps]} names a step twice: each "
+                                         "happens once")
+        return self
+
+
+class JobsCompleted(BaseModel):
+    jobs: list[JobCompleted] = Field(min_length=1, max_length=MAX_COMPLETED_JOBS,
+                                     description=f"at most {MAX_COMPLETED_JOBS:,} jobs")
+
+
+class JobsCompletedWritten(BaseModel):
+    """One reference per job sent, in order: `existing` when the record's job was written before (a redelivery);
+    it then carries the stored job's id and status, which the first write decided."""
+
+    jobs: list[JobRef]
