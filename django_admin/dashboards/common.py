@@ -42,14 +42,21 @@ def row(*children: Any) -> html.Div:
     return html.Div(list(children), style={"display": "flex", "flexWrap": "wrap"})
 
 
-def table(rows: list[dict[str, Any]], id_: str | None = None) -> html.Table:
+def table(rows: list[dict[str, Any]], id_: str | None = None, widths: dict[str, str] | None = None) -> html.Table:
+    """Rows as a table. With `widths` (column -> CSS width) the table is laid out fixed to its card: each column
+    keeps its share, and a value too long for it ends in an ellipsis, whole in its tooltip."""
     if not rows:
         return html.Table([html.Tr(html.Td("nothing yet"))], id=id_ or "")
     headers = list(rows[0])
+    cell: dict[str, str] = {"padding": "4px 8px", "textAlign": "left"}
+    if widths:
+        cell |= {"overflow": "hidden", "textOverflow": "ellipsis", "whiteSpace": "nowrap"}
+    columns = [html.Colgroup([html.Col(style={"width": widths.get(h, "auto")}) for h in headers])] if widths else []
     return html.Table(
-        [html.Thead(html.Tr([html.Th(h, style={"textAlign": "left", "padding": "4px 8px"}) for h in headers]))]
-        + [html.Tr([html.Td(str(r[h]), style={"padding": "4px 8px"}) for h in headers]) for r in rows],
-        id=id_ or "", style={"borderCollapse": "collapse", "width": "100%"})
+        [*columns, html.Thead(html.Tr([html.Th(h, style=cell, title=h) for h in headers]))]
+        + [html.Tr([html.Td(str(r[h]), style=cell, title=str(r[h])) for h in headers]) for r in rows],
+        id=id_ or "", style={"borderCollapse": "collapse", "width": "100%",
+                             **({"tableLayout": "fixed"} if widths else {})})
 
 
 def service_options(services: list[Any]) -> list[dict[str, str]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -15,6 +13,8 @@ from conveyor.schemas.monitoring import Alert, CheckPoint, EpisodePage
 from conveyor.schemas.services import Service
 from django_admin import platform
 from django_admin.platform import PlatformError
+
+STREAMING_WINDOW_MINUTES = 15  # a service whose workers finished jobs this recently streams
 
 
 def services() -> list[Service]:
@@ -29,40 +29,6 @@ def datasets() -> list[Dataset]:
         return platform.qm(lambda c: c.list_datasets())
     except PlatformError:
         return []
-
-
-def recent_jobs(service: str | None, limit: int = 1000) -> pd.DataFrame:
-    """Finished jobs, newest first, as rows: when, latency, worker, model version."""
-    page = platform.qm(lambda c: c.list_jobs(service=service, status="finished", limit=limit))
-    rows = [{"updated_at": j.updated_at, "latency_ms": (j.metadata.elapsed or 0) * 1000,
-             "worker": j.metadata.worker_id or "?", "service": j.service,
-             "model": f"{j.algorithm_name} v{j.algorithm_version}"} for j in page.jobs]
-    return pd.DataFrame(rows, columns=["updated_at", "latency_ms", "worker", "service", "model"])
-
-
-def latency_per_minute(jobs: pd.DataFrame) -> pd.DataFrame:
-    if jobs.empty:
-        return pd.DataFrame(columns=["minute", "p50", "p95"])
-    minute = pd.to_datetime(jobs["updated_at"], utc=True).dt.floor("min")
-    grouped = jobs.assign(minute=minute).groupby("minute")["latency_ms"]
-    return pd.DataFrame({"p50": grouped.median(), "p95": grouped.quantile(0.95)}).reset_index()
-
-
-def workers(jobs: pd.DataFrame) -> list[dict[str, Any]]:
-    """Each worker seen in the recent jobs: its model, its last job, healthy if that was within a minute."""
-    if jobs.empty:
-        return []
-    now = datetime.now(UTC)
-    out = []
-    counts = Counter(jobs["worker"])
-    for worker, group in jobs.groupby("worker"):
-        last = pd.to_datetime(group["updated_at"], utc=True).max().to_pydatetime()
-        newest = group.sort_values("updated_at").iloc[-1]
-        idle = (now - last).total_seconds()
-        out.append({"worker": worker, "service": newest["service"], "model": newest["model"],
-                    "jobs": counts[worker], "last job": f"{idle:.0f} s ago",
-                    "health": "healthy" if idle < 60 else "idle"})
-    return sorted(out, key=lambda w: w["worker"])
 
 
 def predictions_and_labels(service: Service, rows: int = 300) -> pd.DataFrame:
@@ -119,8 +85,10 @@ def streaming_service(services: list[Service]) -> str | None:
         latest = []
     streaming = {c.service for c in latest if c.rows_current > 0}
     if not streaming:
+        # Which services' workers wrote jobs lately: the stats' per-worker aggregates, not a scan of the log.
         try:
-            streaming = set(recent_jobs(None, limit=200)["service"])
+            stats = platform.qm(lambda c: c.job_stats(window_minutes=STREAMING_WINDOW_MINUTES))
+            streaming = {w.service for w in stats.workers if w.finished}
         except PlatformError:
             streaming = set()
     return next((n for n in names if n in streaming), names[0])

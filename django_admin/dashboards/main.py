@@ -1,7 +1,16 @@
 """Main dashboard: jobs by status, throughput and latency over time, predictions against labels,
-rows per table, and each worker's health and model; it refreshes by itself."""
+rows per table, and each worker's jobs and model; it refreshes by itself.
+
+Two callbacks, each with its own paced refresh (pacing.py): the jobs panel reads one GET /queue_manager/jobs/stats
+(aggregates kept as jobs are written, so its cost does not grow with the jobs log), the data panel reads
+ml_data_api (latest predictions and labels, rows per table). Neither waits for the other, and each waits for its
+own last answer before it asks again, at an interval of at least twice what its last refresh took.
+"""
 
 from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
 
 import plotly.express as px
 import plotly.graph_objects as go
@@ -10,60 +19,79 @@ from dash.dependencies import Input, Output
 from django_plotly_dash import DjangoDash
 
 from django_admin import platform
-from django_admin.dashboards import data
-from django_admin.dashboards.common import STYLE, card, empty, refresh, row, service_options, styled, table
+from django_admin.dashboards import data, main_figures
+from django_admin.dashboards.common import STYLE, card, empty, row, service_options, styled, table
+from django_admin.dashboards.pacing import (
+    base_seconds,
+    next_refresh,
+    pace_inputs,
+    pace_outputs,
+    pace_values,
+    paced_refresh,
+)
 from django_admin.platform import PlatformError
+
+WINDOW_MINUTES = 60
+JOBS, DATA = "refresh", "refresh-data"  # the two paced refreshes
 
 app = DjangoDash("main_dashboard", serve_locally=True)
 app.layout = html.Div(style=STYLE, children=[
-    refresh(),
+    *paced_refresh(JOBS), *paced_refresh(DATA),
     html.Div([html.Label("Service "), dcc.Dropdown(id="service", placeholder="all services",
                                                    style={"width": "360px", "display": "inline-block"})]),
     html.Div(id="status-line", style={"margin": "6px 0", "color": "#555"}),
     row(card(dcc.Graph(id="jobs-by-status")), card(dcc.Graph(id="throughput"))),
     row(card(dcc.Graph(id="latency")), card(dcc.Graph(id="predictions"))),
-    row(card(dcc.Graph(id="rows-per-table")), card(html.H4("Workers"), html.Div(id="workers"))),
+    row(card(dcc.Graph(id="rows-per-table")),
+        card(html.H4(f"Workers (jobs in the last {WINDOW_MINUTES} min)"),
+             html.Div(id="workers", style={"maxHeight": "300px", "overflowY": "auto"}))),
 ])
 
 
-@app.callback(Output("service", "options"), Input("refresh", "n_intervals"))
+@app.callback(Output("service", "options"), Input(JOBS, "n_intervals"))
 def _services(_: int) -> list[dict[str, str]]:
     return service_options(data.services())
 
 
+JobsPanel = tuple[go.Figure, go.Figure, go.Figure, html.Table | str, str, int, int, int]
+
+
 @app.callback(
     [Output("jobs-by-status", "figure"), Output("throughput", "figure"), Output("latency", "figure"),
-     Output("predictions", "figure"), Output("rows-per-table", "figure"), Output("workers", "children"),
-     Output("status-line", "children")],
-    [Input("refresh", "n_intervals"), Input("service", "value")],
+     Output("workers", "children"), Output("status-line", "children"), *pace_outputs(JOBS)],
+    [*pace_inputs(JOBS), Input("service", "value")],
 )
-def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figure, go.Figure, go.Figure,
-                                                 html.Table | str, str]:
+def jobs_panel(n: int | None, _watchdog: int | None, service: str | None) -> JobsPanel:
+    started = time.perf_counter()
     try:
-        stats = platform.qm(lambda c: c.job_stats(service=service, window_minutes=60))
-        jobs = data.recent_jobs(service)
+        stats = platform.qm(lambda c: c.job_stats(service=service, window_minutes=WINDOW_MINUTES))
     except PlatformError as exc:
         message = empty(exc.message)
-        return message, message, message, message, message, "", exc.message
-    counts = {k: v for k, v in stats.counts.items() if v}
-    by_status = styled(px.bar(x=list(counts), y=list(counts.values()), labels={"x": "status", "y": "jobs"},
-                              color=list(counts)), "Jobs by status (last 60 min)") if counts else empty("no jobs yet")
-    points = stats.throughput_per_minute
-    throughput = styled(go.Figure(go.Scatter(x=[p.minute for p in points], y=[p.count for p in points],
-                                             mode="lines+markers", name="jobs/min")),
-                        "Throughput (jobs per minute)") if points else empty("no jobs in the last hour")
-    per_minute = data.latency_per_minute(jobs)
-    latency = styled(go.Figure([go.Scatter(x=per_minute["minute"], y=per_minute[p], name=p, mode="lines+markers")
-                                for p in ("p50", "p95")]),
-                     "Latency per minute (ms, published to stored)") if not per_minute.empty else empty("no jobs")
+        pace = next_refresh(n, time.perf_counter() - started, base_seconds())
+        return message, message, message, "", exc.message, *pace_values(pace)
+    by_status = main_figures.jobs_by_status(stats)
+    throughput = main_figures.throughput(stats.throughput_per_minute)
+    latency = main_figures.latency(stats.latency_per_minute)
+    workers = table(main_figures.workers_rows(stats.workers, datetime.now(UTC)), "workers-table",
+                    widths=main_figures.WORKER_COLUMNS)
+    took = time.perf_counter() - started
+    pace = next_refresh(n, took, base_seconds())
+    line = main_figures.status_line(stats, pace.interval_ms / 1000, took)
+    return by_status, throughput, latency, workers, line, *pace_values(pace)
+
+
+@app.callback(
+    [Output("predictions", "figure"), Output("rows-per-table", "figure"), *pace_outputs(DATA)],
+    [*pace_inputs(DATA), Input("service", "value")],
+)
+def data_panel(n: int | None, _watchdog: int | None, service: str | None) -> tuple[go.Figure, go.Figure, int, int,
+                                                                                   int]:
+    started = time.perf_counter()
     predictions = _predictions(service)
     counts_frame = data.row_counts()
     rows = styled(px.bar(counts_frame, x="dataset", y="rows", color="table", barmode="group"),
                   "Rows per table") if not counts_frame.empty else empty("no datasets")
-    p = stats.latency_seconds
-    line = (f"{sum(stats.counts.values())} jobs in the last hour; latency p50 "
-            f"{(p.p50 or 0) * 1000:.0f} ms, p99 {(p.p99 or 0) * 1000:.0f} ms")
-    return by_status, throughput, latency, predictions, rows, table(data.workers(jobs), "workers-table"), line
+    return predictions, rows, *pace_values(next_refresh(n, time.perf_counter() - started, base_seconds()))
 
 
 def _predictions(service: str | None) -> go.Figure:

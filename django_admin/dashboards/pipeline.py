@@ -1,18 +1,30 @@
-"""Pipeline map: the platform as a graph, each component's health and live rates, for anyone to read."""
+"""Pipeline map: the platform as a graph, each component's health and live rates, for anyone to read.
+
+Its one callback is paced by its own duration (pacing.py): it waits for its last answer before it asks again."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import plotly.graph_objects as go
 from dash import dcc, html
-from dash.dependencies import Input, Output
+from dash.dependencies import Output
 from django_plotly_dash import DjangoDash
 
 from django_admin import platform
 from django_admin.dashboards import data
-from django_admin.dashboards.common import STYLE, card, refresh, row, table
+from django_admin.dashboards.common import STYLE, card, row, table
+from django_admin.dashboards.main_figures import HEALTHY_SECONDS, last_minute_count
+from django_admin.dashboards.pacing import (
+    base_seconds,
+    next_refresh,
+    pace_inputs,
+    pace_outputs,
+    pace_values,
+    paced_refresh,
+)
 from django_admin.platform import PlatformError
 
 # (key, label, x, y): the record's way left to right, the model's way back along the bottom.
@@ -27,7 +39,7 @@ COLORS = {"ok": "#2e7d32", "down": "#c62828", "idle": "#9e9e9e"}
 
 app = DjangoDash("pipeline_map", serve_locally=True)
 app.layout = html.Div(style=STYLE, children=[
-    refresh(), row(card(dcc.Graph(id="map", config={"displayModeBar": False}))),
+    *paced_refresh(), row(card(dcc.Graph(id="map", config={"displayModeBar": False}))),
     row(card(html.H4("Components"), html.Div(id="components"))),
 ])
 
@@ -46,19 +58,18 @@ def status() -> dict[str, dict[str, Any]]:
         state, detail = _ready(url_key)
         out[key] = {"state": state, "detail": detail}
     try:
+        # The stats answer from queue_manager's per-minute aggregates: no list of recent jobs is read.
         stats = platform.qm(lambda c: c.job_stats(window_minutes=5))
-        jobs = data.recent_jobs(None, limit=500)
     except PlatformError as exc:
-        stats, jobs = None, None
+        stats = None
         out["workers"] = {"state": "down", "detail": exc.message}
     if stats is not None:
-        points = stats.throughput_per_minute
-        last_minute = points[-1].count if points and (datetime.now(UTC) - points[-1].minute).total_seconds() < 120 \
-            else 0
-        workers = data.workers(jobs) if jobs is not None else []
-        healthy = [w for w in workers if w["health"] == "healthy"]
+        now = datetime.now(UTC)
+        last_minute = last_minute_count(stats.throughput_per_minute, now)
+        healthy = [w for w in stats.workers if (now - w.last_at).total_seconds() < HEALTHY_SECONDS]
         out["workers"] = {"state": "ok" if healthy else "idle",
-                          "detail": f"{len(healthy)} of {len(workers)} working; {last_minute} jobs in the last minute"}
+                          "detail": f"{len(healthy)} of {len(stats.workers)} working; {last_minute} jobs in the "
+                                    "last minute"}
         failed = stats.counts.get("failed", 0)
         out["queue"] = {"state": "ok" if last_minute else "idle",
                         "detail": f"{sum(stats.counts.values())} records in 5 min; failed {failed}"}
@@ -88,8 +99,9 @@ def _wrap(text: str, width: int = 26) -> str:
     return "<br>".join([*lines, line][:3])
 
 
-@app.callback([Output("map", "figure"), Output("components", "children")], Input("refresh", "n_intervals"))
-def _update(_: int) -> tuple[go.Figure, html.Table]:
+@app.callback([Output("map", "figure"), Output("components", "children"), *pace_outputs()], pace_inputs())
+def update(n: int | None, _watchdog: int | None) -> tuple[go.Figure, html.Table, int, int, int]:
+    started = time.perf_counter()
     states = status()
     where = {key: (x, y) for key, _, x, y in NODES}
     fig = go.Figure()
@@ -108,4 +120,5 @@ def _update(_: int) -> tuple[go.Figure, html.Table]:
                       "b": 40}, title="Where records go, and where they stop (green ok, grey idle, red down)",
                       xaxis={"visible": False, "range": [-0.6, 4.6]}, yaxis={"visible": False, "range": [-0.7, 1.5]})
     rows = [{"component": n[1], "state": i["state"], "detail": i["detail"]} for n, i in zip(NODES, info, strict=True)]
-    return fig, table(rows, "components-table")
+    return fig, table(rows, "components-table"), *pace_values(next_refresh(n, time.perf_counter() - started,
+                                                                           base_seconds()))

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from conveyor.schemas.datasets import Task
+from conveyor.schemas.jobs import JobStats, LatencyPercentiles, LatencyPoint, ThroughputPoint, WorkerStats
 from conveyor.schemas.monitoring import (
     CheckPoint,
     ColumnDrift,
@@ -28,12 +29,15 @@ from conveyor.schemas.monitoring import (
 from conveyor.schemas.retraining import HoldoutSource, Run, RunProgress, RunStatus, TrainingSource, Waiting
 from django_admin.dashboards import (
     episode_table,
+    main_figures,
     monitoring_figures,
+    pacing,
     report_figures,
     retraining_figures,
     retraining_form,
 )
 from django_admin.dashboards.check_series import series
+from django_admin.dashboards.common import table
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 FEATURES = ["a", "b", "c"]
@@ -223,3 +227,101 @@ def test_the_limit_comes_from_the_estimate_until_labels_decide() -> None:
                            reason="")]
     fig = monitoring_figures.performance_figure([early], [], Task.regression, "quality", T0)
     assert {s.y0 for s in fig.layout.shapes if s.type == "line"} == {9.0, 10.35}
+
+
+# -- the main dashboard, from one JobStats answer (the per-minute aggregates), and the refreshes' pacing
+
+def job_stats(throughput: list[tuple[float, int, bool]], latency: list[tuple[float, float]] | None = None,
+              workers: list[WorkerStats] | None = None) -> JobStats:
+    """throughput: (minute, finished jobs, partial); latency: (minute, p50 seconds)."""
+    return JobStats(
+        service=None, window_minutes=60, counts={"created": 0, "processing": 2, "finished": 900, "failed": 3},
+        throughput_per_minute=[ThroughputPoint(minute=T0 + timedelta(minutes=m), count=c, partial=p)
+                               for m, c, p in throughput],
+        latency_seconds=LatencyPercentiles(p50=0.04, p95=0.09, p99=0.2),
+        latency_per_minute=[LatencyPoint(minute=T0 + timedelta(minutes=m), p50=v, p95=2 * v, p99=3 * v)
+                            for m, v in latency or []],
+        workers=workers or [])
+
+
+def test_the_current_minute_is_drawn_apart_as_so_far_not_as_a_drop() -> None:
+    fig = main_figures.throughput(job_stats([(0, 300, False), (1, 310, False), (3, 290, False), (4, 12, True)]).
+                                  throughput_per_minute)
+    line, current = fig.data
+    # Complete minutes only on the line; the minute without finished jobs inside the range is a true 0.
+    assert list(line.y) == [300, 310, 0, 290]
+    assert list(line.x)[-1] == T0 + timedelta(minutes=3)
+    assert list(current.y) == [12] and current.mode == "markers" and "so far" in current.name
+    assert current.marker.symbol == "circle-open"
+
+
+def test_a_window_with_only_the_current_minute_draws_it_as_so_far() -> None:
+    fig = main_figures.throughput(job_stats([(0, 5, True)]).throughput_per_minute)
+    assert len(fig.data) == 1 and "so far" in fig.data[0].name and list(fig.data[0].y) == [5]
+    assert fig.layout.annotations == ()
+
+
+def test_latency_is_drawn_in_ms_per_minute_and_says_what_it_measures() -> None:
+    fig = main_figures.latency(job_stats([], latency=[(0, 0.05), (1, 0.1)]).latency_per_minute)
+    assert [t.name for t in fig.data] == ["p50", "p95", "p99"]
+    assert list(fig.data[0].y) == [50.0, 100.0] and list(fig.data[2].y) == [150.0, 300.0]
+    assert "received" in fig.layout.title.text and "metadata.elapsed" in fig.layout.title.text
+    assert main_figures.latency([]).layout.annotations[0].text == "no finished jobs in the window"
+
+
+def test_jobs_per_worker_are_the_worker_jobs_in_the_window() -> None:
+    now = T0 + timedelta(minutes=60)
+    workers = [WorkerStats(worker_id="w2", service="s", finished=120_000, failed=7, last_at=now - timedelta(seconds=5),
+                           model="m v3"),
+               WorkerStats(worker_id="w1", service="s", finished=40, failed=0, last_at=now - timedelta(minutes=9))]
+    rows = main_figures.workers_rows(workers, now)
+    assert [r["worker"] for r in rows] == ["w1", "w2"]
+    assert rows[1] == {"worker": "w2", "service": "s", "model": "m v3", "finished": "120,000", "failed": "7",
+                       "last job": "5 s ago", "health": "healthy"}
+    assert rows[0]["health"] == "idle" and rows[0]["last job"] == "9 min ago" and rows[0]["model"] == "?"
+    assert list(rows[0]) == list(main_figures.WORKER_COLUMNS)
+
+
+def test_the_workers_table_is_laid_out_to_its_card_with_long_values_cut_and_whole_in_the_tooltip() -> None:
+    now = T0
+    name = "a-worker-with-a-very-long-name-on-a-kubernetes-node-0123456789"
+    rows = main_figures.workers_rows([WorkerStats(worker_id=name, service="s", finished=1, failed=0,
+                                                  last_at=now)], now)
+    shown = table(rows, "workers-table", widths=main_figures.WORKER_COLUMNS)
+    assert shown.style["tableLayout"] == "fixed" and shown.style["width"] == "100%"
+    colgroup, _head, first = shown.children
+    assert [c.style["width"] for c in colgroup.children] == list(main_figures.WORKER_COLUMNS.values())
+    cell = first.children[0]
+    assert cell.children == name and cell.title == name
+    assert cell.style["textOverflow"] == "ellipsis" and cell.style["overflow"] == "hidden"
+    assert sum(float(w.rstrip("%")) for w in main_figures.WORKER_COLUMNS.values()) == 100
+
+
+def test_the_pipeline_map_counts_the_last_complete_minute() -> None:
+    points = job_stats([(0, 300, False), (1, 310, False), (2, 4, True)]).throughput_per_minute
+    assert main_figures.last_minute_count(points, T0 + timedelta(minutes=2, seconds=10)) == 310
+    assert main_figures.last_minute_count(points, T0 + timedelta(minutes=10)) == 4  # only the partial is recent
+    assert main_figures.last_minute_count([], T0) == 0
+
+
+def test_the_status_line_says_the_window_latency_and_the_pace() -> None:
+    line = main_figures.status_line(job_stats([]), 5, 0.042)
+    assert line == ("905 jobs in the last 60 min; latency p50 40 ms, p99 200 ms; next refresh 5 s after this one, "
+                    "which took 42 ms")
+
+
+def test_a_fast_refresh_keeps_the_configured_interval_and_opens_the_gate_for_one_tick() -> None:
+    pace = pacing.next_refresh(7, 0.05, 5)
+    assert (pace.interval_ms, pace.max_intervals) == (5000, 8)
+    assert pacing.next_refresh(None, 0.05, 5).max_intervals == 1  # the page's first call
+    assert pace.watchdog_ms >= 3 * pace.interval_ms
+
+
+def test_a_slow_refresh_lengthens_the_interval_to_twice_its_duration_within_bounds() -> None:
+    pace = pacing.next_refresh(3, 18.0, 5)
+    assert pace.interval_ms == 36_000 and pace.interval_ms > 18_000  # never shorter than the refresh took
+    assert pace.watchdog_ms == 3 * 36_000
+    assert pacing.next_refresh(3, 3600, 5).interval_ms == pacing.LONGEST_MS
+    # Faster again: back to the configured interval at once.
+    assert pacing.next_refresh(4, 0.1, 5).interval_ms == 5000
+    assert pacing.next_refresh(4, -1, 5).interval_ms == 5000
