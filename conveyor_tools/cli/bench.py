@@ -17,6 +17,7 @@ BENCHMARKS = {
     "monitoring": "conveyor_tools.benchmarks.monitoring",
     "retraining": "conveyor_tools.benchmarks.retraining",
     "monitoring-quality": "conveyor_tools.benchmarks.monitoring_quality",
+    "dashboard": "conveyor_tools.benchmarks.dashboard",
 }
 
 
