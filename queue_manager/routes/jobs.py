@@ -11,6 +11,8 @@ from conveyor.schemas.jobs import (
     JobsBulkCreated,
     JobsBulkUpdate,
     JobsBulkUpdated,
+    JobsCompleted,
+    JobsCompletedWritten,
     JobStats,
     JobStatus,
     JobUpdate,
@@ -34,6 +36,14 @@ def create_job(body: JobCreate) -> dict:
 @router.post("/bulk", response_model=JobsBulkCreated, status_code=201)
 def create_jobs(body: JobsBulkCreate) -> dict:
     return {"jobs": jobs_store.create_many(body.jobs)}
+
+
+@router.post("/completed", response_model=JobsCompletedWritten)
+def complete_jobs(body: JobsCompleted) -> dict:
+    """Jobs written once, in their final state (finished or failed) with their whole history: the worker's one
+    write per record. The first write of a (service, record_id) wins; writing it again changes nothing and
+    answers `existing: true` with the stored job's id and status."""
+    return {"jobs": jobs_store.complete_many(body.jobs)}
 
 
 @router.patch("/bulk", response_model=JobsBulkUpdated)
