@@ -55,29 +55,12 @@ def bucket_of(seconds: float) -> int:
     return bisect.bisect_left(LATENCY_BUCKETS, seconds)
 
 
-def ensure_indexes(retention_days: float = 0) -> None:
-    """The key of the aggregates, and their minute, which is also their TTL when `retention_days` > 0."""
+def ensure_indexes() -> None:
+    """The key of the aggregates, and their minute (the stats' window and the retention's prune go by it)."""
     minutes = collection()
     minutes.create_index([("service", ASCENDING), ("worker_id", ASCENDING), ("minute", ASCENDING)], unique=True,
                          name="service_worker_minute")
-    ensure_ttl_index(minutes, "minute", retention_days)
-
-
-def ensure_ttl_index(target: Collection, field_name: str, retention_days: float) -> None:
-    """An ascending index on a date field that also removes documents older than `retention_days` (0: none).
-
-    MongoDB and secantusdb both honour TTL indexes (their monitor runs every 60 s). A retention changed since the
-    index was made drops and makes it again: an index's options cannot be changed in place on every store.
-    """
-    name = f"{field_name}_1"
-    expire = int(retention_days * 86400) if retention_days > 0 else None
-    existing = target.index_information().get(name)
-    if existing is not None and existing.get("expireAfterSeconds") != expire:
-        target.drop_index(name)
-    if expire is None:
-        target.create_index([(field_name, ASCENDING)], name=name)
-    else:
-        target.create_index([(field_name, ASCENDING)], name=name, expireAfterSeconds=expire)
+    minutes.create_index([("minute", ASCENDING)], name="minute_1")
 
 
 def _utc(at: datetime) -> datetime:

@@ -1,54 +1,176 @@
-"""GET /queue_manager/jobs/stats: counts, throughput and latency of a window of jobs."""
+"""GET /queue_manager/jobs/stats: counts, throughput, latency and workers of a window, from the per-minute aggregates.
+
+The window is the `window_minutes` whole minutes (UTC) that end with the current one, which is still filling and
+so is marked `partial` in the throughput. Finished and failed jobs, throughput, latency and workers are read from
+`job_minutes` (queue_manager/job_minutes.py: at most one document per service, worker and minute, whatever the
+number of jobs), where a job counts in the minute it became terminal. Jobs still open (created, processing) are
+counted on the jobs log itself, by the jobs created in the window that are not terminal, through the index on
+(status, created_at) made here: the jobs written once by the worker are never open, so that count stays small.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
+from pymongo import ASCENDING
 
-from conveyor.schemas.jobs import JobStatus
-from queue_manager.jobs_store import collection
+from conveyor.schemas.jobs import TERMINAL, JobStatus
+from queue_manager import job_minutes, jobs_store
+from queue_manager.job_minutes import LATENCY_BUCKETS
 
-STATS_SCAN_LIMIT = 500_000
-
-
-def _percentile(values: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(values, q)) if values.size else None
+OPEN_STATUSES = [s.value for s in JobStatus if s not in TERMINAL]
+PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 
 
-def stats(service: str | None, window_minutes: int) -> dict[str, Any]:
-    since = datetime.now(UTC) - timedelta(minutes=window_minutes)
-    flt: dict[str, Any] = {"created_at": {"$gte": since}}
+def ensure_indexes() -> None:
+    # What the count of open jobs goes by (a status and a time window); see the module's docstring.
+    jobs_store.collection().create_index([("status", ASCENDING), ("created_at", ASCENDING)],
+                                         name="status_created_at")
+
+
+@dataclass
+class Histogram:
+    """Latency bucket counts merged over several aggregates, with the smallest and largest value seen."""
+
+    buckets: dict[int, int] = field(default_factory=dict)
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def add(self, latency: Mapping[str, Any] | None) -> None:
+        if not latency:
+            return
+        for key, n in (latency.get("buckets") or {}).items():
+            index = int(key.removeprefix("b"))
+            self.buckets[index] = self.buckets.get(index, 0) + int(n)
+        if latency.get("min") is not None:
+            self.low = min(self.low, float(latency["min"]))
+        if latency.get("max") is not None:
+            self.high = max(self.high, float(latency["max"]))
+
+    def percentile(self, q: float) -> float | None:
+        """The q-th percentile, interpolated linearly within its bucket.
+
+        The rank q/100 × n falls in the first bucket whose cumulative count reaches it; the value is that bucket's
+        lower bound plus the rank's fraction of the way through the bucket's count times the bucket's width, as
+        Prometheus' histogram_quantile does. The bucket's bounds are narrowed to the smallest and largest latency
+        seen, so the last, open-ended bucket ends at the largest value and no estimate lies outside the data. The
+        estimate is within one bucket width of the exact percentile.
+        """
+        total = sum(self.buckets.values())
+        if total == 0:
+            return None
+        rank = q / 100.0 * total
+        cumulative = 0
+        for index in sorted(self.buckets):
+            n = self.buckets[index]
+            if n <= 0:
+                continue
+            if cumulative + n >= rank:
+                lower = LATENCY_BUCKETS[index - 1] if index > 0 else 0.0
+                upper = LATENCY_BUCKETS[index]
+                if self.low <= self.high:  # known extremes (aggregates always carry them)
+                    lower, upper = max(lower, self.low), min(upper, self.high)
+                    lower = min(lower, upper)
+                if upper == float("inf"):
+                    return lower
+                return lower + (rank - cumulative) / n * (upper - lower)
+            cumulative += n
+        return self.high if self.high > float("-inf") else None
+
+    def percentiles(self) -> dict[str, float | None]:
+        return {name: self.percentile(q) for name, q in PERCENTILES.items()}
+
+
+@dataclass
+class _Worker:
+    service: str
+    worker_id: str
+    finished: int = 0
+    failed: int = 0
+    last_at: datetime | None = None
+    models: dict[str, datetime] = field(default_factory=dict)
+
+    def add(self, doc: Mapping[str, Any]) -> None:
+        counts = doc.get("counts") or {}
+        self.finished += int(counts.get(JobStatus.finished.value, 0))
+        self.failed += int(counts.get(JobStatus.failed.value, 0))
+        at = doc.get("last_at")
+        if at is not None and (self.last_at is None or at > self.last_at):
+            self.last_at = at
+        for key, model_at in (doc.get("models") or {}).items():
+            if key not in self.models or model_at > self.models[key]:
+                self.models[key] = model_at
+
+    def answer(self) -> dict[str, Any]:
+        model, _ = job_minutes.latest_model(self.models)
+        return {"worker_id": self.worker_id, "service": self.service, "finished": self.finished,
+                "failed": self.failed, "last_at": self.last_at, "model": model}
+
+
+def window_start(now: datetime, window_minutes: int) -> datetime:
+    """The first minute of the window: `window_minutes` minutes, the current one included."""
+    return job_minutes.minute_of(now) - timedelta(minutes=window_minutes - 1)
+
+
+def _open_counts(service: str | None, since: datetime) -> dict[str, int]:
+    flt: dict[str, Any] = {"status": {"$in": OPEN_STATUSES}, "created_at": {"$gte": since}}
     if service:
         flt["service"] = service
-    counts = {s.value: 0 for s in JobStatus}
-    for row in collection().aggregate([
-        {"$match": flt}, {"$group": {"_id": "$status", "n": {"$sum": 1}}},
-    ]):
-        counts[row["_id"]] = row["n"]
-    finished = collection().find(
-        {**flt, "status": JobStatus.finished.value},
-        {"updated_at": 1, "metadata.elapsed": 1, "_id": 0},
-    ).limit(STATS_SCAN_LIMIT)
-    per_minute: dict[datetime, int] = {}
-    elapsed: list[float] = []
-    for doc in finished:
-        minute = doc["updated_at"].replace(second=0, microsecond=0, tzinfo=UTC)
-        per_minute[minute] = per_minute.get(minute, 0) + 1
-        value = (doc.get("metadata") or {}).get("elapsed")
-        if value is not None:
-            elapsed.append(float(value))
-    values = np.asarray(elapsed)
+    counts = dict.fromkeys(OPEN_STATUSES, 0)
+    for doc in jobs_store.collection().find(flt, {"status": 1, "_id": 0}):
+        if doc.get("status") in counts:
+            counts[doc["status"]] += 1
+    return counts
+
+
+def summarize(docs: Iterable[Mapping[str, Any]], current_minute: datetime) -> dict[str, Any]:
+    """Counts of terminal jobs, throughput, latency and workers from aggregate documents (pure: tested alone)."""
+    counts = {s.value: 0 for s in TERMINAL}
+    finished_per_minute: dict[datetime, int] = {}
+    latency_per_minute: dict[datetime, Histogram] = {}
+    overall = Histogram()
+    workers: dict[tuple[str, str], _Worker] = {}
+    for doc in docs:
+        minute = job_minutes.minute_of(doc["minute"])
+        doc_counts = doc.get("counts") or {}
+        for status in counts:
+            counts[status] += int(doc_counts.get(status, 0))
+        finished = int(doc_counts.get(JobStatus.finished.value, 0))
+        if finished:
+            finished_per_minute[minute] = finished_per_minute.get(minute, 0) + finished
+        latency = doc.get("latency")
+        if latency and latency.get("count"):
+            latency_per_minute.setdefault(minute, Histogram()).add(latency)
+            overall.add(latency)
+        key = (doc["service"], doc["worker_id"])
+        workers.setdefault(key, _Worker(*key)).add(doc)
     return {
-        "service": service,
-        "window_minutes": window_minutes,
         "counts": counts,
         "throughput_per_minute": [
-            {"minute": m, "count": n} for m, n in sorted(per_minute.items())
+            {"minute": m, "count": n, "partial": m == current_minute} for m, n in sorted(finished_per_minute.items())
         ],
-        "latency_seconds": {
-            "p50": _percentile(values, 50), "p95": _percentile(values, 95),
-            "p99": _percentile(values, 99),
-        },
+        "latency_seconds": overall.percentiles(),
+        "latency_per_minute": [
+            {"minute": m, **h.percentiles()} for m, h in sorted(latency_per_minute.items())
+        ],
+        "workers": sorted((w.answer() for w in workers.values() if w.last_at is not None),
+                          key=lambda w: (w["last_at"], w["service"], w["worker_id"]), reverse=True),
     }
+
+
+def stats(service: str | None, window_minutes: int, now: datetime | None = None) -> dict[str, Any]:
+    """The JobStats answer of one service (None: all) over the last `window_minutes` minutes (see the module)."""
+    now = now or datetime.now(UTC)
+    current = job_minutes.minute_of(now)
+    first = window_start(now, window_minutes)
+    flt: dict[str, Any] = {"minute": {"$gte": first, "$lte": current}}
+    if service:
+        flt["service"] = service
+    summary = summarize(job_minutes.collection().find(flt, {"_id": 0}), current)
+    counts = {s.value: 0 for s in JobStatus}
+    counts.update(summary.pop("counts"))
+    counts.update(_open_counts(service, first))
+    return {"service": service, "window_minutes": window_minutes, "counts": counts, **summary}

@@ -12,7 +12,8 @@ from mongoengine.connection import get_db
 from conveyor.api.app import create_service_app
 from conveyor.events import EventPublisher
 from conveyor.startup import StartupStep
-from queue_manager import jobs_store
+from queue_manager import job_minutes, job_stats, jobs_store
+from queue_manager.job_retention import PruneTask, Retention
 from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc
 from queue_manager.routes import algorithms, datasets, jobs, legacy, root, services
 from queue_manager.settings import Settings, load_settings
@@ -32,16 +33,21 @@ def _ensure_indexes() -> None:
     for document in (DatasetDoc, AlgorithmDoc, ServiceDoc):
         document.ensure_indexes()
     jobs_store.ensure_indexes()
+    job_stats.ensure_indexes()
+    job_minutes.ensure_indexes()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     indexes = StartupStep("ensuring the MongoDB indexes", _ensure_indexes)
+    retention = PruneTask(Retention(settings.jobs_retention_days, settings.job_stats_retention_days))
 
     async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
         _connect(settings)
         resources.callback(mongoengine.disconnect)
         await resources.enter_async_context(indexes)
+        retention.start()
+        resources.push_async_callback(retention.stop)
         await app.state.events.start()
         resources.push_async_callback(app.state.events.close)
 

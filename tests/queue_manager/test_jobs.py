@@ -88,7 +88,8 @@ def test_stats_counts_throughput_and_percentiles(client: TestClient) -> None:
     assert stats["counts"] == {"created": 0, "processing": 1, "finished": 100, "failed": 0}
     assert sum(p["count"] for p in stats["throughput_per_minute"]) == 100
     latency = stats["latency_seconds"]
-    assert abs(latency["p50"] - 0.495) < 1e-9 and abs(latency["p99"] - 0.9801) < 1e-9
+    # From the fixed histogram buckets (queue_manager/job_minutes.py): within a bucket (0.4-0.5 s, 0.75-1 s) of exact.
+    assert abs(latency["p50"] - 0.495) <= 0.1 and abs(latency["p99"] - 0.9801) <= 0.25
     overall = client.get("/queue_manager/jobs/stats").json()
     assert overall["counts"]["created"] == 1 and overall["service"] is None
     empty = client.get("/queue_manager/jobs/stats", params={"service": "none"}).json()
