@@ -84,6 +84,10 @@ class Component:
     name: str
     proc: subprocess.Popen
     health_url: str | None = None
+    # How a Python component was started, so that `Stack.restart` starts it again the same way.
+    module: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] | None = None
 
 
 class Stack:
@@ -171,11 +175,46 @@ class Stack:
         proc = devstack.python_module_process(
             module, {**self.env(), **(env or {})}, log_file=self.logs / f"{name}.log", args=args
         )
-        component = Component(name, proc, health)
+        component = Component(name, proc, health, module=module, env=dict(env or {}), args=args)
         self.components.append(component)
         if health and wait:
             self.wait_healthy(component)
         log.info("%s started (pid %s)", name, proc.pid)
+        return component
+
+    def component(self, name: str) -> Component:
+        found = [c for c in self.components if c.name == name]
+        if not found:
+            raise KeyError(f"the stack has no component {name!r}; it has {[c.name for c in self.components]}")
+        return found[0]
+
+    def kill(self, name: str) -> Component:
+        """kill -9 one component (a fault, not a shutdown), reaped; it stays listed, to be restarted."""
+        component = self.component(name)
+        component.proc.kill()
+        component.proc.wait(timeout=30)
+        log.info("%s killed (pid %s)", name, component.proc.pid)
+        return component
+
+    def restart(self, name: str, timeout: float = 90.0) -> Component:
+        """Start a stopped or killed component again on the same port and data: secantusdb on its port and storage,
+        a Python component with the module, environment and arguments it was started with; waits until it
+        listens (secantusdb) or is healthy (a service)."""
+        component = self.component(name)
+        if component.proc.poll() is None:
+            raise RuntimeError(f"{name} is still running (pid {component.proc.pid})")
+        if name == SECANTUS:
+            component.proc = devstack.start_secantus(self.config.mongo_port, self.config.state_dir / "mongo",
+                                                     log_file=self.logs / "secantus.log", wait=False)
+            devstack.wait_for_port("127.0.0.1", self.config.mongo_port, timeout=timeout, proc=component.proc)
+        else:
+            if component.module is None:
+                raise RuntimeError(f"{name} was not started by start_python: no way to start it again")
+            component.proc = devstack.python_module_process(
+                component.module, {**self.env(), **component.env}, log_file=self.logs / f"{name}.log",
+                args=component.args)
+            self.wait_healthy(component, timeout)
+        log.info("%s started again (pid %s)", name, component.proc.pid)
         return component
 
     def wait_healthy(self, component: Component, timeout: float = 90.0) -> None:

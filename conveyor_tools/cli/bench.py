@@ -18,6 +18,7 @@ BENCHMARKS = {
     "retraining": "conveyor_tools.benchmarks.retraining",
     "monitoring-quality": "conveyor_tools.benchmarks.monitoring_quality",
     "dashboard": "conveyor_tools.benchmarks.dashboard",
+    "faults": "conveyor_tools.benchmarks.faults",
 }
 
 
