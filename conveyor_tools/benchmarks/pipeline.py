@@ -2,7 +2,9 @@
 
 Starts a throwaway stack and W workers, publishes N records (as fast as the broker confirms,
 or at --rate), waits until all N are stored with finished jobs, and compares with
-publishing, consuming and acknowledging N messages that do no work.
+publishing, consuming and acknowledging N messages that do no work. A run at the maximum rate is
+followed by one at half the records/s it reached, whose p50/p95/p99 publish-to-stored latency is
+printed as `latency_ms_at_half_rate` (--skip-half-rate leaves it out).
 
 With --challenger split|shadow the same stack also measures a run whose service has a challenger
 in that mode (a retrained version of the champion: the same kind of model, the same predict cost),
@@ -70,6 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-wait-ms", type=int, default=20)
     p.add_argument("--publishers", type=int, default=2)
     p.add_argument("--skip-broker", action="store_true", help="do not measure the bare broker")
+    p.add_argument("--skip-half-rate", action="store_true",
+                   help="do not run again at half the maximum rate (the publish-to-stored latency of a pipeline "
+                        "that keeps up)")
     p.add_argument("--challenger", choices=MODES, default=None,
                    help="measure the run without a challenger and then the same run with a challenger in this "
                         "mode, on the same stack, and print both records/s and their ratio")
@@ -309,10 +314,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
-    """The pipeline's figures on a running stack: each run makes a dataset, a service and a queue of its own."""
-    if args.challenger is None:
-        return {"pipeline": asyncio.run(pipeline(stack, args))}
-    return _pairs(stack, args, ChallengerMode(args.challenger))
+    """The pipeline's figures on a running stack: each run makes a dataset, a service and a queue of its own.
+
+    Without a challenger and at the maximum rate (no --rate), the same records are then published at half the
+    records/s just measured: at the maximum rate the latency is mostly the queue's backlog, at half of it the
+    latency of a pipeline that keeps up."""
+    if args.challenger is not None:
+        return _pairs(stack, args, ChallengerMode(args.challenger))
+    figures: dict[str, Any] = {"pipeline": asyncio.run(pipeline(stack, args))}
+    if not args.rate and not args.skip_half_rate:
+        half = argparse.Namespace(**{**vars(args), "rate": figures["pipeline"]["records_per_second"] / 2})
+        figures["half_rate"] = asyncio.run(pipeline(stack, half))
+        figures["latency_ms_at_half_rate"] = figures["half_rate"]["latency_ms"]
+    return figures
 
 
 def with_broker(figures: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
