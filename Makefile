@@ -10,7 +10,7 @@ export UV_PYTHON := 3.11
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 
-.PHONY: help install demo test test-python test-api lint bench-ingest clean
+.PHONY: help install demo test test-python test-api lint bench-ingest bench-faults clean
 
 help:
 	@echo "make demo   - install, start the whole platform with demo data (foreground; Ctrl-C stops it)"
@@ -58,6 +58,12 @@ lint:
 bench-ingest: install
 	@scripts/ensure_services.sh
 	$(PY) -m conveyor_tools.cli.main bench ingest --rows 100000
+
+# Faults through the pipeline, counted afterwards; exits 1 when a check fails. It stops and restarts a RabbitMQ
+# node and a PostgreSQL cluster of its own (temporary, on free ports), never the machine's, so it needs only the
+# secantusdb of the virtualenv and the RabbitMQ and PostgreSQL 15 programs installed (run as root or postgres).
+bench-faults: install
+	$(PY) -m conveyor_tools.cli.main bench faults --records 20000
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache
