@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import plotly.express as px
 import plotly.graph_objects as go
 
 from conveyor.schemas.jobs import JobStats, LatencyPoint, ThroughputPoint, WorkerStats
 from django_admin.dashboards.common import empty, styled
 
 LATENCY_TITLE = "Latency per minute (ms, received by the worker to job finished: metadata.elapsed)"
+STATUS_COLORS = {"created": "#90a4ae", "processing": "#1e88e5", "finished": "#2e7d32", "failed": "#c62828"}
 HEALTHY_SECONDS = 60  # a worker whose last job ended within a minute is working
 # The workers table's columns and their share of the card's width (the table is laid out fixed to the card).
 WORKER_COLUMNS = {"worker": "17%", "service": "19%", "model": "22%", "finished": "10%", "failed": "8%",
@@ -26,7 +26,10 @@ def jobs_by_status(stats: JobStats) -> go.Figure:
     counts = {k: v for k, v in stats.counts.items() if v}
     if not counts:
         return empty("no jobs yet")
-    fig = px.bar(x=list(counts), y=list(counts.values()), labels={"x": "status", "y": "jobs"}, color=list(counts))
+    # go.Bar, not plotly express: px.bar costs ~50-150 ms a call here, more than the stats answer itself.
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), name="jobs", showlegend=False,
+                           marker={"color": [STATUS_COLORS.get(k, "#607d8b") for k in counts]}))
+    fig.update_layout(xaxis_title="status", yaxis_title="jobs")
     return styled(fig, f"Jobs by status (last {stats.window_minutes} min)")
 
 

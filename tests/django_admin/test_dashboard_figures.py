@@ -325,3 +325,9 @@ def test_a_slow_refresh_lengthens_the_interval_to_twice_its_duration_within_boun
     # Faster again: back to the configured interval at once.
     assert pacing.next_refresh(4, 0.1, 5).interval_ms == 5000
     assert pacing.next_refresh(4, -1, 5).interval_ms == 5000
+
+
+def test_jobs_by_status_draws_the_statuses_that_have_jobs() -> None:
+    fig = main_figures.jobs_by_status(job_stats([]))
+    assert list(fig.data[0].x) == ["processing", "finished", "failed"] and list(fig.data[0].y) == [2, 900, 3]
+    assert "last 60 min" in fig.layout.title.text
