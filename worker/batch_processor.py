@@ -1,11 +1,13 @@
-"""One batch: validate, predict once per model, record jobs, store rows, finish jobs, then acknowledge.
+"""One batch: validate, predict once per model, store rows, write the jobs once, then acknowledge.
 
-Every step that talks to another service is one bulk call, retried through passing faults;
-the messages are acknowledged only when their rows and jobs are stored, so a crash at any
-point means redelivery, and redelivery is harmless (jobs and rows are unique per record, and
-split mode sends a record to the same model every time). Prediction comes before the jobs
-are recorded so that each job names the model that served it, even when a failing challenger
-hands its records to the champion.
+Two calls to the stores per batch, each one bulk call retried through passing faults: the production rows to
+ml_data_api, then every job of the batch to queue_manager in its final state with its whole history (received,
+predicted, stored, finished; or received, failed). The messages are acknowledged only when both are stored, so
+a crash at any point means redelivery, and redelivery is harmless: a job's id is derived from its record
+(conveyor.job_ids), rows are unique per record_id and jobs per record, the first write of each wins, and split
+mode sends a record to the same model every time. A record whose row or job an earlier delivery stored is a
+duplicate. Prediction comes first so that each job names the model that served it, even when a failing
+challenger hands its records to the champion.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
+from conveyor.job_ids import job_id_for
 from conveyor.retry import Backoff, retry
 from conveyor.schemas.datasets import DatasetSchema
-from conveyor.schemas.jobs import JobCreate, JobMetadata, JobStatus, JobUpdateItem
+from conveyor.schemas.jobs import CompletedStep, JobCompleted, JobMetadata, JobStatus, JobStep
 from worker.assigned_models import AssignedModels
 from worker.challenger import ChallengerHealthTracker
 from worker.items import Item
@@ -74,23 +77,37 @@ class BatchProcessor:
             )
         except InvalidMessage as exc:
             item.error = str(exc)
+        item.record_id = item.record.record_id if item.record else record_id_of(message.body, message.message_id)
+        item.job_id = job_id_for(self.settings.service_name, item.record_id)
         return item
 
-    def _job(self, item: Item, champion: LoadedModel, started: datetime) -> JobCreate:
-        metadata = JobMetadata(start=started, routing_key=item.message.routing_key, worker_id=self.settings.worker_id)
+    def _completed(self, item: Item, champion: LoadedModel, steps: dict[JobStep, datetime]) -> JobCompleted:
+        """The item's job in its final state; `steps` holds when the batch was received, predicted, stored and
+        its jobs finished."""
+        received, finished = steps[JobStep.received], steps[JobStep.finished]
+        metadata = JobMetadata(start=received, end=finished, elapsed=(finished - received).total_seconds(),
+                               routing_key=item.message.routing_key, worker_id=self.settings.worker_id)
         model = item.model or champion  # a message that did not parse is the champion's failed job
-        if item.record is None:
-            return JobCreate(
-                record_id=record_id_of(item.message.body, item.message.message_id), service=self.settings.service_name,
-                algorithm_name=model.name, algorithm_version=model.version, algorithm_role=item.role.value,
-                payload=item.message.body[:RAW_PAYLOAD_LIMIT].decode("utf-8", errors="replace"),
-                status=JobStatus.failed, error=item.error, metadata=metadata,
-            )
-        metadata.extra = item.record.notes
-        return JobCreate(
-            record_id=item.record.record_id, service=self.settings.service_name, algorithm_name=model.name,
-            algorithm_version=model.version, algorithm_role=item.role.value, payload=item.record.payload,
-            status=JobStatus.processing, metadata=metadata,
+        if item.error is not None:
+            payload = (item.record.payload if item.record is not None
+                       else item.message.body[:RAW_PAYLOAD_LIMIT].decode("utf-8", errors="replace"))
+            status, history = JobStatus.failed, [JobStep.received, JobStep.failed]
+        else:
+            payload = item.parsed.payload
+            metadata.extra = dict(item.parsed.notes)
+            status, history = JobStatus.finished, [JobStep.received, JobStep.predicted, JobStep.stored,
+                                                   JobStep.finished]
+            if item.stored_before:
+                # Honest about this delivery: it predicted, but the row kept is one an earlier delivery stored.
+                history.remove(JobStep.stored)
+                metadata.extra["row_stored_before"] = True
+        return JobCompleted(
+            id=item.job_id, record_id=item.record_id, service=self.settings.service_name,
+            algorithm_name=model.name, algorithm_version=model.version, algorithm_role=item.role.value,
+            payload=payload, status=status, result=item.prediction if item.error is None else None,
+            error=item.error, metadata=metadata,
+            history=[CompletedStep(status=step, at=steps[JobStep.finished if step is JobStep.failed else step])
+                     for step in history],
         )
 
     def _row(self, item: Item) -> dict[str, Any]:
@@ -135,37 +152,31 @@ class BatchProcessor:
                 self.health.failed("predict", run.challenger, run.error)
 
     async def process(self, messages: list[AbstractIncomingMessage], models: AssignedModels) -> None:
-        started_at = datetime.now(UTC)
+        steps = {JobStep.received: datetime.now(UTC)}
         clock = time.perf_counter()
         self.metrics.batch_size.observe(len(messages))
         items = [self._parse(m) for m in messages]
         await self._predict(models, items)
-        jobs = [self._job(i, models.champion, started_at) for i in items]
-        created = await self._retry("create jobs", lambda: self.qm.create_jobs(jobs))
-        for item, job in zip(items, created.jobs, strict=True):
-            item.job_id = job.id
-            if job.existing and job.status in (JobStatus.finished, JobStatus.failed):
+        steps[JobStep.predicted] = datetime.now(UTC)
+        predicted = [i for i in items if i.record is not None and i.error is None]
+        if predicted:
+            rows = [self._row(i) for i in predicted]
+            stored = await self._retry(
+                "store predictions", lambda: self.ml.insert_rows(self.schema.name, "production", rows))
+            before = set(stored.duplicate_record_ids)
+            for item in predicted:
+                item.stored_before = item.record_id in before
+                item.skip = item.stored_before
+        steps[JobStep.stored] = steps[JobStep.finished] = datetime.now(UTC)
+        jobs = [self._completed(i, models.champion, steps) for i in items]
+        written = await self._retry("write jobs", lambda: self.qm.complete_jobs(jobs))
+        for item, job in zip(items, written.jobs, strict=True):
+            if job.existing:
+                # Its job was written before (a redelivery, or a repeat within the batch): that one stands.
                 item.skip = True
-                # A crash may have come between failing the job and dead-lettering the
-                # message: dead-letter it again rather than risk never doing it.
-                if job.status is JobStatus.failed:
-                    item.error = item.error or job.error or "failed on an earlier delivery"
-        todo = [i for i in items if i.record is not None and not i.skip]
-        stored = [i for i in todo if i.error is None]
-        if stored:
-            rows = [self._row(i) for i in stored]
-            await self._retry("store predictions", lambda: self.ml.insert_rows(self.schema.name, "production", rows))
-        ended = datetime.now(UTC)
-        elapsed = (ended - started_at).total_seconds()
-        updates = [
-            JobUpdateItem(id=i.job_id, status=JobStatus.finished if i.error is None else JobStatus.failed,
-                          result=i.prediction, error=i.error,
-                          metadata=JobMetadata(end=ended, elapsed=elapsed))
-            for i in todo
-        ]
-        if updates:
-            await self._retry("finish jobs", lambda: self.qm.update_jobs(updates))
         for item in items:
+            # A malformed message is dead-lettered on every delivery: a crash may have come between writing
+            # its failed job and dead-lettering it, and a second dead letter beats none.
             if item.error is not None:
                 await self._dead_letter(item)
         now = time.time()

@@ -17,9 +17,11 @@ class Item:
     message: AbstractIncomingMessage
     record: Record | None = None
     error: str | None = None
-    job_id: str = ""  # set once queue_manager has recorded the job
+    record_id: str = ""  # the record's id, or the best id of a message that did not parse
+    job_id: str = ""  # job_id_for(service, record_id): the same on every delivery, on the job and on its row
     prediction: Any = None
-    skip: bool = False  # already finished by an earlier delivery
+    skip: bool = False  # done by an earlier delivery: its row or its job was stored already (a duplicate)
+    stored_before: bool = False  # its production row was stored by an earlier delivery, not by this one
     model: LoadedModel | None = None  # the model whose prediction is served
     role: ModelRole = ModelRole.champion
     shadow: Any = None  # shadow mode: the challenger's prediction, stored beside the served one
