@@ -19,6 +19,7 @@ BENCHMARKS = {
     "monitoring-quality": "conveyor_tools.benchmarks.monitoring_quality",
     "dashboard": "conveyor_tools.benchmarks.dashboard",
     "faults": "conveyor_tools.benchmarks.faults",
+    "baseline": "conveyor_tools.benchmarks.baseline",
 }
 
 
