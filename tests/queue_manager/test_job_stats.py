@@ -148,6 +148,10 @@ def test_open_jobs_are_counted_on_the_jobs_log_within_the_window(store: None) ->
     counts = job_stats.stats("s", WINDOW, now=NOW)["counts"]
     assert (counts["created"], counts["processing"]) == (1, 2)
     assert job_stats.stats(None, WINDOW, now=NOW)["counts"]["created"] == 2
+    # The partial index holds open jobs only: one that finishes leaves it (and the count).
+    jobs_store.collection().update_one({"_id": open_jobs[0]["_id"]}, {"$set": {"status": "finished"}})
+    assert job_stats.stats("s", WINDOW, now=NOW)["counts"]["processing"] == 1
+    assert "partialFilterExpression" in jobs_store.collection().index_information()[job_stats.OPEN_INDEX]
 
 
 def test_writers_racing_on_a_new_minute_lose_no_count(store: None) -> None:
