@@ -212,6 +212,11 @@ def test_main_dashboard_shows_jobs_latency_predictions_rows_and_workers(page, de
     page.wait_for_function("document.querySelectorAll('#workers-table tr').length >= 3", timeout=30_000)
     assert "worker-1" in workers.all_inner_texts()[1] + workers.all_inner_texts()[2]
     assert "product_quality_model" in page.inner_text("#workers-table")
+    # Refreshes are paced (each answer opens the interval for one more tick): the page keeps refreshing.
+    line = page.inner_text("#status-line")
+    assert "took" in line, line
+    page.wait_for_function("old => document.querySelector('#status-line').innerText !== old", arg=line,
+                           timeout=60_000)
     page.screenshot(path=str(SHOTS / "main_dashboard.png"), full_page=True)
 
 
