@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.errors import OperationFailure
 
 from conveyor.schemas.jobs import TERMINAL, JobStatus
 from queue_manager import job_minutes, jobs_store
@@ -26,6 +27,7 @@ PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 
 
 OPEN_INDEX = "open_created_at"
+BAD_VALUE = 2  # the server's code for a hint naming no index
 
 
 def ensure_indexes() -> None:
@@ -131,7 +133,15 @@ def _open_counts(service: str | None, since: datetime) -> dict[str, int]:
     if service:
         flt["service"] = service
     counts = dict.fromkeys(OPEN_STATUSES, 0)
-    for doc in jobs_store.collection().find(flt, {"status": 1, "_id": 0}).hint(OPEN_INDEX):
+    jobs = jobs_store.collection()
+    try:
+        found = list(jobs.find(flt, {"status": 1, "_id": 0}).hint(OPEN_INDEX))
+    except OperationFailure as exc:
+        if exc.code != BAD_VALUE:
+            raise
+        # The index is not there (yet: start-up's step is still being retried): slower, but the same answer.
+        found = list(jobs.find(flt, {"status": 1, "_id": 0}))
+    for doc in found:
         if doc.get("status") in counts:
             counts[doc["status"]] += 1
     return counts

@@ -152,6 +152,8 @@ def test_open_jobs_are_counted_on_the_jobs_log_within_the_window(store: None) ->
     jobs_store.collection().update_one({"_id": open_jobs[0]["_id"]}, {"$set": {"status": "finished"}})
     assert job_stats.stats("s", WINDOW, now=NOW)["counts"]["processing"] == 1
     assert "partialFilterExpression" in jobs_store.collection().index_information()[job_stats.OPEN_INDEX]
+    jobs_store.collection().drop_index(job_stats.OPEN_INDEX)  # a store without it answers the same, slower
+    assert job_stats.stats("s", WINDOW, now=NOW)["counts"]["processing"] == 1
 
 
 def test_writers_racing_on_a_new_minute_lose_no_count(store: None) -> None:
