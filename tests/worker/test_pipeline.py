@@ -6,25 +6,56 @@ import asyncio
 import json
 import signal
 
+import httpx
 import pytest
 
+from conveyor.job_ids import job_id_for
 from tests.worker.conftest import Service, dead_letters, named, publish
+
+DONE = ["received", "predicted", "stored", "finished"]
+FINISHED = 'worker_messages_total{outcome="finished"}'
+DUPLICATE = 'worker_messages_total{outcome="duplicate"}'
+FAILED = 'worker_messages_total{outcome="failed"}'
+
+
+def _store_rows_directly(service: Service, records: list[dict]) -> None:
+    """Rows an earlier delivery stored before it crashed, without writing their jobs."""
+    rows = [{"date_time": r["timestamp"], **r["features"], "record_id": r["record_id"], "prediction": -1.0,
+             "model_name": f"{service.name}_model", "model_version": 1, "service": service.name,
+             "job_id": job_id_for(service.name, r["record_id"])} for r in records]
+    response = httpx.post(f"{service.stack.ml_url}/ml_data_api/datasets/{service.dataset}/production/rows",
+                          headers=service.headers, json={"rows": rows})
+    assert response.status_code == 200 and response.json()["inserted"] == len(rows), response.text
 
 
 def test_records_in_rows_and_finished_jobs_out(service: Service) -> None:
-    service.start_worker("w1")
-    asyncio.run(publish(service.queue, [named(i) for i in range(300)]))
-    service.wait_for(lambda: service.counts()["production"] == 300, what="300 rows")
-    service.wait_for(lambda: len(service.jobs("finished")) == 300, what="300 finished jobs")
+    stored_before = [named(i, "pre") for i in range(10)]
+    _store_rows_directly(service, stored_before)
+    worker = service.start_worker("w1")
+    asyncio.run(publish(service.queue, [named(i) for i in range(300)] + stored_before))
+    service.wait_for(lambda: service.job_total("finished") == 310, what="310 finished jobs")
     rows = {r["record_id"]: r for r in service.rows()}
-    assert len(rows) == 300
+    assert len(rows) == 310
     assert rows["r-7"]["prediction"] == pytest.approx(7 + 2 - 0.5, abs=1e-6)
     assert {r["model_version"] for r in rows.values()} == {1}
     assert {r["model_name"] for r in rows.values()} == {f"{service.name}_model"}
-    job = service.jobs("finished")[0]
-    assert rows[job["record_id"]]["job_id"] == job["id"]
-    assert job["metadata"]["worker_id"] == "w1" and job["metadata"]["elapsed"] >= 0
-    assert job["result"] == pytest.approx(rows[job["record_id"]]["prediction"])
+    jobs = {j["record_id"]: j for j in service.jobs()}
+    assert len(jobs) == 310
+    for i in range(300):  # each written once, final, with its whole history; its id is its record's
+        job, row = jobs[f"r-{i}"], rows[f"r-{i}"]
+        assert [h["status"] for h in job["history"]] == DONE
+        assert job["id"] == row["job_id"] == job_id_for(service.name, f"r-{i}")
+        assert job["metadata"]["worker_id"] == "w1" and job["metadata"]["elapsed"] >= 0
+        assert job["result"] == pytest.approx(row["prediction"])
+    at = [h["at"] for h in jobs["r-7"]["history"]]
+    assert at == sorted(at)
+    for i in range(10):  # the row an earlier delivery stored is kept; the job says this delivery did not store it
+        job, row = jobs[f"pre-{i}"], rows[f"pre-{i}"]
+        assert [h["status"] for h in job["history"]] == ["received", "predicted", "finished"]
+        assert job["metadata"]["extra"]["row_stored_before"] is True and row["prediction"] == -1.0
+    # Counted once acknowledged, a moment after the jobs are written.
+    service.wait_for(lambda: service.metric(worker, FINISHED) == 300 and service.metric(worker, DUPLICATE) == 10,
+                     what="300 finished and 10 duplicates counted")
 
 
 def test_positional_messages(service: Service) -> None:
@@ -37,7 +68,7 @@ def test_positional_messages(service: Service) -> None:
 
 
 def test_malformed_messages_fail_and_are_dead_lettered(service: Service) -> None:
-    service.start_worker("w1")
+    worker = service.start_worker("w1")
     bad = [
         (b"{not json", "bad-json", "not valid JSON"),
         (json.dumps({"record_id": "bad-missing", "features": {"a": 1.0, "b": 2.0}}).encode(), None, "missing"),
@@ -57,8 +88,19 @@ def test_malformed_messages_fail_and_are_dead_lettered(service: Service) -> None
     letters = asyncio.run(dead_letters(service.queue))
     assert len(letters) == 4
     assert all(m.headers["x-death-reason"] for m in letters)
-    # Rows are stored before their jobs are marked finished: wait for both.
     service.wait_for(lambda: len(service.jobs("finished")) == 40, what="40 finished jobs")
+    assert all([h["status"] for h in j["history"]] == ["received", "failed"] for j in service.jobs("failed"))
+
+    # The same messages again, as after a crash between writing the jobs and acknowledging them: no second row,
+    # no second job, the valid ones counted as duplicates; a malformed message is dead-lettered on every delivery.
+    finished_jobs = {j["id"]: j["history"] for j in service.jobs("finished")}
+    asyncio.run(publish(service.queue, bodies, message_ids=ids))
+    service.wait_for(lambda: service.metric(worker, DUPLICATE) == 40 and service.metric(worker, FAILED) == 8,
+                     what="the redelivered messages handled")
+    assert service.counts()["production"] == 40 and service.job_total() == 44
+    assert service.metric(worker, FINISHED) == 40
+    assert {j["id"]: j["history"] for j in service.jobs("finished")} == finished_jobs, "the first write stands"
+    assert len(asyncio.run(dead_letters(service.queue))) == 4
 
 
 def test_two_workers_share_the_queue(service: Service) -> None:
