@@ -2,14 +2,15 @@
 
 One populated stack serves both tests (starting and filling one costs about as much as either restart):
 PostgreSQL is restarted under it, then the whole stack is stopped and started again on the same stores.
+The PostgreSQL restarted is a cluster of this module's own (initdb in a temporary directory, on a free port),
+never the machine's: other tests, run at the same time, keep their connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from conveyor.schemas.algorithms import AlgorithmRef
 from conveyor.schemas.datasets import DatasetSchema, Feature, FeatureType, Task
 from conveyor.schemas.services import ServiceCreate
 from conveyor_tools import devstack
+from conveyor_tools.benchmarks.private_services import POSTGRES_BIN, PrivatePostgres, temp_base
 from conveyor_tools.stack import Stack, StackConfig
 from tests.support import wait_for
 
@@ -79,18 +81,30 @@ class Populated:
     database: str
     model: bytes
     stack: Stack
+    postgres: PrivatePostgres
 
 
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
-    """A running stack with a dataset, a model, a service, rows and a label; its stores are kept on stop."""
-    tmp_path, database = tmp_path_factory.mktemp("restart"), devstack.create_database()
+    """A running stack with a dataset, a model, a service, rows and a label; its stores are kept on stop. Its
+    PostgreSQL is a private cluster, reached through POSTGRES_ADMIN_URL as everything here reads it."""
+    if not (POSTGRES_BIN / "initdb").exists():
+        pytest.skip(f"needs PostgreSQL's initdb in {POSTGRES_BIN} (POSTGRES_BIN_DIR)")
+    postgres = PrivatePostgres(temp_base("restart-postgres"))
+    saved = os.environ.get("POSTGRES_ADMIN_URL")
     try:
+        postgres.start()
+        os.environ["POSTGRES_ADMIN_URL"] = postgres.admin_url
+        tmp_path, database = tmp_path_factory.mktemp("restart"), devstack.create_database()
         stack = Stack(_config(tmp_path, database))
         with stack:
-            yield Populated(tmp_path, database, asyncio.run(_populate(stack)), stack)
+            yield Populated(tmp_path, database, asyncio.run(_populate(stack)), stack, postgres)
     finally:
-        devstack.drop_database(database)
+        if saved is None:
+            os.environ.pop("POSTGRES_ADMIN_URL", None)
+        else:
+            os.environ["POSTGRES_ADMIN_URL"] = saved
+        postgres.stop()  # the cluster, and the test's database with it
 
 
 def _ready(url: str) -> bool:
@@ -100,15 +114,10 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs a local PostgreSQL cluster")
 def test_postgresql_restart_under_a_running_ml_data_api(populated: Populated) -> None:
     stack = populated.stack
-    version = next(Path("/etc/postgresql").iterdir()).name
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-        check=True, timeout=120,
-    )
-    devstack.wait_for_port("127.0.0.1", 5432, timeout=60)
+    populated.postgres.restart()
+    devstack.wait_for_port("127.0.0.1", populated.postgres.port, timeout=60)
     wait_for(lambda: _ready(stack.ml_url), 60, "ml_data_api ready again after the PostgreSQL restart",
              interval=0.5, details=lambda: stack.log_tail("ml_data_api"))
     asyncio.run(_check(stack, populated.model))
