@@ -23,10 +23,43 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("CONVEYOR_STATE_DIR") or ROOT / ".conveyor")
 
 
+# pytest-xdist runs the suite in several processes, each picking ports for the servers it starts: a port picked
+# by one and not yet bound could be picked by another. So each xdist worker draws from a range of its own,
+# below the kernel's ephemeral range (32768 on), which outgoing connections take from.
+XDIST_PORT_BASE = 10_000
+XDIST_PORTS_PER_WORKER = 5_000
+
+
+def _worker_port_range() -> range | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    start = XDIST_PORT_BASE + int(worker[2:]) % 4 * XDIST_PORTS_PER_WORKER
+    return range(start, start + XDIST_PORTS_PER_WORKER)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    ports = _worker_port_range()
+    if ports is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    # Not random: a process must not hand out a port it handed out before (it may not be bound yet).
+    global _next_offset
+    for _ in range(len(ports)):
+        port = ports[_next_offset % len(ports)]
+        _next_offset += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1} for xdist worker "
+                       f"{os.environ.get('PYTEST_XDIST_WORKER')}")
+
+
+_next_offset = os.getpid() % 1000  # a restarted worker does not start over on the ports its last run used
 
 
 def next_free_port(start: int, tries: int = 100) -> int:
