@@ -15,6 +15,9 @@ from psycopg2.pool import ThreadedConnectionPool
 from conveyor.api.errors import Unavailable
 
 BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError)
+# psycopg2's pool raises PoolError at once when all its connections are out; a caller waits this long for one
+# instead (threads of one process share the pool: a run, its progress reports, the readiness probe).
+POOL_WAIT_SECONDS = 30.0
 
 
 class Database:
@@ -23,6 +26,7 @@ class Database:
         self.size = size
         self._pool: ThreadedConnectionPool | None = None
         self._lock = threading.Lock()
+        self._free = threading.BoundedSemaphore(size)
 
     def _get_pool(self) -> ThreadedConnectionPool:
         with self._lock:
@@ -33,11 +37,18 @@ class Database:
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection in a transaction: committed on success, rolled back on error."""
+        if not self._free.acquire(timeout=POOL_WAIT_SECONDS):
+            raise Unavailable(f"all {self.size} database connections of this process stayed busy for "
+                              f"{POOL_WAIT_SECONDS:g} s: try again, or raise its pool size")
         try:
             pool = self._get_pool()
             conn = pool.getconn()
         except BROKEN as exc:
+            self._free.release()
             raise Unavailable(f"database unreachable: {exc}".strip()) from exc
+        except BaseException:
+            self._free.release()
+            raise
         broken = False
         try:
             if conn.closed:
@@ -53,7 +64,10 @@ class Database:
             raise
         finally:
             # A connection that saw the server go away is dropped, not reused.
-            pool.putconn(conn, close=broken or bool(conn.closed))
+            try:
+                pool.putconn(conn, close=broken or bool(conn.closed))
+            finally:
+                self._free.release()
 
     def _rows(self, sql: str, params: Any, first_only: bool) -> list[dict[str, Any]]:
         # A pooled connection the server has since closed (a restart, an idle timeout) fails on its first use.

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from conveyor.amqp import declare_service_queue
+from conveyor.amqp import BROKER_FAULTS, declare_service_queue
 from conveyor.retry import Backoff, retry
 from data_source.records import MessageFactory
 
@@ -93,7 +93,7 @@ class Publisher:
         # Not confirmed: publish again once the robust connection is back. A stop does not end
         # these waits: a record taken is sent, so that the summary counts only confirmed ones.
         published_at = await retry(f"publishing record {record_id}", publish, backoff=UNCONFIRMED_BACKOFF,
-                                   passing=(aio_pika.exceptions.AMQPError, ConnectionError, TimeoutError),
+                                   passing=BROKER_FAULTS,
                                    on_retry=count_retry)
         self.summary.confirmed += 1
         if kind:

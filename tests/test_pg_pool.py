@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import psycopg2
 import pytest
 
@@ -40,4 +42,26 @@ def test_a_write_on_a_closed_connection_is_not_repeated(pg_url: str) -> None:
         assert database.all("SELECT n FROM pool_retry_probe") == []
         database.run("DROP TABLE pool_retry_probe")
     finally:
+        database.close()
+
+
+def test_a_caller_waits_for_a_busy_pool_instead_of_failing(pg_url: str) -> None:
+    """psycopg2's pool refuses a connection at once when all are out (PoolError): callers wait for one."""
+    database = Database(pg_url, 1)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with database.connect():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        threading.Timer(0.3, release.set).start()
+        assert database.one("SELECT 1 AS one") == {"one": 1}  # waited for the holder's connection
+    finally:
+        release.set()
+        holder.join(10)
         database.close()

@@ -10,7 +10,7 @@ from contextlib import suppress
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from conveyor.amqp import declare_events_exchange, declare_service_queue
+from conveyor.amqp import CHANNEL_LOST, declare_events_exchange, declare_service_queue
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.retry import Backoff, Stopping, retry
 from conveyor.schemas.datasets import DatasetSchema
@@ -232,8 +232,24 @@ class Worker:
             except Stopping:
                 log.info("stopped during a retry; the batch returns to the queue")
                 break
+            except CHANNEL_LOST as exc:
+                # The broker closed the channel under the batch (a restart, a stop_app): its messages, and those
+                # waiting in the inbox, are unacknowledged on a dead channel, so the broker delivers them again
+                # once the robust connection has restored the consumer; redelivery is harmless. Carry on.
+                dropped = self._drop_inbox()
+                self.metrics.retries.labels("broker").inc()
+                log.warning("the broker closed the channel during a batch (%s: %s): %d message(s) in hand and %d "
+                            "waiting will be delivered again", type(exc).__name__, exc, len(getting.result()),
+                            dropped)
             finally:
                 self._busy = False
+
+    def _drop_inbox(self) -> int:
+        dropped = 0
+        while not self.inbox.empty():
+            self.inbox.get_nowait()
+            dropped += 1
+        return dropped
 
 
 def main(settings: Settings) -> None:
