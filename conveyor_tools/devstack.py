@@ -49,11 +49,7 @@ def free_port() -> int:
     for _ in range(len(ports)):
         port = ports[_next_offset % len(ports)]
         _next_offset += 1
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if _bindable(port):
             return port
     raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1} for xdist worker "
                        f"{os.environ.get('PYTEST_XDIST_WORKER')}")
@@ -65,13 +61,18 @@ _next_offset = os.getpid() % 1000  # a restarted worker does not start over on t
 def next_free_port(start: int, tries: int = 100) -> int:
     """The first port from `start` on that nothing listens on here."""
     for port in range(start, start + tries):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if _bindable(port):
             return port
     raise RuntimeError(f"no free port in {start}..{start + tries - 1}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
