@@ -6,6 +6,9 @@ want=()
 command -v docker-compose >/dev/null || want+=(docker-compose)
 # Debian's Chromium drives the browser tests (Playwright with executable_path; never `playwright install`).
 command -v chromium >/dev/null || want+=(chromium)
+# promtool and the prometheus server check and scrape the monitoring configuration; kubectl builds the kustomize overlays.
+command -v promtool >/dev/null || want+=(prometheus)
+command -v kubectl >/dev/null || want+=(kubectl)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "not installing ${want[*]} (needs root and apt-get)"; exit 0
