@@ -39,11 +39,26 @@ class PrivateRabbitMQ:
     port: int = field(default_factory=devstack.free_port)
     dist_port: int = field(default_factory=devstack.free_port)
     node: str = field(default_factory=lambda: f"conveyor_bench_{secrets.token_hex(4)}@localhost")
+    # Plugins to enable, e.g. ("rabbitmq_management", "rabbitmq_prometheus"): each listens on its own free port,
+    # on loopback, so several private nodes and the machine's broker never clash.
+    plugins: tuple[str, ...] = ()
+    management_port: int = field(default_factory=devstack.free_port)
+    prometheus_port: int = field(default_factory=devstack.free_port)
     proc: subprocess.Popen | None = None
 
     @property
     def amqp_url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def management_url(self) -> str:
+        """The management API's base (rabbitmq_management among the plugins), guest/guest."""
+        return f"http://127.0.0.1:{self.management_port}/api"
+
+    @property
+    def prometheus_url(self) -> str:
+        """The rabbitmq_prometheus endpoint (that plugin among the plugins)."""
+        return f"http://127.0.0.1:{self.prometheus_port}/metrics"
 
     def _env(self) -> dict[str, str]:
         b = self.base
@@ -65,11 +80,15 @@ class PrivateRabbitMQ:
     def start(self, timeout: float = 180.0) -> None:
         """Start the node (a first start makes its database) and wait until it takes AMQP connections."""
         self.base.mkdir(parents=True, exist_ok=True)
-        (self.base / "enabled_plugins").write_text("[].\n")
+        (self.base / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
-        # The classic format: tcp_listeners on loopback only, guest allowed (it is loopback anyway).
-        (self.base / "rabbitmq.config").write_text(
-            f'[{{rabbit, [{{tcp_listeners, [{{"127.0.0.1", {self.port}}}]}}, {{loopback_users, []}}]}}].\n')
+        # The classic format: tcp_listeners on loopback only, guest allowed (it is loopback anyway); each plugin's
+        # listener on its own port, also on loopback.
+        listeners = {"rabbitmq_management": self.management_port, "rabbitmq_prometheus": self.prometheus_port}
+        apps = [f'{{rabbit, [{{tcp_listeners, [{{"127.0.0.1", {self.port}}}]}}, {{loopback_users, []}}]}}']
+        apps += [f'{{{name}, [{{tcp_config, [{{ip, "127.0.0.1"}}, {{port, {port}}}]}}]}}'
+                 for name, port in listeners.items() if name in self.plugins]
+        (self.base / "rabbitmq.config").write_text(f"[{', '.join(apps)}].\n")
         out = open(self.base / "server.out", "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen([str(RABBITMQ_BIN / "rabbitmq-server")], env=self._env(), cwd=self.base,
                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
