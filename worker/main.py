@@ -38,7 +38,7 @@ class Worker:
         self.settings = settings
         self.qm = QueueManagerClient(settings.queue_manager_url, settings.api_token, timeout=30)
         self.ml = MLDataClient(settings.ml_data_api_url, settings.api_token, timeout=60)
-        self.metrics = WorkerMetrics()
+        self.metrics = WorkerMetrics(settings.service_name, settings.worker_id)
         self.stop = asyncio.Event()
         self.events = WorkerEvents(settings.service_name, settings.worker_id)
         tracking = (self.qm, settings.service_name, settings.worker_id, self.metrics, self.stop,

@@ -8,9 +8,14 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class WorkerMetrics:
-    def __init__(self) -> None:
+    def __init__(self, service: str = "", worker_id: str = "") -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # Which service this replica serves: its other series carry no service label, so Prometheus joins on it
+        # (`* on (job, instance) group_left (service) worker_info`) for per-service rates.
+        self.info = Gauge("worker_info", "1 for the service this worker serves", ["service", "worker"], registry=r)
+        if service:
+            self.info.labels(service, worker_id).set(1)
         self.messages = Counter("worker_messages_total", "Messages handled, by outcome", ["outcome"], registry=r)
         self.dead_lettered = Counter("worker_dead_lettered_total", "Messages sent to the dead-letter queue",
                                      registry=r)
