@@ -1,10 +1,11 @@
 """Main dashboard: jobs by status, throughput and latency over time, predictions against labels,
 rows per table, and each worker's jobs and model; it refreshes by itself.
 
-Two callbacks, each with its own paced refresh (pacing.py): the jobs panel reads one GET /queue_manager/jobs/stats
-(aggregates kept as jobs are written, so its cost does not grow with the jobs log), the data panel reads
-ml_data_api (latest predictions and labels, rows per table). Neither waits for the other, and each waits for its
-own last answer before it asks again, at an interval of at least twice what its last refresh took.
+Two callbacks, each with its own paced refresh (pacing.py): the jobs panel reads one GET
+/queue_manager/jobs/stats (aggregates kept as jobs are written, so its cost does not grow with the jobs log), the
+data panel reads ml_data_api (latest predictions and labels, rows per table). Neither waits for the other, and each
+waits for its own last answer before it asks again, at an interval of at least twice what its last refresh took.
+The service list is paced the same way, on a refresh of its own.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from django_admin.dashboards.pacing import (
     pace_outputs,
     pace_values,
     paced_refresh,
+    paced_since,
 )
 from django_admin.platform import PlatformError
 
 WINDOW_MINUTES = 60
-JOBS, DATA = "refresh", "refresh-data"  # the two paced refreshes
+JOBS, DATA, SERVICES = "refresh", "refresh-data", "refresh-services"  # a paced refresh per refreshing callback
 
 app = DjangoDash("main_dashboard", serve_locally=True)
 app.layout = html.Div(style=STYLE, children=[
-    *paced_refresh(JOBS), *paced_refresh(DATA),
+    *paced_refresh(JOBS), *paced_refresh(DATA), *paced_refresh(SERVICES),
     html.Div([html.Label("Service "), dcc.Dropdown(id="service", placeholder="all services",
                                                    style={"width": "360px", "display": "inline-block"})]),
     html.Div(id="status-line", style={"margin": "6px 0", "color": "#555"}),
@@ -48,9 +50,10 @@ app.layout = html.Div(style=STYLE, children=[
 ])
 
 
-@app.callback(Output("service", "options"), Input(JOBS, "n_intervals"))
-def _services(_: int) -> list[dict[str, str]]:
-    return service_options(data.services())
+@app.callback([Output("service", "options"), *pace_outputs(SERVICES)], pace_inputs(SERVICES))
+def services(n: int | None, _watchdog: int | None) -> tuple[list[dict[str, str]], int, int, int]:
+    started = time.perf_counter()
+    return service_options(data.services()), *paced_since(n, started)
 
 
 JobsPanel = tuple[go.Figure, go.Figure, go.Figure, html.Table | str, str, int, int, int]

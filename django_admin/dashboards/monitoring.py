@@ -1,9 +1,17 @@
 """Real-time monitoring: monitoring_api's checks as time series against their calibrated thresholds,
-alert episodes as spans and as a paged table (monitoring_figures draws, this module fetches and wires)."""
+alert episodes as spans and as a paged table (monitoring_figures draws, this module fetches and wires).
+
+Each refreshing callback (the services, the checks, the challenger, the episodes) has a paced refresh of its own
+(pacing.py): it asks again only after its last answer, at least twice as long after as that answer took. The
+service list sets the chosen service only when it has to (first call, or the service is gone), so a refresh of
+the list does not set off the other callbacks out of their pace.
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import dash
 import plotly.graph_objects as go
@@ -15,17 +23,20 @@ from conveyor.schemas.datasets import Task
 from conveyor.schemas.monitoring import CheckPoint
 from django_admin.dashboards import data
 from django_admin.dashboards.challenger_figures import challenger_figure, panel_shown, verdict_line
-from django_admin.dashboards.common import STYLE, card, empty, refresh, row, service_options, table
+from django_admin.dashboards.common import STYLE, card, empty, row, service_options, table
 from django_admin.dashboards.episode_table import PAGE_SIZE, episode_row, page_label, page_offset, paging_disabled
 from django_admin.dashboards.monitoring_figures import drift_figure, heat_strip, performance_figure
+from django_admin.dashboards.pacing import pace_inputs, pace_outputs, paced_refresh, paced_since
 from django_admin.platform import PlatformError
 
 # Episodes drawn as spans on the charts: the latest ones, enough for the checks shown.
 SPANS = 100
+# The paced refreshes, one per refreshing callback.
+SERVICES, CHECKS, CHALLENGER, EPISODES = "refresh-services", "refresh", "refresh-challenger", "refresh-episodes"
 
 app = DjangoDash("monitoring", serve_locally=True)
 app.layout = html.Div(style=STYLE, children=[
-    refresh(),
+    *paced_refresh(SERVICES), *paced_refresh(CHECKS), *paced_refresh(CHALLENGER), *paced_refresh(EPISODES),
     html.Div([html.Label("Service "), dcc.Dropdown(id="service", clearable=False,
                                                    style={"width": "360px", "display": "inline-block"})]),
     html.Div(id="decision", className="decision", style={"margin": "6px 0", "color": "#555"}),
@@ -44,12 +55,16 @@ app.layout = html.Div(style=STYLE, children=[
 ])
 
 
-@app.callback([Output("service", "options"), Output("service", "value")],
-              [Input("refresh", "n_intervals"), Input("service", "value")])
-def _services(_: int, current: str | None) -> tuple[list[dict[str, str]], str | None]:
-    services = data.services()
-    names = [s.name for s in services]
-    return service_options(services), current if current in names else data.streaming_service(services)
+@app.callback([Output("service", "options"), Output("service", "value"), *pace_outputs(SERVICES)],
+              [*pace_inputs(SERVICES), Input("service", "value")])
+def services(n: int | None, _watchdog: int | None, current: str | None) -> tuple[list[dict[str, str]], Any,
+                                                                                  int, int, int]:
+    started = time.perf_counter()
+    found = data.services()
+    names = [s.name for s in found]
+    # The same service again would set off the checks, challenger and episodes out of their own pace.
+    value = dash.no_update if current in names else data.streaming_service(found)
+    return service_options(found), value, *paced_since(n, started)
 
 
 def _decision_line(checks: list[CheckPoint]) -> str:
@@ -63,9 +78,15 @@ def _decision_line(checks: list[CheckPoint]) -> str:
 
 
 @app.callback([Output("drift-share", "figure"), Output("performance", "figure"), Output("feature-drift", "figure"),
-               Output("decision", "children")],
-              [Input("refresh", "n_intervals"), Input("service", "value")])
-def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figure, str]:
+               Output("decision", "children"), *pace_outputs(CHECKS)],
+              [*pace_inputs(CHECKS), Input("service", "value")])
+def checks_panel(n: int | None, _watchdog: int | None, service: str | None) -> tuple[go.Figure, go.Figure,
+                                                                                     go.Figure, str, int, int, int]:
+    started = time.perf_counter()
+    return *_checks_panel(service), *paced_since(n, started)
+
+
+def _checks_panel(service: str | None) -> tuple[go.Figure, go.Figure, go.Figure, str]:
     if not service:
         nothing = empty("no service")
         return nothing, nothing, nothing, ""
@@ -86,9 +107,15 @@ def _update(_: int, service: str | None) -> tuple[go.Figure, go.Figure, go.Figur
 
 
 @app.callback([Output("challenger", "figure"), Output("challenger-verdict", "children"),
-               Output("challenger-panel", "style")],
-              [Input("refresh", "n_intervals"), Input("service", "value")])
-def _challenger(_: int, service: str | None) -> tuple[go.Figure, str, dict[str, str]]:
+               Output("challenger-panel", "style"), *pace_outputs(CHALLENGER)],
+              [*pace_inputs(CHALLENGER), Input("service", "value")])
+def challenger_panel(n: int | None, _watchdog: int | None, service: str | None) -> tuple[go.Figure, str,
+                                                                                         dict[str, str], int, int, int]:
+    started = time.perf_counter()
+    return *_challenger_panel(service), *paced_since(n, started)
+
+
+def _challenger_panel(service: str | None) -> tuple[go.Figure, str, dict[str, str]]:
     hidden = {"display": "none"}
     if not service:
         return empty("no service"), "", hidden
@@ -118,15 +145,21 @@ def _page(_: int, __: int, ___: str | None, offset: int, total: int) -> int:
 
 @app.callback([Output("episodes", "children"), Output("episodes-page", "children"),
                Output("episodes-prev", "disabled"), Output("episodes-next", "disabled"),
-               Output("episodes-total", "data")],
-              [Input("refresh", "n_intervals"), Input("service", "value"), Input("episodes-offset", "data")])
-def _episodes(_: int, service: str | None, offset: int) -> tuple[html.Table | str, str, bool, bool, int]:
+               Output("episodes-total", "data"), *pace_outputs(EPISODES)],
+              [*pace_inputs(EPISODES), Input("service", "value"), Input("episodes-offset", "data")])
+def episodes_panel(n: int | None, _watchdog: int | None, service: str | None,
+                   offset: int | None) -> tuple[html.Table | str, str, bool, bool, int, int, int, int]:
+    started = time.perf_counter()
+    return *_episodes_panel(service, offset or 0), *paced_since(n, started)
+
+
+def _episodes_panel(service: str | None, offset: int) -> tuple[html.Table | str, str, bool, bool, int]:
     if not service:
         return "", "", True, True, 0
     try:
-        page = data.episodes(service, limit=PAGE_SIZE, offset=offset or 0)
+        page = data.episodes(service, limit=PAGE_SIZE, offset=offset)
     except PlatformError as exc:
         return exc.message, "", True, True, 0
-    previous, following = paging_disabled(offset or 0, page.total)
-    return (table([episode_row(e) for e in page.items], "episodes-table"), page_label(page, offset or 0),
+    previous, following = paging_disabled(offset, page.total)
+    return (table([episode_row(e) for e in page.items], "episodes-table"), page_label(page, offset),
             previous, following, page.total)

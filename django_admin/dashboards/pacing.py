@@ -18,6 +18,7 @@ server-side and without any script of our own:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from dash import dcc
@@ -66,3 +67,9 @@ def pace_outputs(id_: str = "refresh") -> list[Output]:
 def pace_values(pace: Pace) -> tuple[int, int, int]:
     """The values of pace_outputs, in their order."""
     return pace.interval_ms, pace.max_intervals, pace.watchdog_ms
+
+
+def paced_since(n_intervals: int | None, started: float) -> tuple[int, int, int]:
+    """pace_values for a refresh that began at `started` (time.perf_counter()) and answers now, at the configured
+    base interval: the last values a paced callback returns."""
+    return pace_values(next_refresh(n_intervals, time.perf_counter() - started, base_seconds()))

@@ -1,8 +1,15 @@
 """Retraining: start a run on chosen data, follow runs (triggered ones with their episode, waiting ones
-with their label count), compare new with previous, promote after a confirmation, open the explainer."""
+with their label count), compare new with previous, promote after a confirmation, open the explainer.
+
+Each refreshing callback (the models, the runs, the chosen run) has a paced refresh of its own (pacing.py): it
+asks again only after its last answer, at least twice as long after as that answer took. The runs list sets the
+chosen run only when it has to (a run just started, or none chosen yet), so its refresh does not set off the
+chosen run's callback out of its pace.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,17 +22,20 @@ from django_plotly_dash import DjangoDash
 from conveyor.schemas.retraining import HoldoutSource, RunStatus, TrainingSource
 from django_admin import platform
 from django_admin.dashboards import data
-from django_admin.dashboards.common import STYLE, card, empty, refresh, row, table
+from django_admin.dashboards.common import STYLE, card, empty, row, table
+from django_admin.dashboards.pacing import pace_inputs, pace_outputs, paced_refresh, paced_since
 from django_admin.dashboards.retraining_figures import comparison_figure, promotable, run_row, status_text
 from django_admin.dashboards.retraining_form import HOLDOUTS, SOURCES, model_value, run_request
 from django_admin.platform import PlatformError
 
 MODELS = ["lr", "ridge", "lasso", "en", "dt", "rf", "et", "gbr", "knn"]
 FIELD = {"width": "220px", "marginRight": "8px"}
+# The paced refreshes, one per refreshing callback.
+MODELS_REFRESH, RUNS, RUN = "refresh-models", "refresh", "refresh-run"
 
 app = DjangoDash("retraining", serve_locally=True)
 app.layout = html.Div(style=STYLE, children=[
-    refresh(),
+    *paced_refresh(MODELS_REFRESH), *paced_refresh(RUNS), *paced_refresh(RUN),
     row(card(
         html.H4("Start a retraining run"),
         html.Label("Model to retrain (and the service whose production rows it may use)"),
@@ -61,13 +71,15 @@ app.layout = html.Div(style=STYLE, children=[
 ])
 
 
-@app.callback([Output("model", "options"), Output("model", "value")], Input("refresh", "n_intervals"),
-              State("model", "value"))
-def _models(_: int, current: str | None) -> tuple[list[dict[str, str]], str | None]:
+@app.callback([Output("model", "options"), Output("model", "value"), *pace_outputs(MODELS_REFRESH)],
+              pace_inputs(MODELS_REFRESH), State("model", "value"))
+def models(n: int | None, _watchdog: int | None, current: str | None) -> tuple[list[dict[str, str]], str | None,
+                                                                               int, int, int]:
+    started = time.perf_counter()
     options = [{"label": f"{s.algorithm.name} ({s.dataset}, service {s.name})",
                 "value": model_value(s.dataset, s.algorithm.name, s.name)} for s in data.services() if s.algorithm]
     values = [o["value"] for o in options]
-    return options, current if current in values else (values[0] if values else None)
+    return options, current if current in values else (values[0] if values else None), *paced_since(n, started)
 
 
 @app.callback(Output("started", "children"), Input("start", "n_clicks"),
@@ -88,27 +100,47 @@ def _start(clicks: int, model: str | None, source: str, start: str | None, end: 
     return f"Run {accepted.id} queued."
 
 
-@app.callback([Output("runs", "children"), Output("run", "options"), Output("run", "value")],
-              [Input("refresh", "n_intervals"), Input("started", "children")], State("run", "value"))
-def _runs(_: int, __: str, current: int | None) -> tuple[html.Table | str, list[dict[str, Any]], int | None]:
+@app.callback([Output("runs", "children"), Output("run", "options"), Output("run", "value"), *pace_outputs(RUNS)],
+              [*pace_inputs(RUNS), Input("started", "children")], State("run", "value"))
+def runs_panel(n: int | None, _watchdog: int | None, _started: str | None,
+               current: int | None) -> tuple[html.Table | str, list[dict[str, Any]], Any, int, int, int]:
+    # django-plotly-dash sets dash.callback_context per call (an import of the name would be stale).
+    triggered = dash.callback_context.triggered
+    return refresh_runs(n, current, bool(triggered) and triggered[0]["prop_id"].startswith("started"))
+
+
+def refresh_runs(n: int | None, current: int | None,
+                 started: bool) -> tuple[html.Table | str, list[dict[str, Any]], Any, int, int, int]:
+    """The runs panel's answer and its pace (`started`: a run was just started here, so it is the one chosen)."""
+    began = time.perf_counter()
+    return *_runs_panel(current, started), *paced_since(n, began)
+
+
+def _runs_panel(current: int | None, started: bool) -> tuple[html.Table | str, list[dict[str, Any]], Any]:
     try:
         runs = platform.retraining(lambda c: c.list_runs(limit=20))
     except PlatformError as exc:
         return exc.message, [], None
     ids = [r.id for r in runs]
-    # django-plotly-dash sets dash.callback_context per call (an import of the name would be stale).
-    triggered = dash.callback_context.triggered
-    started = bool(triggered) and triggered[0]["prop_id"].startswith("started")
     value = ids[0] if ids and (started or current not in ids) else current
+    # The same run again would set off the run's callback out of its own pace.
     return table([run_row(r) for r in runs], "runs-table"), [
-        {"label": f"run {r.id}: {r.algorithm} ({r.status.value})", "value": r.id} for r in runs], value
+        {"label": f"run {r.id}: {r.algorithm} ({r.status.value})", "value": r.id} for r in runs], (
+        dash.no_update if value == current and current is not None else value)
 
 
 @app.callback([Output("run-status", "children"), Output("comparison", "figure"), Output("explainer", "children"),
-               Output("promote", "disabled"), Output("promote-note", "children"), Output("cancel", "disabled")],
-              [Input("run", "value"), Input("refresh", "n_intervals"), Input("promoted", "children"),
+               Output("promote", "disabled"), Output("promote-note", "children"), Output("cancel", "disabled"),
+               *pace_outputs(RUN)],
+              [*pace_inputs(RUN), Input("run", "value"), Input("promoted", "children"),
                Input("cancelled", "children")])
-def _run(run_id: int | None, _: int, __: str, ___: str) -> tuple[str, go.Figure, html.A | str, bool, str, bool]:
+def run_panel(n: int | None, _watchdog: int | None, run_id: int | None, _promoted: str | None,
+              _cancelled: str | None) -> tuple[str, go.Figure, html.A | str, bool, str, bool, int, int, int]:
+    started = time.perf_counter()
+    return *_run_panel(run_id), *paced_since(n, started)
+
+
+def _run_panel(run_id: int | None) -> tuple[str, go.Figure, html.A | str, bool, str, bool]:
     if run_id is None:
         return "No runs yet.", empty("start a run"), "", True, "", True
     try:
