@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
@@ -38,9 +38,11 @@ class EventPublisher:
                                                              initial=1.0))
 
     async def _connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
-        channel = await self._connection.channel()
-        self._exchange = await declare_events_exchange(channel, self.exchange_name)
+        connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
+        async with _closed_on_failure(connection):
+            channel = await connection.channel()
+            self._exchange = await declare_events_exchange(channel, self.exchange_name)
+        self._connection = connection
         log.info("events go to exchange %s", self.exchange_name)
 
     @property
@@ -90,25 +92,44 @@ class EventSubscription:
         self._task = asyncio.create_task(until_done(f"subscribing to {self.what}", self._subscribe))
 
     async def _subscribe(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=1)
-        exchange = await declare_events_exchange(channel, self.exchange_name)
-        arguments: dict[str, object] = {"x-queue-type": "quorum"}
-        if self.expires_ms:
-            arguments["x-expires"] = self.expires_ms
-        queue = await channel.declare_queue(self.queue_name, durable=True, arguments=arguments)
-        for key in self.routing_keys:
-            await queue.bind(exchange, routing_key=key)
-        await queue.consume(self.on_message)
-        self.subscribed = True
-        log.info("%s: %s from %s through queue %s", self.what, self.routing_keys, self.exchange_name,
-                 self.queue_name)
-        if self.on_subscribed is not None:
-            await self.on_subscribed()
+        connection = await aio_pika.connect_robust(self.amqp_url, timeout=5)
+        self._connection = connection  # close() closes it, even while subscribing
+        async with _closed_on_failure(connection):
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=1)
+            exchange = await declare_events_exchange(channel, self.exchange_name)
+            arguments: dict[str, object] = {"x-queue-type": "quorum"}
+            if self.expires_ms:
+                arguments["x-expires"] = self.expires_ms
+            queue = await channel.declare_queue(self.queue_name, durable=True, arguments=arguments)
+            for key in self.routing_keys:
+                await queue.bind(exchange, routing_key=key)
+            await queue.consume(self.on_message)
+            self.subscribed = True
+            log.info("%s: %s from %s through queue %s", self.what, self.routing_keys, self.exchange_name,
+                     self.queue_name)
+            if self.on_subscribed is not None:
+                try:
+                    await self.on_subscribed()
+                except BaseException:
+                    self.subscribed = False  # its connection is closed below: nothing is consumed until the next try
+                    raise
 
     async def close(self) -> None:
         await _stop(self._task, self._connection)
+
+
+@asynccontextmanager
+async def _closed_on_failure(connection: AbstractRobustConnection) -> AsyncIterator[None]:
+    """A start that fails part way (the broker stopping between the connect and the consume) is tried again from a
+    new connection: the one it leaves is closed, or its robust channel would restore a second consumer of the
+    same queue on the next reconnect, beside the one the next try makes."""
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):
+            await connection.close()
+        raise
 
 
 async def _stop(task: asyncio.Task[bool] | None, connection: AbstractRobustConnection | None) -> None:

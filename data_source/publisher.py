@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from conveyor.amqp import BROKER_FAULTS, declare_service_queue
-from conveyor.retry import Backoff, retry
+from conveyor.amqp import (
+    BROKER_FAULTS,
+    connect_through_faults,
+    declare_service_queue,
+    open_channel,
+    through_broker_faults,
+)
+from conveyor.retry import Backoff, Stopping, retry
 from data_source.records import MessageFactory
 
 UNCONFIRMED_BACKOFF = Backoff(initial=0.4, maximum=5.0)
@@ -102,7 +109,7 @@ class Publisher:
             self.summary.published_at[record_id] = published_at
 
     async def _publisher(self, connection: aio_pika.abc.AbstractRobustConnection) -> None:
-        channel = await connection.channel(publisher_confirms=True)
+        channel = await open_channel(connection)
         pending: set[asyncio.Task[None]] = set()
         while (index := self._take()) is not None:
             if self.options.rate > 0:
@@ -116,7 +123,8 @@ class Publisher:
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         if pending:
             await asyncio.wait(pending)
-        await channel.close()
+        with suppress(*BROKER_FAULTS):  # all it sent is confirmed: a broker gone by now takes nothing with it
+            await channel.close()
 
     async def _report(self) -> None:
         while True:
@@ -126,11 +134,21 @@ class Publisher:
                 self.progress(self.summary)
 
     async def run(self) -> PublishSummary:
-        connection = await aio_pika.connect_robust(self.options.amqp_url)
+        """Publish until done; a broker down or stopping at start delays it (a stop meanwhile: nothing sent)."""
+        try:
+            connection = await connect_through_faults(self.options.amqp_url, stop=self.stop)
+        except Stopping:
+            return self.summary
         async with connection:
-            channel = await connection.channel()
-            await declare_service_queue(channel, self.options.queue)
-            await channel.close()
+            try:
+                channel = await open_channel(connection, publisher_confirms=False, stop=self.stop)
+                await through_broker_faults(f"declaring queue {self.options.queue}",
+                                            lambda: declare_service_queue(channel, self.options.queue),
+                                            stop=self.stop)
+            except Stopping:
+                return self.summary
+            with suppress(*BROKER_FAULTS):
+                await channel.close()
             self._start = time.monotonic()
             reporter = asyncio.create_task(self._report())
             try:

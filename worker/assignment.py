@@ -10,7 +10,7 @@ from contextlib import suppress
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from conveyor.amqp import declare_events_exchange
+from conveyor.amqp import declare_events_exchange, through_broker_faults
 from conveyor.clients import APIError, APIUnavailable, QueueManagerClient
 from conveyor.schemas.services import Service
 
@@ -31,11 +31,20 @@ class AssignmentWatcher:
         self.interval = interval
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, channel: AbstractChannel, exchange_name: str) -> None:
-        exchange = await declare_events_exchange(channel, exchange_name)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange, routing_key=f"service.{self.name}.assignment")
-        await queue.consume(self._on_event, no_ack=True)
+    async def start(self, channel: AbstractChannel, exchange_name: str, stop: asyncio.Event | None = None) -> None:
+        """Listen for the service's assignment events and poll its revision. Each broker step is tried again on
+        its own through broker faults (a robust queue, binding or consumer is remembered only once it is made), so
+        a broker that stops meanwhile delays the start instead of ending the worker."""
+        key = f"service.{self.name}.assignment"
+        exchange = await through_broker_faults(
+            f"declaring exchange {exchange_name}", lambda: declare_events_exchange(channel, exchange_name), stop=stop)
+        queue = await through_broker_faults(
+            "declaring the assignment events queue",
+            lambda: channel.declare_queue(exclusive=True, auto_delete=True), stop=stop)
+        await through_broker_faults(f"binding the assignment events queue to {key}",
+                                    lambda: queue.bind(exchange, routing_key=key), stop=stop)
+        await through_broker_faults("consuming assignment events",
+                                    lambda: queue.consume(self._on_event, no_ack=True), stop=stop)
         self._tasks.append(asyncio.create_task(self._poll()))
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:

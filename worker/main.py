@@ -7,10 +7,17 @@ import logging
 import time
 from contextlib import suppress
 
-import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from conveyor.amqp import CHANNEL_LOST, declare_events_exchange, declare_service_queue
+from conveyor.amqp import (
+    BROKER_FAULTS,
+    CHANNEL_LOST,
+    connect_through_faults,
+    declare_events_exchange,
+    declare_service_queue,
+    open_channel,
+    through_broker_faults,
+)
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.retry import Backoff, Stopping, retry
 from conveyor.schemas.datasets import DatasetSchema
@@ -178,25 +185,34 @@ class Worker:
         log.info("worker %s for service %s; metrics on :%d", self.settings.worker_id, self.settings.service_name, port)
         service, schema = await self._until_ready()
         self.service = service
-        connection = await aio_pika.connect_robust(self.settings.amqp_url)
+        # Every broker step of the start is tried again through broker faults: a broker down or stopping while a
+        # worker starts delays it (found by `conveyor bench faults`: a consume on a channel not yet restored).
+        stop = self.stop
+        connection = await connect_through_faults(self.settings.amqp_url, stop=stop)
         try:
-            channel = await connection.channel(publisher_confirms=True)
-            await channel.set_qos(prefetch_count=self.settings.prefetch)
-            queue, dead_letters, _ = await declare_service_queue(channel, service.queue)
-            events_channel = await connection.channel()
-            self.events.attach(await declare_events_exchange(events_channel, self.settings.events_exchange))
+            channel = await open_channel(connection, stop=stop)
+            await through_broker_faults("setting the prefetch",
+                                        lambda: channel.set_qos(prefetch_count=self.settings.prefetch), stop=stop)
+            queue, dead_letters, _ = await through_broker_faults(
+                f"declaring queue {service.queue}", lambda: declare_service_queue(channel, service.queue), stop=stop)
+            events_channel = await open_channel(connection, stop=stop)
+            self.events.attach(await through_broker_faults(
+                "declaring the events exchange",
+                lambda: declare_events_exchange(events_channel, self.settings.events_exchange), stop=stop))
             watcher = AssignmentWatcher(self.qm, service, self._on_assignment, self.settings.version_check_seconds)
-            await watcher.start(events_channel, self.settings.events_exchange)
+            await watcher.start(events_channel, self.settings.events_exchange, stop=stop)
             try:
                 # No consumer until a champion loads: a bad model never takes a message out of the queue.
                 if await self._until_a_model(service.queue):
                     processor = BatchProcessor(self.settings, self.qm, self.ml, schema, service.payload_key,
                                                dead_letters, service.queue, self.metrics, self.stop, self.health)
-                    tag = await queue.consume(self.inbox.put)
+                    tag = await through_broker_faults(f"consuming {service.queue}",
+                                                      lambda: queue.consume(self.inbox.put), stop=stop)
                     log.info("consuming %s (batch %d, wait %d ms, prefetch %d)", service.queue,
                              self.settings.batch_size, self.settings.batch_wait_ms, self.settings.prefetch)
                     await self._loop(processor)
-                    await queue.cancel(tag)
+                    with suppress(*BROKER_FAULTS):  # a broker gone by then has cancelled it: nothing is lost
+                        await queue.cancel(tag)
             finally:
                 await watcher.close()
         finally:

@@ -182,7 +182,9 @@ class FaultRun:
                     continue
                 self.exits.append({"component": component.name, "code": component.proc.returncode,
                                    "at_seconds": round(time.monotonic() - self.started, 1),
-                                   "last_log_line": (self.stack.log_tail(component.name, 1) or "")[-300:]})
+                                   "last_log_line": (self.stack.log_tail(component.name, 1) or "")[-300:],
+                                   # The traceback that ended it: the stack's logs are removed with it.
+                                   "log_tail": self.stack.log_tail(component.name, 60).splitlines()})
                 log.warning("%s exited with %s on its own; starting it again", component.name,
                             component.proc.returncode)
                 await asyncio.to_thread(self.stack.restart, component.name)
