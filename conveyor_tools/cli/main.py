@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "demo-drift": "conveyor_tools.cli.demo",
     "status": "conveyor_tools.cli.status",
     "train": "conveyor_tools.cli.train",
+    "check": "conveyor_tools.cli.check",
 }
 
 
