@@ -53,7 +53,9 @@ class AssignmentWatcher:
         except (ValueError, TypeError, AttributeError):
             return
         if revision > self.revision:
-            await self.check()
+            # queue_manager down meanwhile: the poll learns the same revision a little later.
+            with suppress(APIError, APIUnavailable):
+                await self.check()
 
     async def _poll(self) -> None:
         while True:
