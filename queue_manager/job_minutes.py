@@ -8,10 +8,15 @@ One document per (service, worker_id, minute of the job's updated_at):
      last_at,
      models: {"<algorithm_name vN, escaped>": last_at of its latest job}}
 
-`record` adds jobs to them with one bulk write of upserts ($inc of counts and bucket counts, $min/$max of the
-latency's extremes, of last_at and of each model's last time), so GET /queue_manager/jobs/stats reads a few
-documents per minute instead of scanning the jobs. Buckets are named "b<index into LATENCY_BUCKETS>": an object,
-not an array, because an upsert's $inc on "latency.buckets.3" makes an object on both MongoDB and secantusdb.
+The same jobs are also counted into coarser roll-ups (collection `job_rollups`): the same documents with a `step`
+of 10, 60 or 1440 minutes and `minute` the first minute of their step (UTC, steps aligned to midnight), so a long
+window reads a few of them instead of every minute (queue_manager/job_stats.py chooses the step).
+
+`record` adds jobs to them with one bulk write of upserts per collection ($inc of counts and bucket counts,
+$min/$max of the latency's extremes, of last_at and of each model's last time), so GET /queue_manager/jobs/stats
+reads a few documents per minute (or per step) instead of scanning the jobs. Buckets are named "b<index into
+LATENCY_BUCKETS>": an object, not an array, because an upsert's $inc on "latency.buckets.3" makes an object on both
+MongoDB and secantusdb.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mongoengine.connection import get_db
@@ -31,12 +36,15 @@ from pymongo.errors import BulkWriteError
 from conveyor.schemas.jobs import TERMINAL, JobStatus
 
 COLLECTION = "job_minutes"
+ROLLUPS = "job_rollups"
+ROLLUP_STEPS: tuple[int, ...] = (10, 60, 1440)  # minutes; each divides a day, so steps align to midnight (UTC)
 # Upper bounds in seconds of the latency histogram's buckets (Prometheus' "le"); the last one catches the rest.
 # Fine enough from 1 ms to a minute that a percentile read from them is within one bucket of the exact one.
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
     0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, math.inf,
 )
+STEP_MINUTE_INDEX = "step_minute"  # the stats' window and the retention's prune of the roll-ups go by it
 UNKNOWN_WORKER = "?"
 DUPLICATE_KEY = 11000
 _TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
@@ -44,6 +52,10 @@ _TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
 
 def collection() -> Collection:
     return get_db()[COLLECTION]
+
+
+def rollups() -> Collection:
+    return get_db()[ROLLUPS]
 
 
 def bucket_key(index: int) -> str:
@@ -61,6 +73,10 @@ def ensure_indexes() -> None:
     minutes.create_index([("service", ASCENDING), ("worker_id", ASCENDING), ("minute", ASCENDING)], unique=True,
                          name="service_worker_minute")
     minutes.create_index([("minute", ASCENDING)], name="minute_1")
+    coarse = rollups()
+    coarse.create_index([("step", ASCENDING), ("service", ASCENDING), ("worker_id", ASCENDING), ("minute", ASCENDING)],
+                        unique=True, name="step_service_worker_minute")
+    coarse.create_index([("step", ASCENDING), ("minute", ASCENDING)], name=STEP_MINUTE_INDEX)
 
 
 def _utc(at: datetime) -> datetime:
@@ -69,6 +85,13 @@ def _utc(at: datetime) -> datetime:
 
 def minute_of(at: datetime) -> datetime:
     return _utc(at).replace(second=0, microsecond=0)
+
+
+def step_start(at: datetime, step: int) -> datetime:
+    """The first minute of the `step`-minute bucket (aligned to midnight, UTC) that `at` falls in."""
+    minute = minute_of(at)
+    of_day = minute.hour * 60 + minute.minute
+    return minute.replace(hour=0, minute=0) + timedelta(minutes=of_day // step * step)
 
 
 def model_key(model: str) -> str:
@@ -160,6 +183,7 @@ def record(docs: Sequence[Mapping[str, Any]]) -> None:
     terminal is not counted (its caller calls again when it becomes terminal); the caller calls once per job.
     """
     minutes: dict[tuple[str, str, datetime], _Minute] = {}
+    coarse: dict[tuple[int, str, str, datetime], _Minute] = {}
     for doc in docs:
         status = doc.get("status")
         status = status.value if isinstance(status, JobStatus) else status
@@ -167,20 +191,31 @@ def record(docs: Sequence[Mapping[str, Any]]) -> None:
             continue
         at = _utc(doc.get("updated_at") or datetime.now(UTC))
         worker = (doc.get("metadata") or {}).get("worker_id") or UNKNOWN_WORKER
-        key = (str(doc["service"]), str(worker), minute_of(at))
-        minutes.setdefault(key, _Minute()).add(status, at, _elapsed(doc), _model(doc))
+        service, worker_id, elapsed, model = str(doc["service"]), str(worker), _elapsed(doc), _model(doc)
+        minutes.setdefault((service, worker_id, minute_of(at)), _Minute()).add(status, at, elapsed, model)
+        for step in ROLLUP_STEPS:
+            coarse.setdefault((step, service, worker_id, step_start(at, step)), _Minute()).add(
+                status, at, elapsed, model)
     if not minutes:
         return
-    ops = [
+    _upsert(collection(), [
         UpdateOne({"service": service, "worker_id": worker, "minute": minute}, entry.update(), upsert=True)
         for (service, worker, minute), entry in minutes.items()
-    ]
+    ])
+    _upsert(rollups(), [
+        UpdateOne({"step": step, "service": service, "worker_id": worker, "minute": start}, entry.update(),
+                  upsert=True)
+        for (step, service, worker, start), entry in coarse.items()
+    ])
+
+
+def _upsert(target: Collection, ops: list[UpdateOne]) -> None:
     try:
-        collection().bulk_write(ops, ordered=False)
+        target.bulk_write(ops, ordered=False)
     except BulkWriteError as exc:
         # Two writers upserting a new minute at once: one insert loses on the unique key. Its document exists
         # now, so the same update applied again finds it and adds its counts.
         errors = exc.details.get("writeErrors", [])
         if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
-        collection().bulk_write([ops[e["index"]] for e in errors], ordered=False)
+        target.bulk_write([ops[e["index"]] for e in errors], ordered=False)
