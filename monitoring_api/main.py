@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from conveyor.api.app import create_service_app
+from conveyor.api.store_metrics import serving
 from conveyor.clients.peers import PeerClients
 from conveyor.events import EventPublisher
 from conveyor.pg import Database
@@ -18,6 +19,7 @@ from monitoring_api.challenger_store import CHALLENGER_DDL, ChallengerStore
 from monitoring_api.check_store import DDL, CheckStore
 from monitoring_api.checks import Drift, Monitor, ReferenceRows
 from monitoring_api.episodes import EpisodeStore
+from monitoring_api.metrics import monitoring_gauges
 from monitoring_api.model_reference import MODEL_REFERENCE_DDL, ModelReferences
 from monitoring_api.routes import calibration, challenger, checks, episodes, reports
 from monitoring_api.service import HtmlCache
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
         resources.callback(db.close)
         await resources.enter_async_context(tables)
+        await resources.enter_async_context(serving(monitoring_gauges(db, app.state.metrics_registry)))
         peers = await resources.enter_async_context(PeerClients.open(settings))
         webhook = await resources.enter_async_context(httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)) \
             if settings.webhook_url else None

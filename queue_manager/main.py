@@ -10,10 +10,12 @@ from fastapi.concurrency import run_in_threadpool
 from mongoengine.connection import get_db
 
 from conveyor.api.app import create_service_app
+from conveyor.api.store_metrics import serving
 from conveyor.events import EventPublisher
 from conveyor.startup import StartupStep
 from queue_manager import job_minutes, job_stats, jobs_store
 from queue_manager.job_retention import PruneTask, Retention
+from queue_manager.metrics import queue_manager_gauges
 from queue_manager.models import AlgorithmDoc, DatasetDoc, ServiceDoc
 from queue_manager.routes import algorithms, datasets, jobs, legacy, root, services
 from queue_manager.settings import Settings, load_settings
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _connect(settings)
         resources.callback(mongoengine.disconnect)
         await resources.enter_async_context(indexes)
+        await resources.enter_async_context(serving(queue_manager_gauges(app.state.metrics_registry)))
         retention.start()
         resources.push_async_callback(retention.stop)
         await app.state.events.start()

@@ -11,10 +11,12 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 
 from conveyor.api.app import create_service_app
+from conveyor.api.store_metrics import serving
 from conveyor.clients.peers import PeerClients
 from conveyor.pg import Database
 from conveyor.schemas.datasets import Task
 from conveyor.tables import StartupTables
+from retraining_api.metrics import retraining_gauges
 from retraining_api.models_cache import ModelCache
 from retraining_api.routes import evaluation, explainers, runs
 from retraining_api.settings import Settings, load_settings
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def startup(app: FastAPI, resources: AsyncExitStack) -> None:
         resources.callback(db.close)
         await resources.enter_async_context(tables)
+        await resources.enter_async_context(serving(retraining_gauges(db, app.state.metrics_registry)))
         peers = await resources.enter_async_context(PeerClients.open(settings))
         triggers = TriggerListener(settings, store, peers.queue_manager)
         triggers.start()
