@@ -7,7 +7,9 @@ a crash at any point means redelivery, and redelivery is harmless: a job's id is
 (conveyor.job_ids), rows are unique per record_id and jobs per record, the first write of each wins, and split
 mode sends a record to the same model every time. A record whose row or job an earlier delivery stored is a
 duplicate. Prediction comes first so that each job names the model that served it, even when a failing
-challenger hands its records to the champion.
+challenger hands its records to the champion. A batch's jobs and acknowledgements run while the next batch is
+predicted and its rows stored (`process`): ml_data_api and queue_manager busy at once, one acknowledgement frame
+per batch.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from aiormq.exceptions import ChannelInvalidStateError
 
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.job_ids import job_id_for
@@ -59,6 +63,7 @@ class BatchProcessor:
         self.stop = stop
         self.health = health
         self.predictor = Predictor(schema, metrics)
+        self._finishing: asyncio.Task[None] | None = None  # the last batch's jobs and acknowledgements
 
     async def _retry(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
         # A 4xx for a whole batch means the platform changed under us (a schema, a service):
@@ -152,10 +157,32 @@ class BatchProcessor:
                 self.health.failed("predict", run.challenger, run.error)
 
     async def process(self, messages: list[AbstractIncomingMessage], models: AssignedModels) -> None:
-        steps = {JobStep.received: datetime.now(UTC)}
-        clock = time.perf_counter()
+        """Predict and store the batch's rows now; its jobs, dead letters and acknowledgements follow in the
+        background, once the previous batch's are done.
+
+        So one batch's jobs are written to queue_manager while the next batch's rows go to ml_data_api: two stores
+        busy at once instead of one after the other. Each batch still writes its rows before its jobs and is
+        acknowledged only once both are stored, and jobs are written in batch order, so a record repeated in the
+        next batch finds the job of this one. What the previous batch's background step raised (Stopping, a lost
+        channel) is raised here, after this batch's own background step is started: its messages may have come
+        on a channel restored since, and are finished either way."""
+        stored = await self._store(messages, models)
+        try:
+            await self.settle()
+        finally:
+            self._finishing = asyncio.create_task(self._finish(stored))
+
+    async def settle(self) -> None:
+        """Wait for the last batch's jobs, dead letters and acknowledgements; raise what they raised."""
+        task, self._finishing = self._finishing, None
+        if task is not None:
+            await task
+
+    async def _store(self, messages: list[AbstractIncomingMessage], models: AssignedModels) -> StoredBatch:
+        batch = StoredBatch(messages, models, {JobStep.received: datetime.now(UTC)}, time.perf_counter())
+        steps = batch.steps
         self.metrics.batch_size.observe(len(messages))
-        items = [self._parse(m) for m in messages]
+        items = batch.items = [self._parse(m) for m in messages]
         await self._predict(models, items)
         steps[JobStep.predicted] = datetime.now(UTC)
         predicted = [i for i in items if i.record is not None and i.error is None]
@@ -168,8 +195,12 @@ class BatchProcessor:
                 item.stored_before = item.record_id in before
                 item.skip = item.stored_before
         steps[JobStep.stored] = steps[JobStep.finished] = steps[JobStep.failed] = datetime.now(UTC)
-        history = {step: CompletedStep(status=step, at=at) for step, at in steps.items()}
-        jobs = [self._completed(i, models.champion, history) for i in items]
+        return batch
+
+    async def _finish(self, batch: StoredBatch) -> None:
+        items = batch.items
+        history = {step: CompletedStep(status=step, at=at) for step, at in batch.steps.items()}
+        jobs = [self._completed(i, batch.models.champion, history) for i in items]
         written = await self._retry("write jobs", lambda: self.qm.complete_jobs(jobs))
         for item, job in zip(items, written.jobs, strict=True):
             if job.existing:
@@ -180,11 +211,45 @@ class BatchProcessor:
             # its failed job and dead-lettering it, and a second dead letter beats none.
             if item.error is not None:
                 await self._dead_letter(item)
+        await _acknowledge(batch.messages)
         now = time.time()
         for item in items:
-            await item.message.ack()
             outcome = "failed" if item.error else ("duplicate" if item.skip else "finished")
             self.metrics.messages.labels(outcome).inc()
             if outcome == "finished" and item.record and item.record.published_at:
                 self.metrics.end_to_end.observe(max(0.0, now - item.record.published_at))
-        self.metrics.batch_seconds.observe(time.perf_counter() - clock)
+        self.metrics.batch_seconds.observe(time.perf_counter() - batch.clock)
+
+
+@dataclass
+class StoredBatch:
+    """A batch whose rows are stored: what its jobs and acknowledgements need."""
+
+    messages: list[AbstractIncomingMessage]
+    models: AssignedModels
+    steps: dict[JobStep, datetime]  # when it was received, predicted, stored (and so finished or failed)
+    clock: float  # perf_counter when it was received
+    items: list[Item] = field(default_factory=list)
+
+
+async def _acknowledge(messages: list[AbstractIncomingMessage]) -> None:
+    """One acknowledgement per channel for the whole batch: its last delivery, with `multiple`.
+
+    Batches are taken from the inbox in delivery order and acknowledged one after the other, so on a channel every
+    delivery up to a batch's last one is that batch's or an earlier, acknowledged one: one frame instead of one per
+    message, for the broker as for the worker. A batch may hold messages of a channel lost meanwhile (they come
+    again: raised once the others are acknowledged) and of the one restored since (acknowledged on it)."""
+    last: dict[int, AbstractIncomingMessage] = {}
+    lost: ChannelInvalidStateError | None = None
+    for message in messages:
+        try:
+            key = id(message.channel)  # raises once the channel is closed
+        except ChannelInvalidStateError as exc:
+            lost = exc
+            continue
+        if key not in last or (message.delivery_tag or 0) > (last[key].delivery_tag or 0):
+            last[key] = message
+    for message in last.values():
+        await message.ack(multiple=True)
+    if lost is not None:
+        raise lost

@@ -8,6 +8,7 @@ import time
 from contextlib import suppress
 
 from aio_pika.abc import AbstractIncomingMessage
+from aiormq.exceptions import ChannelInvalidStateError
 
 from conveyor.amqp import (
     BROKER_FAULTS,
@@ -243,28 +244,46 @@ class Worker:
             if models is None:
                 raise RuntimeError("no models loaded")  # run() loads them before the loop starts
             try:
-                # The batch in hand is finished even when a stop arrives meanwhile.
+                # The batch in hand is finished even when a stop arrives meanwhile (its jobs and acknowledgements
+                # in the background, while the next batch is stored: settled below).
                 await processor.process(getting.result(), models)
             except Stopping:
                 log.info("stopped during a retry; the batch returns to the queue")
                 break
             except CHANNEL_LOST as exc:
-                # The broker closed the channel under the batch (a restart, a stop_app): its messages, and those
-                # waiting in the inbox, are unacknowledged on a dead channel, so the broker delivers them again
-                # once the robust connection has restored the consumer; redelivery is harmless. Carry on.
-                dropped = self._drop_inbox()
-                self.metrics.retries.labels("broker").inc()
-                log.warning("the broker closed the channel during a batch (%s: %s): %d message(s) in hand and %d "
-                            "waiting will be delivered again", type(exc).__name__, exc, len(getting.result()),
-                            dropped)
+                self._channel_lost(exc)
             finally:
                 self._busy = False
+        try:
+            await processor.settle()
+        except Stopping:
+            log.info("stopped during a retry; the last batch returns to the queue")
+        except CHANNEL_LOST as exc:
+            self._channel_lost(exc)
+
+    def _channel_lost(self, exc: BaseException) -> None:
+        # The broker closed the channel under a batch (a restart, a stop_app): its messages, and those waiting in
+        # the inbox, are unacknowledged on a dead channel, so the broker delivers them again once the robust
+        # connection has restored the consumer; redelivery is harmless. Carry on.
+        dropped = self._drop_inbox()
+        self.metrics.retries.labels("broker").inc()
+        log.warning("the broker closed the channel during a batch (%s: %s): its messages and %d waiting will be "
+                    "delivered again", type(exc).__name__, exc, dropped)
 
     def _drop_inbox(self) -> int:
+        """Drop the waiting messages of a closed channel; those of the channel restored since stay, in order."""
         dropped = 0
+        kept: list[AbstractIncomingMessage] = []
         while not self.inbox.empty():
-            self.inbox.get_nowait()
-            dropped += 1
+            message = self.inbox.get_nowait()
+            try:
+                message.channel  # noqa: B018 - raises once its channel is closed
+            except ChannelInvalidStateError:
+                dropped += 1
+                continue
+            kept.append(message)
+        for message in kept:
+            self.inbox.put_nowait(message)
         return dropped
 
 
