@@ -1,0 +1,90 @@
+"""The publisher through a broker connection that is refused at start or drops while it publishes: every record is
+confirmed in the end, none is given up (a relay in front of the machine's RabbitMQ is cut; the broker runs on)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+import aio_pika
+import pytest
+
+from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name
+from data_source.publisher import Publisher, PublishOptions, PublishSummary
+from tests.data_source.test_data_source import factory, frame
+from tests.worker.broker_cut import BrokerCut
+
+
+@pytest.fixture
+def cut() -> Iterator[BrokerCut]:
+    relay = BrokerCut()
+    try:
+        yield relay
+    finally:
+        relay.close()
+
+
+@pytest.fixture
+def queue(unique_name: str, amqp_url: str) -> Iterator[str]:
+    yield unique_name
+    asyncio.run(_cleanup(amqp_url, unique_name))
+
+
+async def _cleanup(url: str, queue: str) -> None:
+    async with await aio_pika.connect_robust(url) as connection:
+        channel = await connection.channel()
+        for name in (queue, dead_letter_queue_name(queue)):
+            await channel.queue_delete(name)
+        await channel.exchange_delete(dead_letter_exchange_name(queue))
+
+
+async def _ids(url: str, queue: str) -> list[str]:
+    async with await aio_pika.connect_robust(url) as connection:
+        channel = await connection.channel()
+        q = await channel.get_queue(queue)
+        out = []
+        while (message := await q.get(fail=False, no_ack=True)) is not None:
+            out.append(message.message_id or "")
+        return out
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def test_a_publisher_started_while_the_broker_is_unreachable_waits_and_sends_everything(
+        queue: str, amqp_url: str, cut: BrokerCut, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="conveyor.retry")
+
+    async def scenario() -> PublishSummary:
+        running = asyncio.create_task(Publisher(PublishOptions(queue, cut.amqp_url, rows=20), factory()).run())
+        await _until(lambda: "connecting to the broker failed" in caplog.text, "a refused connect")
+        cut.open()
+        return await asyncio.wait_for(running, 60)
+
+    summary = asyncio.run(scenario())
+    assert summary.confirmed == 20
+    assert sorted(asyncio.run(_ids(amqp_url, queue))) == sorted(f"run-{i}-0" for i in range(20))
+
+
+def test_a_publisher_whose_connection_drops_sends_every_record_again_until_confirmed(
+        queue: str, amqp_url: str, cut: BrokerCut) -> None:
+    cut.open()
+    publisher = Publisher(PublishOptions(queue, cut.amqp_url, rows=60, rate=40, publishers=2), factory(frame=frame(60)))
+
+    async def scenario() -> PublishSummary:
+        running = asyncio.create_task(publisher.run())
+        await _until(lambda: publisher.summary.confirmed >= 15, "15 records confirmed")
+        cut.cut()
+        cut.open()
+        return await asyncio.wait_for(running, 90)
+
+    summary = asyncio.run(scenario())
+    assert summary.confirmed == 60 and summary.published == 60
+    ids = asyncio.run(_ids(amqp_url, queue))
+    assert set(ids) == {f"run-{i}-0" for i in range(60)}  # a record whose confirm was lost may be there twice
