@@ -1,14 +1,16 @@
 """An uploaded model file is checked before it is accepted: loaded, asked for `.predict`, and made to predict.
 
-THIS IS WHERE UPLOADED CODE RUNS. A pickle runs its author's code the moment it is loaded, so the file is
-never loaded in queue_manager's own process: `check_model` starts a separate, short-lived Python process
-(`python -m conveyor.model_check_child`) that loads the file with the platform's one loader
-(conveyor.model_files), requires `.predict`, and predicts on a few rows shaped by the dataset's schema. The
-process has a memory limit (RLIMIT_AS, MODEL_CHECK_MEMORY_MB) and a wall-clock limit (MODEL_CHECK_SECONDS,
-then it and whatever it started are killed), runs in an empty temporary directory with none of
-queue_manager's environment (no tokens, no database addresses), and reports a small JSON verdict in a file.
-A crash, a kill by the limits, a timeout or a file that ends the process (`os._exit(1)` on load) is a
-refusal with a sentence, and queue_manager goes on answering.
+THIS IS WHERE UPLOADED CODE RUNS. A pickle runs its author's code the moment it is loaded, so the file is never
+loaded in queue_manager's own process: `check_model` has a separate, short-lived process
+(conveyor.model_check_child's `main`) load the file with the platform's one loader (conveyor.model_files), require
+`.predict`, and predict on a few rows shaped by the dataset's schema. That process is forked, one per check, by
+conveyor.model_check_server, a process started once (with the environment below) that has imported pandas,
+scikit-learn and PyCaret already, so a check no longer pays those imports (the isolation is the same as a fresh
+interpreter's: see that module). The process has a memory limit (RLIMIT_AS, MODEL_CHECK_MEMORY_MB) and a wall-clock
+limit (MODEL_CHECK_SECONDS, then it and whatever it started are killed), runs in an empty temporary directory with
+none of queue_manager's environment (no tokens, no database addresses), and reports a small JSON verdict in a file.
+A crash, a kill by the limits, a timeout or a file that ends the process (`os._exit(1)` on load) is a refusal with
+a sentence, and queue_manager goes on answering.
 
 This is isolation from crashes and runaway resources, not a sandbox: the process runs as queue_manager's
 user, so a pickle can still do whatever that user can. Only skops files (MODEL_ALLOW_PICKLE=false) keep an
@@ -20,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import conveyor
+from conveyor.model_check_launcher import CheckServerUnavailable, check_server
 from conveyor.model_files import ModelFileSettings, model_file_settings
 from conveyor.schemas.algorithms import ModelFormat
 from conveyor.schemas.datasets import DatasetSchema, FeatureType
@@ -40,8 +41,8 @@ CHECK_ROWS = 5
 # A check may hold up to MODEL_CHECK_MEMORY_MB; a few at once bound what uploads can take from the host.
 CONCURRENT_CHECKS = 2
 _slots = threading.BoundedSemaphore(CONCURRENT_CHECKS)
-CHILD_MODULE = "conveyor.model_check_child"
 STDERR_TAIL = 600
+KILLED_SECONDS = 10.0  # how long the server may take to report a killed check's exit
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ def check_rows(schema: DatasetSchema, count: int = CHECK_ROWS) -> list[dict[str,
 
 
 def _child_environment(workdir: str) -> dict[str, str]:
-    """Only what Python needs: the uploaded code gets none of queue_manager's secrets from its environment."""
+    """Only what Python needs: the uploaded code gets none of queue_manager's secrets from its environment. The
+    check server is started with it (`workdir` its own directory); each check then sets HOME, TMPDIR and the log
+    paths to its own directory (conveyor.model_check_server)."""
     package_root = str(Path(conveyor.__file__).resolve().parent.parent)
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": package_root, "HOME": workdir,
@@ -138,21 +141,24 @@ def check_model(content: bytes, filename: str, schema: DatasetSchema, *, what: s
             "trusted_types": list(files.trusted_types), "memory_bytes": limits.memory_bytes,
         }))
         output = directory / "output.txt"
+        output.touch()  # the check's stdout and stderr
+        try:
+            check = check_server(_child_environment).start(workdir)
+        except CheckServerUnavailable as exc:
+            return Verdict(False, f"queue_manager could not start the process that checks {what}: {exc}", found)
         started = time.monotonic()
-        with output.open("wb") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", CHILD_MODULE, workdir], cwd=workdir, env=_child_environment(workdir),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-            try:
-                returncode = child.wait(timeout=limits.seconds)
-            except subprocess.TimeoutExpired:
-                _kill_group(child.pid)
-                child.wait()
+        try:
+            returncode = check.wait(timeout=limits.seconds)
+            if returncode is None:
+                _kill_group(check.pid)
+                check.wait(timeout=KILLED_SECONDS)
                 return Verdict(False, f"{what} did not load and predict within {limits.seconds:g} s "
                                       "(MODEL_CHECK_SECONDS): its check process was stopped", found,
                                seconds=time.monotonic() - started)
-            finally:
-                _kill_group(child.pid)
+        except CheckServerUnavailable as exc:
+            return Verdict(False, f"the check of {what} was lost: {exc}", found, seconds=time.monotonic() - started)
+        finally:
+            _kill_group(check.pid)
         seconds = time.monotonic() - started
         verdict_file = directory / "verdict.json"
         if verdict_file.exists():

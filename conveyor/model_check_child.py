@@ -1,10 +1,12 @@
-"""`python -m conveyor.model_check_child DIR`: the short-lived process in which an uploaded model file is loaded.
+"""The short-lived process in which an uploaded model file is loaded: `main([..., DIR])`.
 
-Started by conveyor.model_check.check_model, never by hand: DIR holds `model` (the file) and `request.json`
-(its name, the dataset's schema, the rows to predict on, the loader's settings, the memory limit). The limits
-are set before anything heavy is imported, then the file is loaded with the platform's loader - this is where
-an uploaded pickle's code runs - and made to predict; the verdict goes to DIR/verdict.json (written whole,
-then renamed, so a killed process leaves none rather than half of one).
+Run by conveyor.model_check_server in the process it forks for one check (`python -m conveyor.model_check_child
+DIR` does the same in a fresh interpreter, for trying a file by hand): DIR holds `model` (the file) and
+`request.json` (its name, the dataset's schema, the rows to predict on, the loader's settings, the memory limit).
+The limits are set before the file is read (the heavy modules are the server's, imported before the fork: the
+address-space limit counts them, as it counted a fresh process's imports), then the file is loaded with the
+platform's loader - this is where an uploaded pickle's code runs - and made to predict; the verdict goes to
+DIR/verdict.json (written whole, then renamed, so a killed process leaves none rather than half of one).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ def _limit(memory_bytes: int) -> None:
 
 
 def _peak_mb(field: str) -> float:
-    """VmPeak (address space, what RLIMIT_AS limits) or VmHWM (resident memory) since the exec: ru_maxrss would
-    carry the parent's over the exec."""
+    """VmPeak (address space, what RLIMIT_AS limits, including the server's imports the fork inherits) or VmHWM
+    (resident memory, since the server's fork reset it): ru_maxrss would carry the server's."""
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith(f"{field}:"):
