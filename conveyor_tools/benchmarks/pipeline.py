@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import statistics
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 import numpy as np
+import psycopg2
 from sklearn.linear_model import LinearRegression
 
 from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
@@ -44,7 +47,8 @@ from conveyor_tools.stack import Component, Stack, StackConfig
 from data_source.publisher import PublishOptions, PublishSummary, publish_rows
 from data_source.records import MessageFactory
 
-AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+AMQP_PORT = 5672
+AMQP = f"amqp://guest:guest@127.0.0.1:{AMQP_PORT}/"
 log = logging.getLogger("conveyor_tools.benchmarks.pipeline")
 MODES = [mode.value for mode in ChallengerMode]
 STORE_PATH = ("queue_manager", "ml_data_api", "secantusdb")  # what a record's job and row go through
@@ -64,6 +68,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--scale takes worker counts of at least 1 separated by commas, such as "
+                                         f"1,2,4; got {text!r}")
+    return counts
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--records", type=_positive, default=20_000)
     p.add_argument("--workers", type=_positive, default=2)
@@ -80,6 +95,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "mode, on the same stack, and print both records/s and their ratio")
     p.add_argument("--challenger-share", type=_share, default=0.5,
                    help="split: the share of records the challenger predicts (shadow predicts every record twice)")
+    p.add_argument("--scale", type=_counts, default=None, metavar="N,N,...",
+                   help="a scale curve: the pipeline at the maximum rate with each of these worker counts (e.g. "
+                        "1,2,4), each on a stack of its own, printed as one table: records/s, per-worker efficiency "
+                        "against the first count, CPU per process and which part saturates first")
     p.add_argument("--rounds", type=_positive, default=1,
                    help="with --challenger: pairs of runs, the order alternating; the median pair is quoted")
 
@@ -146,21 +165,74 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_by_component(stack: Stack, workers: list[Component]) -> dict[str, float | None]:
-    """CPU seconds so far of the workers (together) and of each process of the stack they write through."""
-    def total(components: list[Component]) -> float | None:
-        values = [_cpu_seconds(c.proc.pid) for c in components]
-        return None if None in values else sum(v for v in values if v is not None)
+def _listener_pid(port: int) -> int | None:
+    """The process listening on a local TCP port (Linux /proc; None when not found or not readable)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
 
-    by_name = {c.name: c for c in stack.components}
-    return {"workers": total(workers), **{name: total([by_name[name]]) for name in STORE_PATH if name in by_name}}
+
+def _postgres_backends(database: str) -> list[int]:
+    """The PostgreSQL backends serving the stack's database (ml_data_api's pool and the bench's own reads)."""
+    try:
+        with psycopg2.connect(devstack.database_url(database)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (database,))
+            return [int(row[0]) for row in cur.fetchall()]
+    except psycopg2.Error:
+        return []
 
 
-def _spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float | None]:
+@dataclass
+class CpuProbe:
+    """CPU seconds per part of the path, read from /proc: each part is a list of processes, summed.
+
+    PostgreSQL's part is the backends of the stack's database (one per pooled connection: a backend that appears
+    during the run counts from zero); RabbitMQ's is the broker listening on 5672, which other users of the
+    machine share; the publisher is this process (it also polls the stores for the count)."""
+
+    stack: Stack
+    workers: list[Component]
+    broker_pid: int | None = field(default_factory=lambda: _listener_pid(AMQP_PORT))
+
+    def read(self) -> dict[str, dict[int, float]]:
+        by_name = {c.name: c for c in self.stack.components}
+        parts: dict[str, list[int]] = {"workers": [w.proc.pid for w in self.workers]}
+        parts |= {name: [by_name[name].proc.pid] for name in STORE_PATH if name in by_name}
+        parts["postgres"] = _postgres_backends(self.stack.config.database)
+        parts["rabbitmq"] = [self.broker_pid] if self.broker_pid else []
+        parts["publisher"] = [os.getpid()]
+        out: dict[str, dict[int, float]] = {}
+        for part, pids in parts.items():
+            out[part] = {pid: cpu for pid in pids if (cpu := _cpu_seconds(pid)) is not None}
+        return out
+
+
+def _spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]],
+           ) -> dict[str, float | None]:
+    """CPU seconds each part spent between two reads: a process gone by the second read is left out."""
     out: dict[str, float | None] = {}
-    for part, start in before.items():
-        end = after.get(part)
-        out[part] = None if start is None or end is None else round(end - start, 2)
+    for part, end in after.items():
+        start = before.get(part, {})
+        out[part] = round(sum(cpu - start.get(pid, 0.0) for pid, cpu in end.items()), 2) if end else None
     return out
 
 
@@ -197,7 +269,8 @@ async def pipeline(stack: Stack, args: argparse.Namespace, mode: ChallengerMode 
             await asyncio.sleep(0.2)
         options = PublishOptions(name, AMQP, rate=args.rate, publishers=args.publishers, rows=args.records,
                                  loop=True, keep_published_at=True)
-        cpu_before = _cpu_by_component(stack, workers)
+        probe = CpuProbe(stack, workers)
+        cpu_before = probe.read()
         started = time.time()
         summary: PublishSummary = await publish_rows(options, _factory(args.records))
         deadline = time.monotonic() + 600
@@ -205,7 +278,7 @@ async def pipeline(stack: Stack, args: argparse.Namespace, mode: ChallengerMode 
             await asyncio.sleep(0.5)
         while await _finished_jobs(stack, name) < args.records and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-        cpu_after = _cpu_by_component(stack, workers)
+        cpu_after = probe.read()
     finally:
         for worker in workers:  # the next run's workers do not share the cores with these
             devstack.stop_process(worker.proc)
@@ -302,15 +375,100 @@ def _pairs(stack: Stack, args: argparse.Namespace, mode: ChallengerMode) -> dict
     return figures
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _throwaway_config() -> StackConfig:
     config = StackConfig.throwaway()
     # Only what the pipeline uses: no retraining, and no scheduled checks (a comparison of champion and
     # challenger on the schedule would load the run with a challenger and not the other).
     config.retraining = False
     config.extra_env = {"MONITORING_CHECK_INTERVAL_SECONDS": "0"}
-    with Stack(config) as stack:
+    return config
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.scale:
+        return scale(args)
+    with Stack(_throwaway_config()) as stack:
         figures = measure(stack, args)
     return with_broker(figures, args)  # the stack stopped: the bare broker has the cores to itself
+
+
+# The most CPU each part can take: a Python process is one core (its GIL); PostgreSQL (a process per connection)
+# and RabbitMQ (a scheduler thread per core) take every core.
+SINGLE_CORE = ("queue_manager", "ml_data_api", "secantusdb", "publisher")
+
+
+def saturation(run: dict[str, Any], workers: int) -> dict[str, Any]:
+    """How close each part came to its ceiling: its CPU seconds over the run's seconds, as a share of the cores it
+    can use (1 for a Python process, one per worker for the workers, all of them for PostgreSQL and RabbitMQ), and
+    the share of the machine's cores the path took together. The part nearest its ceiling saturates first."""
+    cores = os.cpu_count() or 1
+    seconds = run["seconds"]
+    shares: dict[str, float] = {}
+    for part, cpu in run["cpu_seconds"].items():
+        if cpu is None:
+            continue
+        ceiling = workers if part == "workers" else 1 if part in SINGLE_CORE else cores
+        shares[part] = round(cpu / seconds / ceiling, 2)
+    busiest = max(shares, key=lambda part: shares[part])
+    total = sum(cpu for cpu in run["cpu_seconds"].values() if cpu is not None)
+    return {"share_of_ceiling": shares, "busiest": busiest, "machine_share": round(total / seconds / cores, 2)}
+
+
+def scale(args: argparse.Namespace, stack: Stack | None = None) -> dict[str, Any]:
+    """The pipeline at the maximum rate with each worker count of --scale, each on a fresh stack (the jobs log of
+    one run does not weigh on the next) unless `stack` is given; then the bare broker, once, against which each
+    run's ratio is given."""
+    rows: list[dict[str, Any]] = []
+    for count in args.scale:
+        one = argparse.Namespace(**{**vars(args), "workers": count, "rate": 0.0, "scale": None})
+        if stack is not None:
+            figures = asyncio.run(pipeline(stack, one))
+        else:
+            with Stack(_throwaway_config()) as fresh:
+                figures = asyncio.run(pipeline(fresh, one))
+        figures["saturation"] = saturation(figures, count)
+        figures["load_after"] = round(os.getloadavg()[0], 1)
+        rows.append(figures)
+        log.info("%d worker(s): %s records/s", count, figures["records_per_second"])
+    first = rows[0]
+    per_worker_first = first["records_per_second"] / first["workers"]
+    for figures in rows:
+        per_worker = figures["records_per_second"] / figures["workers"]
+        figures["per_worker"] = round(per_worker, 1)
+        figures["efficiency"] = round(per_worker / per_worker_first, 2)
+    out: dict[str, Any] = {"scale": rows}
+    if not args.skip_broker:
+        out["broker"] = asyncio.run(broker(args))
+        for figures in rows:
+            figures["ratio_to_broker"] = round(figures["records_per_second"] / out["broker"]["records_per_second"], 3)
+    return out
+
+
+PARTS = ("workers", "queue_manager", "ml_data_api", "secantusdb", "postgres", "rabbitmq", "publisher")
+
+
+def render(figures: dict[str, Any]) -> str:
+    """The figures as JSON; with --scale, then the scale curve as one table."""
+    text = json.dumps(figures, indent=2)
+    if "scale" not in figures:
+        return text
+    short = {"queue_manager": "qm", "ml_data_api": "ml", "secantusdb": "secantus", "postgres": "pg",
+             "rabbitmq": "rabbit", "publisher": "pub"}
+    head = (f"{'workers':>7} {'records/s':>9} {'/worker':>7} {'effic.':>6} {'broker':>6}  "
+            + " ".join(f"{short.get(p, p):>8}" for p in PARTS) + "  saturates first (share of its ceiling)")
+    lines = ["", "Scale curve (CPU seconds per process from /proc; share = CPU s / run s / the cores it can use)",
+             head]
+    for row in figures["scale"]:
+        sat = row["saturation"]
+        cpu = row["cpu_seconds"]
+        cells = " ".join(f"{cpu.get(p) if cpu.get(p) is not None else '-':>8}" for p in PARTS)
+        lines.append(f"{row['workers']:>7} {row['records_per_second']:>9} {row['per_worker']:>7} "
+                     f"{row['efficiency']:>6} {row.get('ratio_to_broker', '-'):>6}  {cells}  {sat['busiest']} "
+                     f"{sat['share_of_ceiling'][sat['busiest']]} (machine {sat['machine_share']} of "
+                     f"{os.cpu_count()} cores, load {row['load_after']})")
+    if "broker" in figures:
+        lines.append(f"bare broker: {figures['broker']['records_per_second']} records/s")
+    return text + "\n" + "\n".join(lines)
 
 
 def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
