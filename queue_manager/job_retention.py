@@ -1,7 +1,8 @@
 """Retention of the jobs log and of its per-minute statistics: a periodic prune in bounded batches.
 
 Raw jobs older than QUEUE_MANAGER_JOBS_RETENTION_DAYS (by created_at, through the index the jobs log has
-already) and aggregates older than QUEUE_MANAGER_JOB_STATS_RETENTION_DAYS (by minute) are deleted; 0 keeps them.
+already) and aggregates older than QUEUE_MANAGER_JOB_STATS_RETENTION_DAYS (by minute; the roll-ups by the start of
+their step) are deleted; 0 keeps them.
 
 Why not a TTL index: secantusdb honours one (its sweeper runs every 60 s, as mongod's TTL monitor does), but
 its sweep decodes every document of the collection while holding the store's lock, whether anything expires
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo.collection import Collection
 
@@ -29,11 +32,13 @@ PRUNE_MAX_BATCHES = 20  # per pass and collection: a backlog is worked off over 
 
 
 def prune(target: Collection, field_name: str, before: datetime, *, batch: int = PRUNE_BATCH,
-          max_batches: int = PRUNE_MAX_BATCHES) -> int:
-    """Delete documents whose `field_name` is before `before`, `batch` at a time, `max_batches` at most."""
+          max_batches: int = PRUNE_MAX_BATCHES, where: Mapping[str, Any] | None = None) -> int:
+    """Delete documents whose `field_name` is before `before` (and that match `where`), `batch` at a time,
+    `max_batches` at most."""
     removed = 0
     for _ in range(max_batches):
-        ids = [doc["_id"] for doc in target.find({field_name: {"$lt": before}}, {"_id": 1}).limit(batch)]
+        ids = [doc["_id"] for doc in target.find({**(where or {}), field_name: {"$lt": before}}, {"_id": 1})
+               .limit(batch)]
         if not ids:
             break
         removed += target.delete_many({"_id": {"$in": ids}}).deleted_count
@@ -51,14 +56,17 @@ class Retention:
                    max_batches: int = PRUNE_MAX_BATCHES) -> dict[str, int]:
         """One pass: what it deleted from the jobs log and from the aggregates."""
         now = now or datetime.now(UTC)
-        removed = {"jobs": 0, "job_minutes": 0}
+        removed = {"jobs": 0, "job_minutes": 0, "job_rollups": 0}
         if self.jobs_days > 0:
             removed["jobs"] = prune(jobs_store.collection(), "created_at", now - timedelta(days=self.jobs_days),
                                     batch=batch, max_batches=max_batches)
         if self.stats_days > 0:
-            removed["job_minutes"] = prune(job_minutes.collection(), "minute",
-                                           now - timedelta(days=self.stats_days), batch=batch,
+            before = now - timedelta(days=self.stats_days)
+            removed["job_minutes"] = prune(job_minutes.collection(), "minute", before, batch=batch,
                                            max_batches=max_batches)
+            for step in job_minutes.ROLLUP_STEPS:  # step by step: through the roll-ups' (step, minute) index
+                removed["job_rollups"] += prune(job_minutes.rollups(), "minute", before, batch=batch,
+                                                max_batches=max_batches, where={"step": step})
         return removed
 
     @property
@@ -79,7 +87,8 @@ class PruneTask:
             try:
                 removed = await asyncio.to_thread(self.retention.prune_once)
                 if any(removed.values()):
-                    log.info("retention: removed %(jobs)d jobs and %(job_minutes)d per-minute statistics", removed)
+                    log.info("retention: removed %(jobs)d jobs, %(job_minutes)d per-minute statistics and "
+                             "%(job_rollups)d roll-ups", removed)
             except Exception as exc:  # a store that is down is tried again at the next pass
                 log.warning("retention prune failed (tried again in %.0f s): %s", self.interval, exc)
             await asyncio.sleep(self.interval)

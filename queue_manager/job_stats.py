@@ -6,10 +6,19 @@ so is marked `partial` in the throughput. Finished and failed jobs, throughput, 
 number of jobs), where a job counts in the minute it became terminal. Jobs still open (created, processing) are
 counted on the jobs log itself, by the jobs created in the window that are not terminal, through a partial index
 of open jobs made here (ensure_indexes): the jobs written once by the worker are never open, so it stays small.
+
+A long window is read at a coarser step, the finest of 1, 10, 60 and 1440 minutes that gives it at most MAX_POINTS
+points, from the roll-ups job_minutes keeps per step (`job_rollups`): at most MAX_POINTS documents per service and
+worker whatever the window (a day: 24 hourly documents each instead of 1,440). Its points are then per step, the
+current step partial, and the window starts at the start of the step its first minute falls in (`since` and
+`step_minutes` in the answer). Roll-ups hold every job counted since ROLLUPS_SINCE (a marker written by the first
+start-up that keeps them: the start of time on a new store, that start-up on a store whose minutes came before);
+the steps before it are read from the minutes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +29,7 @@ from pymongo.errors import OperationFailure
 
 from conveyor.schemas.jobs import TERMINAL, JobStatus
 from queue_manager import job_minutes, jobs_store
-from queue_manager.job_minutes import LATENCY_BUCKETS
+from queue_manager.job_minutes import LATENCY_BUCKETS, ROLLUP_STEPS, STEP_MINUTE_INDEX
 
 OPEN_STATUSES = [s.value for s in JobStatus if s not in TERMINAL]
 PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
@@ -28,6 +37,10 @@ PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 
 OPEN_INDEX = "open_created_at"
 BAD_VALUE = 2  # the server's code for a hint naming no index
+MAX_POINTS = 60  # points of a window's throughput and latency series at most (the main dashboard: 60 minutes)
+META = "job_stats_meta"
+ROLLUPS_SINCE = "rollups_since"  # the marker's _id in META
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def ensure_indexes() -> None:
@@ -42,6 +55,28 @@ def ensure_indexes() -> None:
         jobs.drop_index("status_created_at")
     jobs.create_index([("created_at", ASCENDING)], name=OPEN_INDEX,
                       partialFilterExpression={"status": {"$in": OPEN_STATUSES}})
+    mark_rollups()
+
+
+def mark_rollups(now: datetime | None = None) -> None:
+    """The time from which the roll-ups hold every job, written once: the start of time when no minute was counted
+    before them, else now (the minutes counted so far are not in them). Later start-ups keep the first answer."""
+    counted_before = job_minutes.collection().find_one({}, {"_id": 1}) is not None
+    since = (now or datetime.now(UTC)) if counted_before else EPOCH
+    job_minutes.collection().database[META].update_one(
+        {"_id": ROLLUPS_SINCE}, {"$setOnInsert": {"at": since}}, upsert=True)
+
+
+def rollups_since() -> datetime:
+    """Roll-ups are complete from this time on (no marker: they were never kept, read the minutes)."""
+    doc = job_minutes.collection().database[META].find_one({"_id": ROLLUPS_SINCE})
+    return datetime.max.replace(tzinfo=UTC) if doc is None else job_minutes.minute_of(doc["at"])
+
+
+def step_for(window_minutes: int) -> int:
+    """The finest step (minutes) that reads the window in at most MAX_POINTS points."""
+    return next((step for step in (1, *ROLLUP_STEPS) if math.ceil(window_minutes / step) <= MAX_POINTS),
+                ROLLUP_STEPS[-1])
 
 
 @dataclass
@@ -147,15 +182,16 @@ def _open_counts(service: str | None, since: datetime) -> dict[str, int]:
     return counts
 
 
-def summarize(docs: Iterable[Mapping[str, Any]], current_minute: datetime) -> dict[str, Any]:
-    """Counts of terminal jobs, throughput, latency and workers from aggregate documents (pure: tested alone)."""
+def summarize(docs: Iterable[Mapping[str, Any]], current_minute: datetime, step: int = 1) -> dict[str, Any]:
+    """Counts of terminal jobs, throughput, latency and workers from aggregate documents (pure: tested alone), with
+    a point per `step` minutes (`current_minute`: the first minute of the current, partial, step)."""
     counts = {s.value: 0 for s in TERMINAL}
     finished_per_minute: dict[datetime, int] = {}
     latency_per_minute: dict[datetime, Histogram] = {}
     overall = Histogram()
     workers: dict[tuple[str, str], _Worker] = {}
     for doc in docs:
-        minute = job_minutes.minute_of(doc["minute"])
+        minute = job_minutes.step_start(doc["minute"], step)
         doc_counts = doc.get("counts") or {}
         for status in counts:
             counts[status] += int(doc_counts.get(status, 0))
@@ -185,13 +221,41 @@ def summarize(docs: Iterable[Mapping[str, Any]], current_minute: datetime) -> di
 def stats(service: str | None, window_minutes: int, now: datetime | None = None) -> dict[str, Any]:
     """The JobStats answer of one service (None: all) over the last `window_minutes` minutes (see the module)."""
     now = now or datetime.now(UTC)
-    current = job_minutes.minute_of(now)
-    first = window_start(now, window_minutes)
-    flt: dict[str, Any] = {"minute": {"$gte": first, "$lte": current}}
-    if service:
-        flt["service"] = service
-    summary = summarize(job_minutes.collection().find(flt, {"_id": 0}), current)
+    step = step_for(window_minutes)
+    current = job_minutes.step_start(now, step)
+    first = job_minutes.step_start(window_start(now, window_minutes), step)
+    summary = summarize(_aggregates(service, first, now, step), current, step)
     counts = {s.value: 0 for s in JobStatus}
     counts.update(summary.pop("counts"))
     counts.update(_open_counts(service, first))
-    return {"service": service, "window_minutes": window_minutes, "counts": counts, **summary}
+    return {"service": service, "window_minutes": window_minutes, "step_minutes": step, "since": first,
+            "counts": counts, **summary}
+
+
+def _aggregates(service: str | None, first: datetime, now: datetime, step: int) -> list[dict[str, Any]]:
+    """The aggregate documents of the window from `first` to now: minutes at step 1; at a coarser step the roll-ups
+    from the first step they are complete in (rollups_since), the minutes before it."""
+    only = {"service": service} if service else {}
+    if step == 1:
+        return list(job_minutes.collection().find({"minute": {"$gte": first, "$lte": now}, **only}, {"_id": 0}))
+    since = rollups_since()
+    if since <= first:
+        complete = first
+    elif since > now:  # no roll-ups in the window (or no marker): the minutes only
+        complete = job_minutes.minute_of(now) + timedelta(minutes=1)
+    else:
+        complete = job_minutes.step_start(since, step)
+        if complete < since:
+            complete += timedelta(minutes=step)  # the step the marker falls in holds earlier jobs only in minutes
+    docs: list[dict[str, Any]] = []
+    if complete > first:
+        docs += job_minutes.collection().find({"minute": {"$gte": first, "$lt": complete}, **only}, {"_id": 0})
+    if complete <= now:
+        rolled = {"step": step, "minute": {"$gte": max(first, complete), "$lte": now}, **only}
+        try:
+            docs += job_minutes.rollups().find(rolled, {"_id": 0}).hint(STEP_MINUTE_INDEX)
+        except OperationFailure as exc:
+            if exc.code != BAD_VALUE:
+                raise
+            docs += job_minutes.rollups().find(rolled, {"_id": 0})  # its index not made yet: slower, same answer
+    return docs

@@ -180,6 +180,10 @@ class LatencyPercentiles(BaseModel):
 class JobStats(BaseModel):
     service: str | None
     window_minutes: int
+    step_minutes: int = Field(default=1, description="minutes per throughput and latency point: 1, or 10, 60 or 1440 "
+                                                     "for a window that would have more than 60 points")
+    since: datetime | None = Field(default=None, description="the first minute counted: the window's first minute, "
+                                                             "or the start of the step it falls in")
     counts: dict[str, int]
     throughput_per_minute: list[ThroughputPoint]
     latency_seconds: LatencyPercentiles

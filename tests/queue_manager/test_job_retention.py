@@ -43,9 +43,10 @@ def _fill(days_old: list[float]) -> None:
 def test_prune_removes_old_jobs_in_bounded_batches_and_keeps_the_statistics(client: TestClient) -> None:
     _fill([10.0] * 7 + [2.5, 0.5, 0.0])
     retention = Retention(jobs_days=2, stats_days=400)
-    assert retention.prune_once(NOW, batch=3, max_batches=2) == {"jobs": 6, "job_minutes": 0}  # 3 × 2 at most
-    assert retention.prune_once(NOW, batch=3, max_batches=2) == {"jobs": 2, "job_minutes": 0}
-    assert retention.prune_once(NOW) == {"jobs": 0, "job_minutes": 0}
+    # 3 × 2 at most
+    assert retention.prune_once(NOW, batch=3, max_batches=2) == {"jobs": 6, "job_minutes": 0, "job_rollups": 0}
+    assert retention.prune_once(NOW, batch=3, max_batches=2) == {"jobs": 2, "job_minutes": 0, "job_rollups": 0}
+    assert retention.prune_once(NOW) == {"jobs": 0, "job_minutes": 0, "job_rollups": 0}
     kept = sorted(d["created_at"] for d in jobs_store.collection().find({}, {"created_at": 1}))
     assert kept == [NOW - timedelta(days=0.5), NOW]
     assert sum(d["counts"]["finished"] for d in job_minutes.collection().find()) == 10  # the aggregates outlive
@@ -53,8 +54,11 @@ def test_prune_removes_old_jobs_in_bounded_batches_and_keeps_the_statistics(clie
 
 def test_statistics_have_their_own_retention_and_zero_keeps_forever(client: TestClient) -> None:
     _fill([500.0, 20.0, 1.0])
-    assert Retention(jobs_days=0, stats_days=0).prune_once(NOW) == {"jobs": 0, "job_minutes": 0}
-    assert Retention(jobs_days=0, stats_days=0.5).prune_once(NOW) == {"jobs": 0, "job_minutes": 3}
+    assert Retention(jobs_days=0, stats_days=0).prune_once(NOW) == {"jobs": 0, "job_minutes": 0, "job_rollups": 0}
+    # Each job's minute and its three roll-ups (10 min, hour, day: each starts more than half a day ago).
+    assert Retention(jobs_days=0, stats_days=0.5).prune_once(NOW) == {"jobs": 0, "job_minutes": 3,
+                                                                      "job_rollups": 3 * len(job_minutes.ROLLUP_STEPS)}
+    assert job_minutes.rollups().count_documents({}) == 0
     assert jobs_store.collection().count_documents({}) == 3
     assert prune(jobs_store.collection(), "created_at", NOW - timedelta(days=400)) == 1
 

@@ -203,3 +203,90 @@ def test_histogram_percentiles_from_buckets() -> None:
     slow = Histogram()
     slow.add({"buckets": {f"b{len(LATENCY_BUCKETS) - 1}": 3}, "min": 400.0, "max": 900.0})  # the open bucket
     assert 400.0 <= (slow.percentile(99) or 0) <= 900.0
+
+
+# -- long windows: read at a coarser step from the roll-ups
+
+def test_the_step_is_the_finest_that_keeps_a_window_within_sixty_points() -> None:
+    assert [job_stats.step_for(w) for w in (1, 60, 61, 600, 601, 1440, 3600, 3601, 44_640)] == [
+        1, 1, 10, 10, 60, 60, 60, 1440, 1440]
+
+
+def _day_of_jobs() -> list[dict[str, Any]]:
+    """Thirty hours of jobs of two services and three workers, ending half-way through NOW's minute."""
+    rng = random.Random(7)
+    jobs = []
+    for k in range(800):
+        at = NOW - timedelta(seconds=rng.uniform(0, 30 * 3600))
+        service, worker = rng.choice([("s", "w1"), ("s", "w2"), ("t", "w9")])
+        failed = rng.random() < 0.05
+        jobs.append(_job(service, worker, at, status="failed" if failed else "finished",
+                         elapsed=None if failed else rng.lognormvariate(-3, 0.7), model=("m", 1 + k % 2)))
+    jobs.append(_job("s", "w1", NOW - timedelta(seconds=1), elapsed=0.05))  # the current hour has one at least
+    return jobs
+
+
+def _record_day(jobs: list[dict[str, Any]]) -> None:
+    order = jobs[:]
+    random.Random(2).shuffle(order)
+    for i in range(0, len(order), 200):
+        job_minutes.record(order[i:i + 200])
+
+
+def _hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def test_a_day_is_read_hour_by_hour_from_the_roll_ups_and_matches_the_raw_jobs(store: None) -> None:
+    jobs = _day_of_jobs()
+    _record_day(jobs)
+    answer = job_stats.stats(None, 1440, now=NOW)
+    since = _hour(NOW - timedelta(minutes=1439))
+    assert (answer["step_minutes"], answer["since"]) == (60, since)
+    counted = [j for j in jobs if j["updated_at"] >= since]
+    assert answer["counts"]["finished"] == sum(j["status"] == "finished" for j in counted)
+    assert answer["counts"]["failed"] == sum(j["status"] == "failed" for j in counted)
+    per_hour: dict[datetime, list[float]] = {}
+    for j in counted:
+        if j["status"] == "finished":
+            per_hour.setdefault(_hour(j["updated_at"]), []).append(j["metadata"]["elapsed"])
+    assert [(p["minute"], p["count"], p["partial"]) for p in answer["throughput_per_minute"]] == [
+        (h, len(v), h == _hour(NOW)) for h, v in sorted(per_hour.items())]
+    assert len(answer["throughput_per_minute"]) == 25  # 24 hours back, and the current one partial
+    for point in answer["latency_per_minute"]:
+        assert _close(point["p50"], per_hour[point["minute"]], 50), point
+    values = [e for v in per_hour.values() for e in v]
+    assert _close(answer["latency_seconds"]["p95"], values, 95)
+    workers = {w["worker_id"]: w for w in answer["workers"]}
+    for worker_id, worker in workers.items():
+        own = [j for j in counted if j["metadata"]["worker_id"] == worker_id]
+        assert (worker["finished"], worker["failed"]) == (sum(j["status"] == "finished" for j in own),
+                                                          sum(j["status"] == "failed" for j in own))
+        assert worker["last_at"] == _ms(max(j["updated_at"] for j in own))
+    assert set(workers) == {"w1", "w2", "w9"}
+    assert job_stats.stats("t", 1440, now=NOW)["counts"]["finished"] == sum(
+        j["status"] == "finished" and j["service"] == "t" for j in counted)
+    # Read from at most one document per service, worker and hour: the minutes would be ~60 times as many.
+    assert job_minutes.rollups().count_documents({"step": 60, "minute": {"$gte": since}}) <= 3 * 25
+
+
+def test_steps_before_the_roll_ups_began_are_read_from_the_minutes(store: None) -> None:
+    """A store whose minutes were counted before the roll-ups existed: the marker says from when they hold every
+    job, and the answer is the same as if they had always been kept."""
+    jobs = _day_of_jobs()
+    _record_day(jobs)
+    expected = {w: job_stats.stats(None, w, now=NOW) for w in (300, 1440, 2000)}
+    began = NOW - timedelta(hours=7, minutes=23)  # inside an hour, a 10-minute step and a day
+    meta = job_minutes.collection().database[job_stats.META]
+    meta.delete_many({})
+    job_stats.mark_rollups(now=began)  # minutes were counted before: from `began` on
+    job_stats.mark_rollups(now=NOW)  # a later start-up keeps the first marker
+    assert job_stats.rollups_since() == job_minutes.minute_of(began)
+    # What the roll-ups lack of the time before the marker (the old code never wrote them).
+    job_minutes.rollups().delete_many({"minute": {"$lt": began}})
+    for window, answer in expected.items():
+        again = job_stats.stats(None, window, now=NOW)
+        assert again["counts"] == answer["counts"], window
+        assert again["throughput_per_minute"] == answer["throughput_per_minute"], window
+        assert [(w["worker_id"], w["finished"], w["failed"]) for w in again["workers"]] == [
+            (w["worker_id"], w["finished"], w["failed"]) for w in answer["workers"]], window
