@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 SECRETS = {"API_TOKEN": "t", "API_READ_TOKEN": "rt", "POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r",
-           "DJANGO_SECRET_KEY": "k", "ADMIN_PASSWORD": "a"}
+           "DJANGO_SECRET_KEY": "k", "ADMIN_PASSWORD": "a", "GRAFANA_ADMIN_PASSWORD": "g"}
 # Every component of DESIGN.md that exists in the repository must run in the stack.
 COMPONENTS = [
     "queue_manager", "ml_data_api", "worker", "data_source", "ground_truth_collector",
@@ -74,6 +74,7 @@ def test_docker_compose_config_accepts_it_and_demands_secrets(tmp_path: Path) ->
     admin = resolved["django_admin"]["environment"]
     assert (admin["DJANGO_SECRET_KEY"], admin["ADMIN_PASSWORD"]) == (SECRETS["DJANGO_SECRET_KEY"],
                                                                      SECRETS["ADMIN_PASSWORD"])
+    assert resolved["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == SECRETS["GRAFANA_ADMIN_PASSWORD"]
     # Each secret is required: left out, compose refuses and names it (the runs side by side).
     with ThreadPoolExecutor() as pool:
         refusals = pool.map(lambda secret: (secret, _compose_config(
@@ -137,3 +138,50 @@ def test_production_mode_and_no_default_secrets(compose: dict) -> None:
         assert env["CONVEYOR_ENV"] == "production"
         assert ":?" in env["API_TOKEN"], "the token must be required, never defaulted"
         assert ":?" in env["API_READ_TOKEN"], "the read token must be required, never defaulted"
+
+
+def _mounts(service: dict) -> dict[str, Path]:
+    """Container path -> repository path of a service's bind mounts from the repository."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            found[target] = ROOT / source
+    return found
+
+
+def test_prometheus_scrapes_what_compose_runs(compose: dict) -> None:
+    services = compose["services"]
+    mounts = _mounts(services["prometheus"])
+    assert mounts["/etc/prometheus"] == ROOT / "deploy" / "prometheus"
+    assert services["prometheus"]["image"].startswith("prom/prometheus:")
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    # Each API at the host and port compose gives it.
+    for name, port_key in (("queue_manager", "QUEUE_MANAGER_PORT"), ("ml_data_api", "ML_DATA_API_PORT"),
+                           ("monitoring_api", "MONITORING_API_PORT"), ("retraining_api", "RETRAINING_API_PORT")):
+        targets = [t for c in jobs[name]["static_configs"] for t in c["targets"]]
+        assert targets == [f"{name}:{services[name]['environment'][port_key]}"], name
+    # Workers by DNS on the compose service, at the metrics port the workers are given: any replica count.
+    (dns,) = jobs["worker"]["dns_sd_configs"]
+    assert dns["names"] == ["worker"] and dns["type"] == "A"
+    assert dns["port"] == int(services["worker"]["environment"]["WORKER_METRICS_PORT"])
+    # The broker's rabbitmq_prometheus endpoint, with the plugin enabled by the file compose mounts.
+    for job in ("rabbitmq", "rabbitmq_queues"):
+        assert [t for c in jobs[job]["static_configs"] for t in c["targets"]] == ["rabbitmq:15692"]
+    plugins = _mounts(services["rabbitmq"])["/etc/rabbitmq/enabled_plugins"].read_text()
+    assert "rabbitmq_prometheus" in plugins and "rabbitmq_management" in plugins
+
+
+def test_grafana_is_provisioned_from_the_repository(compose: dict) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = _mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    assert datasource["type"] == "prometheus" and datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards" / "conveyor.yml").read_text())["providers"][0]
+    dashboards = mounts[provider["options"]["path"]]
+    assert sorted(p.name for p in dashboards.glob("*.json")) == ["models.json", "pipeline.json", "stores.json"]
+    # No admin/admin: the password is required, never defaulted.
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
