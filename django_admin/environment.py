@@ -53,3 +53,9 @@ class AdminSettings(Declared, env_prefix="ADMIN_"):
     retraining_api_url: str = service_url_setting("RETRAINING_API")
     dashboard_refresh_seconds: int = setting(5, "How often the dashboards refresh.",
                                              aliases=("DASHBOARD_REFRESH_SECONDS",))
+    # Read by `conveyor status` too (conveyor_tools/cli/status.py reads this declaration's variable).
+    rabbitmq_management_url: str = setting(
+        "", "RabbitMQ's management API with its user and password, http://USER:PASSWORD@HOST:15672/api: the "
+            "pipeline map's and `conveyor status`'s queue depth and consumers (empty: not asked; the map counts "
+            "records from jobs, the status asks the broker by an AMQP passive declare).",
+        name="RABBITMQ_MANAGEMENT_URL", prefixed=False, shown="empty")

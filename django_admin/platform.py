@@ -30,6 +30,7 @@ from conveyor.clients import (
     RetrainingClient,
 )
 from conveyor.clients.base import BaseClient
+from conveyor.clients.rabbitmq_management import QueueDepth, RabbitMQManagementClient, shown
 from django_admin.refusals import clean
 
 T = TypeVar("T")
@@ -177,6 +178,22 @@ CLIENT_OF_URL: dict[str, type[BaseClient]] = {
     "QUEUE_MANAGER_URL": QueueManagerClient, "ML_DATA_API_URL": MLDataClient,
     "MONITORING_API_URL": MonitoringClient, "RETRAINING_API_URL": RetrainingClient,
 }
+
+
+def rabbitmq_queues(timeout: float = 3.0) -> list[QueueDepth]:
+    """The service queues from RabbitMQ's management API (RABBITMQ_MANAGEMENT_URL), through the admin's one client
+    of it; PlatformError says why not (the URL shown without its password)."""
+    url = str(settings.CONVEYOR.get("RABBITMQ_MANAGEMENT_URL") or "")
+    try:
+        return _clients.call(RabbitMQManagementClient, "RABBITMQ_MANAGEMENT_URL",
+                             lambda client: client.service_queues(), timeout)
+    except APIError as exc:
+        raise PlatformError(f"RabbitMQ's management API at {shown(url)} refused the request ({exc.status_code}): "
+                            "check the user and password in RABBITMQ_MANAGEMENT_URL", exc.status_code) from exc
+    except APIUnavailable as exc:
+        raise PlatformError(f"RabbitMQ's management API at {shown(url)} is not reachable ({exc})") from exc
+    except concurrent.futures.TimeoutError as exc:
+        raise PlatformError(f"RabbitMQ's management API at {shown(url)} did not answer within {timeout:g} s") from exc
 
 
 def health(url_key: str, timeout: float = 2.0) -> dict[str, Any]:

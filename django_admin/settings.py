@@ -107,6 +107,7 @@ CONVEYOR = {
     "MONITORING_API_URL": ADMIN.monitoring_api_url,
     "RETRAINING_API_URL": ADMIN.retraining_api_url,
     "DASHBOARD_REFRESH_SECONDS": ADMIN.dashboard_refresh_seconds,
+    "RABBITMQ_MANAGEMENT_URL": ADMIN.rabbitmq_management_url,
 }
 # The superuser `python -m django_admin` makes (see management/commands/ensure_superuser.py).
 ADMIN_USER = ADMIN.user

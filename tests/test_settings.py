@@ -25,7 +25,7 @@ SETTINGS_CLASSES = [cls for _, cls in settings_doc.COMPONENTS]
 # Read under the same name by every component that needs them (the services' URLs too).
 PLATFORM_WIDE = {"API_TOKEN", "API_READ_TOKEN", "METRICS_REQUIRE_TOKEN", "MAX_BODY_MB", "MAX_UPLOAD_MB", "AMQP_URL",
                  "EVENTS_EXCHANGE", "DATABASE_URL", "MONGODB_URI", "QUEUE_MANAGER_URL",
-                 "ML_DATA_API_URL", "MONITORING_API_URL", "RETRAINING_API_URL"}
+                 "ML_DATA_API_URL", "MONITORING_API_URL", "RETRAINING_API_URL", "RABBITMQ_MANAGEMENT_URL"}
 
 
 @pytest.fixture(autouse=True)

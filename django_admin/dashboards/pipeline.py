@@ -11,8 +11,10 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import dcc, html
 from dash.dependencies import Output
+from django.conf import settings
 from django_plotly_dash import DjangoDash
 
+from conveyor.clients.rabbitmq_management import QueueDepth, shown
 from django_admin import platform
 from django_admin.dashboards import data
 from django_admin.dashboards.common import STYLE, card, row, table
@@ -50,8 +52,30 @@ def _ready(url_key: str) -> tuple[str, str]:
     return state, answer.get("error") or ", ".join(f"{k} {v}" for k, v in (answer.get("checks") or {}).items())
 
 
+def queue_depth() -> tuple[list[QueueDepth] | None, str]:
+    """The service queues' depth and consumers from RabbitMQ's management API, or None; and where the map's queue
+    figures come from, in words (said plainly when the management API is not enabled or not reachable)."""
+    url = str(settings.CONVEYOR.get("RABBITMQ_MANAGEMENT_URL") or "")
+    if not url:
+        return None, ("RabbitMQ management API not enabled (RABBITMQ_MANAGEMENT_URL is unset): no queue depth or "
+                      "consumers; records counted from the jobs of the last 5 min")
+    try:
+        return platform.rabbitmq_queues(), f"queue depth and consumers from RabbitMQ's management API at {shown(url)}"
+    except PlatformError as exc:
+        return None, f"{exc.message}: no queue depth or consumers; records counted from the jobs of the last 5 min"
+
+
+def _queue_rows(queues: list[QueueDepth]) -> list[dict[str, Any]]:
+    """One row a service queue: messages waiting with no consumer is where records stop."""
+    return [{"component": f"queue {q.name}", "state": "down" if q.messages and not q.consumers else
+             ("ok" if q.messages else "idle"),
+             "detail": f"{q.messages:,} waiting (ready {q.ready:,}, unacknowledged {q.unacknowledged:,}); "
+                       f"{q.consumers} consumers; {q.dead_letters:,} dead letters"} for q in queues]
+
+
 def status() -> dict[str, dict[str, Any]]:
-    """Each component: state (ok, down, idle) and what it is doing."""
+    """Each component: state (ok, down, idle) and what it is doing; `queues`: one entry a service queue when
+    RabbitMQ's management API answers."""
     out: dict[str, dict[str, Any]] = {}
     for key, url_key in (("registry", "QUEUE_MANAGER_URL"), ("ml", "ML_DATA_API_URL"),
                          ("monitoring", "MONITORING_API_URL"), ("retraining", "RETRAINING_API_URL")):
@@ -75,6 +99,20 @@ def status() -> dict[str, dict[str, Any]]:
                         "detail": f"{sum(stats.counts.values())} records in 5 min; failed {failed}"}
         out["source"] = {"state": "ok" if last_minute else "idle",
                          "detail": "streaming" if last_minute else "no records in the last minute"}
+    queues, source = queue_depth()
+    if queues is not None:
+        waiting, consumers = sum(q.messages for q in queues), sum(q.consumers for q in queues)
+        dead = sum(q.dead_letters for q in queues)
+        stuck = [q.name for q in queues if q.messages and not q.consumers]
+        out["queue"] = {"state": "down" if stuck else ("ok" if waiting or consumers else "idle"),
+                        "detail": f"{waiting:,} waiting in {len(queues)} queues, {consumers} consumers, {dead:,} "
+                                  f"dead letters{'; no consumer on ' + ', '.join(stuck) if stuck else ''}; {source}"}
+        if "workers" in out:
+            out["workers"]["detail"] += f"; {consumers} consumers on the queues"
+        out["queues"] = {"rows": _queue_rows(queues)}
+    else:
+        queue = out.setdefault("queue", {"state": "idle", "detail": "unknown"})
+        queue["detail"] = f"{queue['detail']}; {source}"
     counts = data.row_counts()
     if not counts.empty and out["ml"]["state"] == "ok":
         totals = counts.groupby("table")["rows"].sum().to_dict()
@@ -120,5 +158,6 @@ def update(n: int | None, _watchdog: int | None) -> tuple[go.Figure, html.Table,
                       "b": 40}, title="Where records go, and where they stop (green ok, grey idle, red down)",
                       xaxis={"visible": False, "range": [-0.6, 4.6]}, yaxis={"visible": False, "range": [-0.7, 1.5]})
     rows = [{"component": n[1], "state": i["state"], "detail": i["detail"]} for n, i in zip(NODES, info, strict=True)]
+    rows += states.get("queues", {}).get("rows", [])
     return fig, table(rows, "components-table"), *pace_values(next_refresh(n, time.perf_counter() - started,
                                                                            base_seconds()))
