@@ -9,7 +9,8 @@ restart PostgreSQL; kill -9 secantusdb, queue_manager and ml_data_api, each star
 data. Then, once the pipeline has settled, the stores are read and counted in the manner of RabbitMQ's Jepsen
 checker: lost (confirmed, not stored), duplicated (a record stored or finished twice) and unexpected (stored but
 never sent as a valid record) records, 0 each; finished jobs = the valid records, failed jobs = the malformed ones,
-every malformed message dead-lettered, the queue empty. Exits 1 when a check fails.
+every malformed message dead-lettered, the queue empty, every worker consuming it again. Exits 1 when a check
+fails.
 """
 
 from __future__ import annotations
@@ -223,6 +224,20 @@ async def _queue_depth(amqp_url: str, queue: str) -> int:
         return int(declared.declaration_result.message_count or 0)
 
 
+async def _consumers(amqp_url: str, queue: str, wanted: int, timeout: float = 60.0) -> int:
+    """How many consumers the queue has, once it has `wanted` or `timeout` has passed: a worker that is up but whose
+    channel was never restored after the broker's stop takes no more work, and the other workers hide it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with await aio_pika.connect_robust(amqp_url) as connection:
+            channel = await connection.channel()
+            declared = await channel.declare_queue(queue, passive=True)
+            count = int(declared.declaration_result.consumer_count or 0)
+        if count >= wanted or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(1)
+
+
 async def _dead_letters(amqp_url: str, queue: str) -> list[str]:
     out: list[str] = []
     async with await aio_pika.connect_robust(amqp_url) as connection:
@@ -285,6 +300,7 @@ async def _run(stack: Stack, rabbit: PrivateRabbitMQ, pg: PrivatePostgres, args:
     settled = await _settle(stack, service, len(valid_ids), len(sent_malformed), rabbit.amqp_url,
                             time.monotonic() + args.settle_seconds, lambda text: log.info("settling: %s", text))
     settle_seconds = time.monotonic() - started - faults_seconds
+    consumers = await _consumers(rabbit.amqp_url, service, args.workers)
     stop_supervising.set()
     await supervising
     for i in range(args.workers):  # stopped, so that nothing is held unacknowledged when the queue is counted
@@ -296,6 +312,10 @@ async def _run(stack: Stack, rabbit: PrivateRabbitMQ, pg: PrivatePostgres, args:
                    unconfirmed_valid=unconfirmed - malformed_ids, unconfirmed_malformed=unconfirmed & malformed_ids)
     if not settled:
         counts["failures"].append(f"not settled within {args.settle_seconds:g} s of the last fault")
+    counts["consumers_at_end"] = consumers
+    if consumers != args.workers:
+        counts["failures"].append(f"{consumers} consumer(s) of the queue at the end for {args.workers} workers "
+                                  "(a worker up but not consuming takes no more work)")
     if run.exits:
         counts["failures"].append(f"{len(run.exits)} exit(s) of components no fault was aimed at "
                                   f"(started again, as compose's restart policy would): "
