@@ -219,3 +219,21 @@ def test_conveyor_check_k8s_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "overlay dev: " in out and "overlay prod: " in out and "objects valid" in out
     assert conveyor(["check", "k8s", "staging"]) == 1
     assert "overlay staging: no such overlay" in capsys.readouterr().err
+
+
+def test_the_prometheus_operator_component_validates_against_its_crd(k8s_copy: Path) -> None:
+    path = k8s_copy / "overlays" / "prod" / "kustomization.yaml"
+    kustomization = yaml.safe_load(path.read_text())
+    kustomization["components"] = ["../../components/prometheus-operator"]
+    path.write_text(yaml.safe_dump(kustomization))
+    objects = k8s_check.check_overlay(k8s_copy / "overlays" / "prod", k8s_copy)
+    (monitor,) = [o for o in objects if o["kind"] == "PodMonitor"]
+    assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"http", "metrics"}
+    # Every scraped Deployment of the overlay is selected by it, on a port it names.
+    (selected,) = monitor["spec"]["selector"]["matchExpressions"]
+    for obj in objects:
+        annotations = obj.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
+        if obj["kind"] == "Deployment" and annotations.get("prometheus.io/scrape") == "true":
+            assert obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] in selected["values"]
+    monitor["spec"]["podMetricsEndpoints"][0]["interval"] = "15 seconds"
+    assert any("'15 seconds' does not match" in p for p in k8s_check.schema_problems(monitor, k8s_copy / "crds"))
