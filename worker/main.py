@@ -170,15 +170,16 @@ class Worker:
         batch = [first]
         deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
         while len(batch) < self.settings.batch_size:
+            # What is waiting is taken at once: a wait (a task and a timer) only when the inbox is empty.
+            while len(batch) < self.settings.batch_size and not self.inbox.empty():
+                batch.append(self.inbox.get_nowait())
             timeout = deadline - time.monotonic()
-            if timeout <= 0:
+            if len(batch) >= self.settings.batch_size or timeout <= 0:
                 break
             try:
                 batch.append(await asyncio.wait_for(self.inbox.get(), timeout))
             except TimeoutError:
                 break
-        while len(batch) < self.settings.batch_size and not self.inbox.empty():
-            batch.append(self.inbox.get_nowait())
         return batch
 
     async def run(self) -> None:
