@@ -1,16 +1,21 @@
 """GET /queue_manager/jobs/stats and each dashboard callback, p50/p95, against a jobs log of N jobs.
 
-Starts a throwaway stack (queue_manager, ml_data_api, monitoring_api; no retraining, no scheduled checks), fills
-its jobs log with N terminal jobs spread over services, workers and the last --minutes (the dashboards' window:
-the hardest case), written in bulk straight into its MongoDB-compatible store, with their per-minute aggregates
-through queue_manager.job_minutes.record (what queue_manager does as it writes jobs). Then it times, --repeats
-times each:
+Starts a throwaway stack (queue_manager, ml_data_api, monitoring_api, retraining_api; no scheduled checks), fills
+its jobs log with N terminal jobs spread over services, workers and the last --minutes (the main dashboard's window
+by default: the hardest case for it), oldest first as workers write them, in bulk: the raw job documents with
+insert_many straight into its MongoDB-compatible store, and their aggregates through queue_manager.job_minutes.record,
+the code queue_manager's write path runs (per-minute documents and their 10/60/1440-minute roll-ups), a chunk of
+10,000 jobs a call. Then it times, --repeats times each:
 
-- `stats`: GET /queue_manager/jobs/stats over HTTP (the main dashboard's 60 min, all services);
-- the dashboard callbacks, called in this process through the admin's own platform client against the stack:
-  the main dashboard's jobs panel (all services, and one service), its data panel (predictions, rows per table),
-  the pipeline map, and the monitoring dashboard's choice of a first service;
-- the baseline, the old way of the main dashboard in the same run: its refresh asked the stats and then
+- `stats`: GET /queue_manager/jobs/stats over HTTP, over the main dashboard's 60 minutes and over each --long-window
+  (all services), and, as the baseline of a long window, the same window read the way before roll-ups (every
+  minute document of it, summarized in this process: its store read alone is already the cost);
+- every refreshing callback of the dashboards, called in this process through the admin's own platform client
+  against the stack: the main dashboard's jobs panel (all services, and one service), its data panel and its
+  service list, and its whole refresh (the three one after another, what one tick of each asks); the pipeline
+  map; the monitoring dashboard's service list, checks, challenger and episodes; the retraining dashboard's
+  models, runs and chosen run;
+- the baseline of the main dashboard, its old way in the same run: its refresh asked the stats and then
   GET /queue_manager/jobs?status=finished&limit=1000 (the list it drew latency and workers from).
 """
 
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +40,9 @@ from conveyor_tools.stack import Stack, StackConfig
 WINDOW_MINUTES = 60  # the main dashboard's window
 DATASET = "bench_dash"
 CHUNK = 10_000  # jobs per bulk insert and per job_minutes.record call
+PROGRESS_EVERY = 100_000
+log = logging.getLogger(__name__)
+MAIN_REFRESH = "main: whole refresh (service list + jobs panel + data panel)"
 FEATURES = [f"T_data_{i}_{j}" for i in range(1, 6) for j in range(1, 4)] + ["H_data", "AH_data"]
 
 
@@ -49,6 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_positive, default=4, help="workers per service")
     p.add_argument("--minutes", type=_positive, default=WINDOW_MINUTES,
                    help="the jobs' updated_at spread over the last M minutes (default: the dashboards' window)")
+    p.add_argument("--long-window", type=_positive, action="append", default=None,
+                   help="a longer stats window to time as well, in minutes (repeatable; default 1440)")
     p.add_argument("--failed-share", type=float, default=0.01)
     p.add_argument("--repeats", type=_positive, default=20, help="timed calls of each item")
     p.add_argument("--baseline-repeats", type=_positive, default=5,
@@ -65,23 +77,32 @@ def service_names(services: int) -> list[str]:
 
 
 def spread_jobs(n: int, services: int, workers: int, minutes: int, now: datetime, failed_share: float = 0.01,
-                seed: int = 15, chunk: int = CHUNK, payload: bool = True) -> Iterator[list[dict[str, Any]]]:
-    """N terminal job documents as queue_manager stores them, in chunks: services in turn, each job by one of its
-    service's workers, updated at a uniform time within the last `minutes`, latency lognormal around 50 ms."""
+                seed: int = 15, chunk: int = CHUNK, payload: bool = True,
+                clock: Callable[[], datetime] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """N terminal job documents as queue_manager stores them, in chunks, oldest first: services in turn, each job
+    by one of its service's workers, updated at a uniform time within the last `minutes`, latency lognormal around
+    50 ms. Chunk k holds the k-th slice of the time range, so it falls in a minute or two, as a worker's batches do:
+    its aggregates are a few upserts, not one per (service, worker, minute) of the whole range.
+
+    With a `clock`, each chunk's times are taken back from the clock's time when the chunk is made instead of from
+    `now`: a fill that takes many minutes still ends with jobs of the last minute, so the windows read after it
+    are full (the range then stretches by the fill's duration)."""
     rng = np.random.default_rng(seed)
     names = service_names(services)
+    span = minutes * 60.0
     for start in range(0, n, chunk):
         size = min(chunk, n - start)
-        ago = rng.uniform(0, minutes * 60, size)
+        ago = span - rng.uniform(span * start / n, span * (start + size) / n, size)
         elapsed = rng.lognormal(np.log(0.05), 0.5, size)
         failed = rng.random(size) < failed_share
         worker = rng.integers(0, workers, size)
         values = rng.normal(200, 20, (size, len(FEATURES))).round(3)
+        at = clock() if clock else now
         docs = []
         for k in range(size):
             i = start + k
             service = names[i % services]
-            updated = now - timedelta(seconds=float(ago[k]))
+            updated = at - timedelta(seconds=float(ago[k]))
             created = updated - timedelta(seconds=float(elapsed[k]))
             status = "failed" if failed[k] else "finished"
             docs.append({
@@ -141,7 +162,10 @@ async def _register(stack: Stack, services: int) -> None:
 
 
 def _fill(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
-    """The raw jobs (insert_many) and their aggregates (job_minutes.record), chunk by chunk."""
+    """The raw jobs (insert_many) and their aggregates (job_minutes.record, queue_manager's own), chunk by chunk.
+
+    The stack's queue_manager started on an empty store, so its roll-ups are marked complete from the start
+    (job_stats.mark_rollups): the fill writes them for every job."""
     import mongoengine
 
     from queue_manager import job_minutes, jobs_store
@@ -150,35 +174,62 @@ def _fill(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     mongoengine.connect(host=stack.mongodb_uri, tz_aware=True, uuidRepresentation="standard")
     now = datetime.now(UTC)
     insert = aggregate = 0.0
+    done = 0
     for docs in spread_jobs(args.jobs, args.services, args.workers, args.minutes, now, args.failed_share,
-                            args.seed, payload=not args.no_payload):
+                            args.seed, payload=not args.no_payload, clock=lambda: datetime.now(UTC)):
         started = time.perf_counter()
         jobs_store.collection().insert_many(docs, ordered=False)
         insert += time.perf_counter() - started
         started = time.perf_counter()
         job_minutes.record(docs)
         aggregate += time.perf_counter() - started
+        done += len(docs)
+        if done % PROGRESS_EVERY < len(docs):  # a million jobs take minutes: say how far it is
+            log.info("filled %d of %d jobs (%.0f jobs/s)", done, args.jobs, done / max(insert + aggregate, 1e-9))
     return {"jobs": args.jobs, "insert_seconds": round(insert, 1), "aggregate_seconds": round(aggregate, 1),
             "jobs_per_second": round(args.jobs / max(insert + aggregate, 1e-9)),
-            "aggregate_documents": job_minutes.collection().count_documents({})}
+            "aggregate_documents": job_minutes.collection().count_documents({}),
+            "rollup_documents": job_minutes.rollups().count_documents({})}
+
+
+def old_long_window(window_minutes: int) -> Callable[[], Any]:
+    """A long window read as before the roll-ups: every minute document of it, summarized (in this process)."""
+    from queue_manager import job_minutes, job_stats
+
+    def read() -> Any:
+        now = datetime.now(UTC)
+        first = job_stats.window_start(now, window_minutes)
+        docs = job_minutes.collection().find({"minute": {"$gte": first, "$lte": now}}, {"_id": 0})
+        return job_stats.summarize(docs, job_minutes.minute_of(now))
+
+    return read
 
 
 def _admin_callbacks(stack: Stack) -> dict[str, Callable[[], Any]]:
-    """The dashboards' callbacks, as the admin runs them, with its platform client pointed at the stack."""
+    """The dashboards' refreshing callbacks, as the admin runs them on a tick of their paced interval, with its
+    platform client pointed at the stack."""
     os.environ.update(stack.env())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_admin.settings")
     import django
 
     django.setup()
-    from django_admin.dashboards import data, main, pipeline
+    from django_admin.dashboards import main, monitoring, pipeline, retraining
 
     one = service_names(1)[0]
     return {
         "main: jobs panel (all services)": lambda: main.jobs_panel(1, 0, None),
         f"main: jobs panel ({one})": lambda: main.jobs_panel(1, 0, one),
         "main: data panel (predictions, rows per table)": lambda: main.data_panel(1, 0, None),
+        "main: service list": lambda: main.services(1, 0),
+        MAIN_REFRESH: lambda: (main.services(1, 0), main.jobs_panel(1, 0, None), main.data_panel(1, 0, None)),
         "pipeline map": lambda: pipeline.update(1, 0),
-        "monitoring: first streaming service": lambda: data.streaming_service(data.services()),
+        "monitoring: service list (first streaming service)": lambda: monitoring.services(1, 0, None),
+        "monitoring: checks": lambda: monitoring.checks_panel(1, 0, one),
+        "monitoring: challenger": lambda: monitoring.challenger_panel(1, 0, one),
+        "monitoring: episodes": lambda: monitoring.episodes_panel(1, 0, one, 0),
+        "retraining: models": lambda: retraining.models(1, 0, None),
+        "retraining: runs": lambda: retraining.refresh_runs(1, None, False),
+        "retraining: chosen run": lambda: retraining.run_panel(1, 0, None, None, None),
     }
 
 
@@ -187,6 +238,7 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     fill = _fill(stack, args)
     fill["seconds"] = round(time.perf_counter() - started, 1)
+    long_windows = args.long_window or [1440]
     headers = {"Authorization": f"Bearer {stack.config.api_read_token}"}
     items: dict[str, dict[str, float]] = {}
     with httpx.Client(base_url=stack.qm_url, headers=headers, timeout=600) as http:
@@ -195,9 +247,10 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             answer.raise_for_status()
             return answer.json()
 
-        stats = get("/queue_manager/jobs/stats", window_minutes=WINDOW_MINUTES)
-        items["stats (GET /queue_manager/jobs/stats, 60 min)"] = timed(
-            lambda: get("/queue_manager/jobs/stats", window_minutes=WINDOW_MINUTES), args.repeats)
+        checks = {w: get("/queue_manager/jobs/stats", window_minutes=w) for w in (WINDOW_MINUTES, *long_windows)}
+        for window in (WINDOW_MINUTES, *long_windows):
+            items[f"stats (GET /queue_manager/jobs/stats, {window} min)"] = timed(
+                functools.partial(get, "/queue_manager/jobs/stats", window_minutes=window), args.repeats)
         for name, callback in _admin_callbacks(stack).items():
             items[name] = timed(callback, args.repeats)
         # The old refresh: the stats, then 1,000 finished jobs listed (no warm-up call: it costs as much as a
@@ -205,24 +258,31 @@ def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         baseline = {"old refresh: stats + list 1,000 finished jobs": timed(
             lambda: (get("/queue_manager/jobs/stats", window_minutes=WINDOW_MINUTES),
                      get("/queue_manager/jobs", status="finished", limit=1000)), args.baseline_repeats, warm=False)}
+    for window in long_windows:
+        baseline[f"old long window: every minute of {window} min, summarized"] = timed(
+            old_long_window(window), args.baseline_repeats)
     new = items["main: jobs panel (all services)"]["p50_ms"]
     old = baseline["old refresh: stats + list 1,000 finished jobs"]["p50_ms"]
-    main_refresh = new + items["main: data panel (predictions, rows per table)"]["p50_ms"]
+    ratios = {"old refresh / jobs panel, p50": round(old / new, 1) if new else None}
+    for window in long_windows:
+        fast = items[f"stats (GET /queue_manager/jobs/stats, {window} min)"]["p50_ms"]
+        slow = baseline[f"old long window: every minute of {window} min, summarized"]["p50_ms"]
+        ratios[f"old long window / stats, {window} min, p50"] = round(slow / fast, 1) if fast else None
     return {
-        "fill": {**fill, "payload": not args.no_payload},
-        "stats_check": {"jobs_in_window": sum(stats["counts"].values()), "workers": len(stats["workers"]),
-                        "minutes": len(stats["throughput_per_minute"]),
-                        "partial_minutes": sum(p.get("partial", False) for p in stats["throughput_per_minute"])},
+        "fill": {**fill, "payload": not args.no_payload, "minutes": args.minutes},
+        "stats_check": {w: {"jobs_in_window": sum(a["counts"].values()), "workers": len(a["workers"]),
+                            "step_minutes": a.get("step_minutes", 1), "points": len(a["throughput_per_minute"]),
+                            "partial_points": sum(p.get("partial", False) for p in a["throughput_per_minute"])}
+                        for w, a in checks.items()},
         "items": items,
         "baseline": baseline,
-        "main_refresh_p50_ms": round(main_refresh, 1),
-        "ratio_old_refresh_to_jobs_panel_p50": round(old / new, 1) if new else None,
+        "ratios": ratios,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     config = StackConfig.throwaway()
-    config.retraining = False
     config.extra_env = {"MONITORING_CHECK_INTERVAL_SECONDS": "0"}
     with Stack(config) as stack:
         return measure(stack, args)
@@ -230,15 +290,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def render(figures: dict[str, Any]) -> str:
     fill = figures["fill"]
-    lines = [f"jobs log: {fill['jobs']:,} jobs {'with' if fill['payload'] else 'without'} payloads filled in "
-             f"{fill['seconds']} s (insert {fill['insert_seconds']} s, aggregates {fill['aggregate_seconds']} s, "
-             f"{fill['aggregate_documents']:,} aggregate documents)",
-             f"stats answer: {figures['stats_check']}", "", f"{'item':<55} {'p50 ms':>9} {'p95 ms':>9}"]
+    lines = [f"jobs log: {fill['jobs']:,} jobs {'with' if fill['payload'] else 'without'} payloads over the last "
+             f"{fill['minutes']} min, filled in {fill['seconds']} s (insert {fill['insert_seconds']} s, aggregates "
+             f"{fill['aggregate_seconds']} s: {fill['aggregate_documents']:,} minute and "
+             f"{fill['rollup_documents']:,} roll-up documents)"]
+    lines += [f"stats answer, {w} min: {check}" for w, check in figures["stats_check"].items()]
+    lines += ["", f"{'item':<62} {'p50 ms':>9} {'p95 ms':>9}"]
     for title, rows in (("", figures["items"]), ("baseline, the old way:", figures["baseline"])):
         if title:
             lines.append(title)
-        lines += [f"{name:<55} {v['p50_ms']:>9} {v['p95_ms']:>9}" for name, v in rows.items()]
-    lines += ["", f"main dashboard refresh (jobs panel + data panel), p50: {figures['main_refresh_p50_ms']} ms",
-              f"old refresh / new jobs panel, p50: {figures['ratio_old_refresh_to_jobs_panel_p50']}x"]
+        lines += [f"{name:<62} {v['p50_ms']:>9} {v['p95_ms']:>9}" for name, v in rows.items()]
+    lines += [""] + [f"{name}: {value}x" for name, value in figures["ratios"].items()]
+    lines.append(f"load average (1, 5, 15 min) at the end: {figures['load_average']}")
     return "\n".join(lines)
-
