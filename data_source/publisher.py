@@ -89,7 +89,8 @@ class Publisher:
             message = aio_pika.Message(
                 body, message_id=record_id, content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT, timestamp=datetime.now(UTC),
-                headers={"x-published-at": published_at},
+                # A string: AMQP tables carry a Python float as a 32-bit float (pamqp), ±64 s off at today's epoch.
+                headers={"x-published-at": repr(published_at)},
             )
             await channel.default_exchange.publish(message, routing_key=self.options.queue, timeout=30)
             return published_at

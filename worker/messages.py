@@ -103,6 +103,11 @@ def parse(
     if record.timestamp.tzinfo is None:
         record.timestamp = record.timestamp.replace(tzinfo=UTC)
     published = (headers or {}).get("x-published-at") or payload.get("published_at")
+    if isinstance(published, str):  # the data source's header: a float's digits (AMQP floats are 32-bit)
+        try:
+            published = float(published)
+        except ValueError:
+            published = None
     if isinstance(published, int | float):
         record.published_at = float(published)
     return record

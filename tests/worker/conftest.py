@@ -221,7 +221,7 @@ async def publish(queue: str, bodies: Sequence[bytes | dict], message_ids: list[
                 body.get("record_id") if isinstance(body, dict) else None)
             await channel.default_exchange.publish(
                 aio_pika.Message(raw, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                 headers={"x-published-at": time.time()}),
+                                 headers={"x-published-at": repr(time.time())}),
                 routing_key=queue,
             )
 
