@@ -16,6 +16,7 @@ import pwd
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -85,7 +86,12 @@ class PrivateRabbitMQ:
         # The classic format: tcp_listeners on loopback only, guest allowed (it is loopback anyway); each plugin's
         # listener on its own port, also on loopback.
         listeners = {"rabbitmq_management": self.management_port, "rabbitmq_prometheus": self.prometheus_port}
-        apps = [f'{{rabbit, [{{tcp_listeners, [{{"127.0.0.1", {self.port}}}]}}, {{loopback_users, []}}]}}']
+        # Statistics every 500 ms instead of the default 5 s: a test that reads queue depth from the management API
+        # sees a change at once instead of waiting for the next sample.
+        rabbit = f'{{tcp_listeners, [{{"127.0.0.1", {self.port}}}]}}, {{loopback_users, []}}'
+        if "rabbitmq_management" in self.plugins:
+            rabbit += ", {collect_statistics_interval, 500}"
+        apps = [f"{{rabbit, [{rabbit}]}}"]
         apps += [f'{{{name}, [{{tcp_config, [{{ip, "127.0.0.1"}}, {{port, {port}}}]}}]}}'
                  for name, port in listeners.items() if name in self.plugins]
         (self.base / "rabbitmq.config").write_text(f"[{', '.join(apps)}].\n")
@@ -132,8 +138,15 @@ class PrivateRabbitMQ:
                 self.proc.wait(timeout=30)
 
     def stop(self) -> None:
+        """End the node for good and remove its directory. Its data goes with it, so there is nothing to shut down
+        cleanly: the node's process group (rabbitmq-server started it in a session of its own) is killed at once
+        instead of the ~10 s of `rabbitmqctl stop`."""
         if self.proc is not None and self.proc.poll() is None:
-            self.stop_node()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=30)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
