@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,35 +94,42 @@ def scrape_config(stack: Stack, broker: PrivateRabbitMQ, worker_port: int) -> di
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     base = tmp_path_factory.mktemp("prometheus_live")
     broker = PrivateRabbitMQ(base / "rabbitmq", plugins=("rabbitmq_prometheus",))
-    broker.start()
+    config = StackConfig.throwaway()
+    config.state_dir = base / "stack"
+    # The broker's port is known before it listens: the stack starts meanwhile (its services retry the broker).
+    config.extra_env = {"AMQP_URL": broker.amqp_url, "CHECK_INTERVAL_SECONDS": "0"}
+    stack = Stack(config)
+    pool = ThreadPoolExecutor(2)
+    broker_started = pool.submit(broker.start)
+    proc: subprocess.Popen | None = None
     try:
-        config = StackConfig.throwaway()
-        config.state_dir = base / "stack"
-        config.extra_env = {"AMQP_URL": broker.amqp_url, "CHECK_INTERVAL_SECONDS": "0"}
-        with Stack(config) as stack:
-            service = f"prom_{uuid.uuid4().hex[:8]}"
-            asyncio.run(_register(stack, service))
-            worker_port = devstack.free_port()
-            worker = stack.start_python("worker", name="worker", env={
-                "SERVICE_NAME": service, "WORKER_ID": "prom-worker", "WORKER_METRICS_PORT": str(worker_port),
-                "MODEL_CACHE_DIR": str(base / "models")})
-            prometheus_config = scrape_config(stack, broker, worker_port)
-            (base / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config))
-            port = devstack.free_port()
-            with open(base / "prometheus.log", "ab") as log:
-                proc = subprocess.Popen(
-                    [str(PROMETHEUS), f"--config.file={base / 'prometheus.yml'}",
-                     f"--storage.tsdb.path={base / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                url = f"http://127.0.0.1:{port}"
-                wait_for(lambda: _ready(url, proc, base), 30, "Prometheus ready",
-                         details=lambda: (base / "prometheus.log").read_text()[-2000:])
-                yield Live(stack, broker, service, worker, worker_port, url, prometheus_config)
-            finally:
-                devstack.stop_process(proc)
+        stack.start()
+        broker_started.result()
+        service = f"prom_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_register(stack, service))
+        worker_port = devstack.free_port()
+        worker = stack.start_python("worker", name="worker", env={
+            "SERVICE_NAME": service, "WORKER_ID": "prom-worker", "WORKER_METRICS_PORT": str(worker_port),
+            "MODEL_CACHE_DIR": str(base / "models")})
+        prometheus_config = scrape_config(stack, broker, worker_port)
+        (base / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config))
+        port = devstack.free_port()
+        with open(base / "prometheus.log", "ab") as log:
+            proc = subprocess.Popen(
+                [str(PROMETHEUS), f"--config.file={base / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={base / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _ready(url, proc, base), 30, "Prometheus ready",
+                 details=lambda: (base / "prometheus.log").read_text()[-2000:])
+        yield Live(stack, broker, service, worker, worker_port, url, prometheus_config)
     finally:
-        broker.stop()
+        if proc is not None:
+            devstack.stop_process(proc)
+        broker_started.exception()  # the node is up (or failed) before it is stopped
+        for stopped in [pool.submit(stack.stop), pool.submit(broker.stop)]:
+            stopped.result()
+        pool.shutdown()
 
 
 def _ready(url: str, proc: subprocess.Popen, base: Path) -> bool:
