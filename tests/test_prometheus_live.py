@@ -160,7 +160,7 @@ def test_every_target_is_scraped(live: Live) -> None:
 
     targets = wait_for(all_up, 30, "every target up", details=lambda: json.dumps(
         [(t["labels"]["job"], t["health"], t["lastError"]) for t in live.targets()]))
-    assert {t["labels"]["job"] for t in targets} == jobs
+    assert targets is not None and {t["labels"]["job"] for t in targets} == jobs
     assert {r["metric"]["job"] for r in live.query("up == 1")} == jobs
 
 

@@ -77,7 +77,7 @@ def test_named_messages_carry_everything(queue: str, amqp_url: str) -> None:
     assert first.message_id == body["record_id"] == "run-0-0"
     assert first.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     # The publish time to the microsecond: a string, as AMQP carries a float in 32 bits (±64 s at today's epoch).
-    assert first.timestamp is not None and before <= float(first.headers["x-published-at"]) <= after
+    assert first.timestamp is not None and before <= float(str(first.headers["x-published-at"])) <= after
     assert body["features"] == {f: data[f].iloc[0] for f in FEATURES}
     assert body["timestamp"].startswith("2020-01-01T00:00:00")
 
