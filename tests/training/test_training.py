@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 from conveyor.schemas.datasets import DatasetSchema, Feature, Task
 from conveyor.training import TrainedModel, dump_model, evaluate, load_config, train_model
 from conveyor_tools.demo_dataset import DEMO_DATASET, demo_splits
+from conveyor_tools.stack import Stack
 
 Trained = tuple[TrainedModel, pd.DataFrame, Path]  # the model, its holdout, the working directory it trained in
 
@@ -97,38 +98,37 @@ def test_classification() -> None:
     assert set(model.pipeline.predict(frame[["u", "v"]].head(5))) <= {"good", "bad"}
 
 
-def test_conveyor_train_end_to_end(tmp_path: Path) -> None:
+def test_conveyor_train_end_to_end(shared_stack: Stack, unique_name: str) -> None:
+    """`conveyor train` against a running queue_manager and ml_data_api (the shared stack: a dataset of its own)."""
     from conveyor.clients import MLDataClient, QueueManagerClient
     from conveyor.schemas.services import ServiceCreate
     from conveyor_tools.cli.main import main
-    from conveyor_tools.stack import Stack, StackConfig
     from tests.support import register_dataset
 
-    config = StackConfig.throwaway()
-    config.state_dir = tmp_path
-    config.retraining = False  # `conveyor train` talks to queue_manager and ml_data_api only
-    with Stack(config) as stack:
-        token = config.api_token
+    stack = shared_stack
+    token = stack.config.api_token
+    schema = DEMO_DATASET.model_copy(update={"name": unique_name})
+    service = f"{unique_name}_svc"
 
-        async def prepare() -> None:
-            async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
-                training, testing = demo_splits(rows=1200, seed=2)
-                await register_dataset(qm, ml, DEMO_DATASET, training=training, testing=testing)
-                await qm.create_service(ServiceCreate(name="svc", dataset=DEMO_DATASET.name, queue="q"))
+    async def prepare() -> None:
+        async with QueueManagerClient(stack.qm_url, token) as qm, MLDataClient(stack.ml_url, token) as ml:
+            training, testing = demo_splits(rows=1200, seed=2)
+            await register_dataset(qm, ml, schema, training=training, testing=testing)
+            await qm.create_service(ServiceCreate(name=service, dataset=schema.name, queue=service))
 
-        asyncio.run(prepare())
-        args = ["train", "--dataset", DEMO_DATASET.name, "--include", "lr", "--assign", "svc",
-                "--qm-url", stack.qm_url, "--ml-url", stack.ml_url, "--token", token]
-        assert main(args) == 0
+    asyncio.run(prepare())
+    args = ["train", "--dataset", schema.name, "--include", "lr", "--assign", service,
+            "--qm-url", stack.qm_url, "--ml-url", stack.ml_url, "--token", token]
+    assert main(args) == 0
 
-        async def check() -> None:
-            async with QueueManagerClient(stack.qm_url, token) as qm:
-                algorithm = await qm.get_algorithm("product_quality_model", 1)
-                assert algorithm.metrics["Model"] == "LinearRegression" and algorithm.metrics["R2"] > 0.5
-                assert algorithm.config_file is not None and algorithm.framework.startswith("pycaret")
-                assigned = (await qm.get_service("svc")).algorithm
-                assert assigned is not None and assigned.version == 1
+    async def check() -> None:
+        async with QueueManagerClient(stack.qm_url, token) as qm:
+            algorithm = await qm.get_algorithm(f"{schema.name}_model", 1)
+            assert algorithm.metrics["Model"] == "LinearRegression" and algorithm.metrics["R2"] > 0.5
+            assert algorithm.config_file is not None and algorithm.framework.startswith("pycaret")
+            assigned = (await qm.get_service(service)).algorithm
+            assert assigned is not None and assigned.version == 1
 
-        asyncio.run(check())
-        assert main(["train", "--dataset", "nope", "--qm-url", stack.qm_url, "--ml-url", stack.ml_url,
-                     "--token", token]) == 1
+    asyncio.run(check())
+    assert main(["train", "--dataset", f"{unique_name}_nope", "--qm-url", stack.qm_url, "--ml-url", stack.ml_url,
+                 "--token", token]) == 1
