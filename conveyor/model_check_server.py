@@ -40,20 +40,22 @@ import traceback
 from contextlib import suppress
 from typing import NoReturn
 
-# What loading and predicting a model imports, and a fresh check process imported each time: the data stack,
-# scikit-learn (skops.io imports every estimator, to know which it trusts), PyCaret's pipeline and transformers
-# (what the platform's own retraining runs save), and the check's own code.
-PRELOAD = ("numpy", "pandas", "scipy", "joblib", "sklearn.pipeline", "sklearn.linear_model", "skops.io",
-           "pycaret.internal.pipeline", "pycaret.internal.preprocess.transformers", "conveyor.model_files",
-           "conveyor.schemas.datasets", "conveyor.model_check_child")
+# What loading and predicting a model imports, and a fresh check process imported each time. What every check
+# needs is imported before the first one (a stack with a single upload pays no more than a fresh process did);
+# the rest - scikit-learn's estimators (skops.io imports every one, to know which it trusts) and PyCaret's
+# pipeline and transformers (what the platform's own retraining runs save) - while no check runs, one module at a
+# time, so a request waits at most for one import.
+PRELOAD = ("numpy", "pandas", "joblib", "sklearn.base", "conveyor.model_files", "conveyor.schemas.datasets",
+           "conveyor.model_check_child")
+PRELOAD_WHEN_IDLE = ("scipy", "sklearn.pipeline", "sklearn.linear_model", "skops.io", "pycaret.internal.pipeline",
+                     "pycaret.internal.preprocess.transformers")
 
 
-def _preload() -> None:
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # an optional package missing: the check imports what it needs itself
-            print(f"model check server: not preloaded {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+def _preload(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:  # an optional package missing: the check imports what it needs itself
+        print(f"model check server: not preloaded {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _send(fd: int, message: dict[str, object]) -> None:
@@ -153,7 +155,9 @@ def serve() -> None:
     requests, out = os.dup(0), os.dup(1)
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(2, 1)
-    _preload()
+    for name in PRELOAD:
+        _preload(name)
+    idle_preloads = list(PRELOAD_WHEN_IDLE)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that the wakeup descriptor hears of exits
@@ -162,7 +166,11 @@ def serve() -> None:
     pending = b""
     try:
         while True:
-            readable, _, _ = select.select([requests, wake_read], [], [])
+            idle = bool(idle_preloads) and not running
+            readable, _, _ = select.select([requests, wake_read], [], [], 0 if idle else None)
+            if not readable and idle:
+                _preload(idle_preloads.pop(0))
+                continue
             if wake_read in readable:
                 os.read(wake_read, 4096)
             _reap(running, out)
