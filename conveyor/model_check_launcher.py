@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from conveyor.model_check_server import DIRECTORY_PREFIX  # the server removes its directory when it ends, by its name
+
 SERVER_MODULE = "conveyor.model_check_server"
 # The first check waits for the server's imports (a few seconds of CPU, more on a busy machine); the check's own
 # MODEL_CHECK_SECONDS starts once its process exists.
@@ -54,7 +56,7 @@ class Check:
 
 class CheckServer:
     def __init__(self, environment: Callable[[str], dict[str, str]]) -> None:
-        self.directory = tempfile.mkdtemp(prefix="conveyor-model-check-server-")
+        self.directory = tempfile.mkdtemp(prefix=DIRECTORY_PREFIX)
         self.owner = os.getpid()
         self._lock = threading.Lock()
         self._waiting: dict[int, queue.Queue[dict[str, Any] | None]] = {}

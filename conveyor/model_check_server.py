@@ -33,12 +33,15 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import sys
 import tempfile
 import traceback
 from contextlib import suppress
 from typing import NoReturn
+
+DIRECTORY_PREFIX = "conveyor-model-check-server-"  # the name of the directory conveyor.model_check_launcher makes
 
 # What loading and predicting a model imports, and a fresh check process imported each time. What every check
 # needs is imported before the first one (a stack with a single upload pays no more than a fresh process did);
@@ -190,6 +193,15 @@ def serve() -> None:
             _reap(running, out)
     finally:
         _stop(running)
+        _remove_own_directory()
+
+
+def _remove_own_directory() -> None:
+    """The directory queue_manager made for this server (its cwd): removed here too, since a queue_manager stopped
+    by a signal does not run its exit handlers."""
+    directory = os.getcwd()
+    if os.path.basename(directory).startswith(DIRECTORY_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
