@@ -28,7 +28,7 @@ from aiormq.exceptions import ChannelInvalidStateError
 
 from conveyor.clients import APIError, APIUnavailable, MLDataClient, QueueManagerClient
 from conveyor.job_ids import job_id_for
-from conveyor.retry import Backoff, retry
+from conveyor.retry import Backoff, Stopping, retry
 from conveyor.schemas.datasets import DatasetSchema
 from conveyor.schemas.jobs import CompletedStep, JobCompleted, JobMetadata, JobStatus, JobStep
 from worker.assigned_models import AssignedModels
@@ -165,12 +165,18 @@ class BatchProcessor:
         acknowledged only once both are stored, and jobs are written in batch order, so a record repeated in the
         next batch finds the job of this one. What the previous batch's background step raised (Stopping, a lost
         channel) is raised here, after this batch's own background step is started: its messages may have come
-        on a channel restored since, and are finished either way."""
+        on a channel restored since, and are finished either way. Except after Stopping: the previous batch's
+        jobs were then not written, and this batch's acknowledgement (`multiple`) would cover its messages too; so
+        this batch is left unacknowledged as well, and both come again from the broker once the worker is gone."""
         stored = await self._store(messages, models)
         try:
             await self.settle()
-        finally:
+        except Stopping:
+            raise
+        except BaseException:
             self._finishing = asyncio.create_task(self._finish(stored))
+            raise
+        self._finishing = asyncio.create_task(self._finish(stored))
 
     async def settle(self) -> None:
         """Wait for the last batch's jobs, dead letters and acknowledgements; raise what they raised."""
