@@ -88,11 +88,14 @@ async def connect_through_faults(url: str | None = None, *, stop: asyncio.Event 
 
 
 async def open_channel(connection: AbstractRobustConnection, *, publisher_confirms: bool = True,
-                       stop: asyncio.Event | None = None) -> AbstractRobustChannel:
-    """A robust channel, opened through broker faults."""
+                       on_return_raises: bool = False, stop: asyncio.Event | None = None) -> AbstractRobustChannel:
+    """A robust channel, opened through broker faults.
+
+    `on_return_raises`: a message the broker could not route (no queue had it: it was dropped) raises PublishError,
+    a broker fault, instead of passing for confirmed (aio_pika's default answers the returned message)."""
 
     async def attempt() -> AbstractRobustChannel:
-        channel = connection.channel(publisher_confirms=publisher_confirms)
+        channel = connection.channel(publisher_confirms=publisher_confirms, on_return_raises=on_return_raises)
         try:
             await channel
         except BaseException:

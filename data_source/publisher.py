@@ -110,7 +110,9 @@ class Publisher:
             self.summary.published_at[record_id] = published_at
 
     async def _publisher(self, connection: aio_pika.abc.AbstractRobustConnection) -> None:
-        channel = await open_channel(connection)
+        # A record the broker returns unrouted (its queue missing or not yet back after a broker restart) was
+        # dropped, not stored: it raises, and is sent again like one whose confirm was lost.
+        channel = await open_channel(connection, on_return_raises=True)
         pending: set[asyncio.Task[None]] = set()
         while (index := self._take()) is not None:
             if self.options.rate > 0:

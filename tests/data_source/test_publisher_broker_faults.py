@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import aio_pika
 import pytest
 
-from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name
+from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
 from data_source.publisher import Publisher, PublishOptions, PublishSummary
 from tests.data_source.test_data_source import factory, frame
 from tests.worker.broker_cut import BrokerCut
@@ -88,3 +88,27 @@ def test_a_publisher_whose_connection_drops_sends_every_record_again_until_confi
     assert summary.confirmed == 60 and summary.published == 60
     ids = asyncio.run(_ids(amqp_url, queue))
     assert set(ids) == {f"run-{i}-0" for i in range(60)}  # a record whose confirm was lost may be there twice
+
+
+def test_a_record_the_broker_returns_unrouted_is_sent_again_until_its_queue_takes_it(queue: str,
+                                                                                      amqp_url: str) -> None:
+    """Found by `conveyor bench faults`: records confirmed around the broker's stop_app never reached the queue. A
+    message no queue takes is returned, and aio_pika's default answers the returned message as if confirmed."""
+    publisher = Publisher(PublishOptions(queue, amqp_url, rows=60, rate=40, keep_published_at=True),
+                          factory(frame=frame(60)))
+
+    async def scenario() -> tuple[PublishSummary, set[str]]:
+        running = asyncio.create_task(publisher.run())
+        await _until(lambda: publisher.summary.confirmed >= 10, "10 records confirmed")
+        async with await aio_pika.connect_robust(amqp_url) as connection:
+            channel = await connection.channel()
+            await channel.queue_delete(queue)  # what was confirmed so far goes with it
+            gone = set(publisher.summary.published_at)
+            await _until(lambda: publisher.summary.retried > 0, "a returned record sent again")
+            await declare_service_queue(channel, queue)
+        return await asyncio.wait_for(running, 60), gone
+
+    summary, gone = asyncio.run(scenario())
+    assert summary.confirmed == 60
+    ids = set(asyncio.run(_ids(amqp_url, queue)))
+    assert {f"run-{i}-0" for i in range(60)} - gone <= ids, "every record confirmed after the deletion is queued"
