@@ -288,7 +288,7 @@ def test_the_workers_table_is_laid_out_to_its_card_with_long_values_cut_and_whol
     rows = main_figures.workers_rows([WorkerStats(worker_id=name, service="s", finished=1, failed=0,
                                                   last_at=now)], now)
     shown = table(rows, "workers-table", widths=main_figures.WORKER_COLUMNS)
-    assert shown.style["tableLayout"] == "fixed" and shown.style["width"] == "100%"
+    assert shown.style["tableLayout"] == "fixed" and shown.style["width"] == "100%"  # type: ignore[attr-defined]
     colgroup, _head, first = shown.children
     assert [c.style["width"] for c in colgroup.children] == list(main_figures.WORKER_COLUMNS.values())
     cell = first.children[0]
