@@ -123,6 +123,10 @@ def start_secantus(
             executable("secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
             "--storage-path", storage_arg, "--standalone", "--log-level", "WARNING",
             "--cache-size", "256M",
+            # j:true honoured: the log is synced before a commit is acknowledged (secantusdb's default, like
+            # mongod's j:false, acknowledges first, and a kill -9 then loses the last writes). Measured here: no
+            # cost that stood out of the noise for batches of 200 job documents.
+            "--sync-on-commit",
         ],
         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
