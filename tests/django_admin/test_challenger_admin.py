@@ -375,9 +375,13 @@ def test_the_latest_verdict_on_the_page_comes_from_the_scheduled_comparisons(sta
         "a verdict for these two models: no warning"
 
     # The monitoring dashboard's panel, asked the way the page's script asks Dash for it.
+    # The panel refreshes at a pace of its own: its interval and watchdog are inputs, their settings outputs.
     panel = dash_callback(admin, "monitoring", ["challenger.figure", "challenger-verdict.children",
-                                                "challenger-panel.style"],
-                          {"refresh.n_intervals": 0, "service.value": c.service})
+                                                "challenger-panel.style", "refresh-challenger.interval",
+                                                "refresh-challenger.max_intervals",
+                                                "refresh-challenger-watchdog.interval"],
+                          {"refresh-challenger.n_intervals": 0, "refresh-challenger-watchdog.n_intervals": 0,
+                           "service.value": c.service})
     figure, line, style = (panel[k] for k in ("challenger", "challenger-verdict", "challenger-panel"))
     by_name = {t["name"]: t for t in figure["figure"]["data"]}
     assert by_name["verdict: challenger better"]["y"], "the scheduled verdicts as markers"
