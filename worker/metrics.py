@@ -17,6 +17,10 @@ class WorkerMetrics:
         if service:
             self.info.labels(service, worker_id).set(1)
         self.messages = Counter("worker_messages_total", "Messages handled, by outcome", ["outcome"], registry=r)
+        # Shown at 0 from the start: a series first scraped after its first batch has no increase to take a rate()
+        # of (a burst handled between two scrapes was invisible to the throughput rules).
+        for outcome in ("finished", "failed", "duplicate"):
+            self.messages.labels(outcome)
         self.dead_lettered = Counter("worker_dead_lettered_total", "Messages sent to the dead-letter queue",
                                      registry=r)
         self.retries = Counter("worker_retries_total", "Retries of a step after a passing fault", ["step"],
