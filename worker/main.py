@@ -255,6 +255,11 @@ class Worker:
                 self._channel_lost(exc)
             finally:
                 self._busy = False
+                # Models loaded while the batch ran are swapped in now, between batches: waiting for the next
+                # batch would leave an idle queue on the old ones (and the log saying so) until a record came.
+                if self.next_models is not None:
+                    self._use(self.next_models)
+                    self.next_models = None
         try:
             await processor.settle()
         except Stopping:
