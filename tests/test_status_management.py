@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import aio_pika
 import pytest
+from aio_pika.abc import AbstractIncomingMessage
 
 from conveyor.amqp import dead_letter_exchange_name, declare_service_queue
 from conveyor.clients.rabbitmq_management import RabbitMQManagementClient
@@ -66,7 +67,7 @@ class BrokerWithQueue:
         holder = await self.connection.channel()
         await holder.set_qos(prefetch_count=self.UNACKED)
         queue = await holder.get_queue(QUEUE)
-        await queue.consume(lambda message: asyncio.sleep(0))  # holds UNACKED, acknowledges none
+        await queue.consume(_hold)  # holds UNACKED, acknowledges none
 
     async def _shown(self) -> bool:
         async with RabbitMQManagementClient(self.management_url) as client:
@@ -141,3 +142,7 @@ def test_conveyor_status_prints_the_queues(broker: BrokerWithQueue, monkeypatch:
     out = capsys.readouterr().out
     assert f"queues (RabbitMQ management API at http://guest@127.0.0.1:{broker.node.management_port}/api)" in out
     assert (f"  {QUEUE:<30} 5 waiting (ready 3, unacknowledged 2), 1 consumers, 2 dead letters") in out
+
+
+async def _hold(message: AbstractIncomingMessage) -> None:
+    """A consumer that keeps what it is given unacknowledged, so the queue shows unacknowledged messages."""

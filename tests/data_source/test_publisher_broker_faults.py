@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterator
 
 import aio_pika
@@ -14,6 +13,7 @@ import pytest
 from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
 from data_source.publisher import Publisher, PublishOptions, PublishSummary
 from tests.data_source.test_data_source import factory, frame
+from tests.support import wait_for_async
 from tests.worker.broker_cut import BrokerCut
 
 
@@ -50,11 +50,13 @@ async def _ids(url: str, queue: str) -> list[str]:
         return out
 
 
-async def _until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """The suite's wait_for_async (a deadline, growing pauses) on a plain condition with nothing to await."""
+
+    async def check() -> bool:
+        return condition()
+
+    await wait_for_async(check, 30, what)
 
 
 def test_a_publisher_started_while_the_broker_is_unreachable_waits_and_sends_everything(
