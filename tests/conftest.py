@@ -18,6 +18,7 @@ import pytest
 from conveyor_tools import devstack
 from conveyor_tools.stack import Stack, StackConfig
 from tests.running_demo import RunningDemo
+from tests.worker.broker_cut import BrokerCut
 
 API_TOKEN = "test-token"
 READ_TOKEN = "test-read-token"
@@ -92,3 +93,13 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config.extra_env = {"CHECK_INTERVAL_SECONDS": "0", "MONITORING_SAMPLE_CAP": str(SHARED_SAMPLE_CAP)}
     with Stack(config) as s:
         yield s
+
+
+@pytest.fixture
+def cut() -> Iterator[BrokerCut]:
+    """A relay in front of the machine's broker (tests/worker/broker_cut.py), which a test cuts and reopens."""
+    relay = BrokerCut()
+    try:
+        yield relay
+    finally:
+        relay.close()

@@ -18,15 +18,6 @@ from tests.worker.broker_cut import BrokerCut
 
 
 @pytest.fixture
-def cut() -> Iterator[BrokerCut]:
-    relay = BrokerCut()
-    try:
-        yield relay
-    finally:
-        relay.close()
-
-
-@pytest.fixture
 def queue(unique_name: str, amqp_url: str) -> Iterator[str]:
     yield unique_name
     asyncio.run(_cleanup(amqp_url, unique_name))

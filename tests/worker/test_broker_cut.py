@@ -8,23 +8,11 @@ start_app, as `conveyor bench faults` does, in about 45 s; this one runs in the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from conveyor_tools.stack import Component
 from tests.worker.bad_models import NOT_A_MODEL
 from tests.worker.broker_cut import BrokerCut
 from tests.worker.conftest import Service, named, publish
-
-
-@pytest.fixture
-def cut() -> Iterator[BrokerCut]:
-    relay = BrokerCut()
-    try:
-        yield relay
-    finally:
-        relay.close()
 
 
 def start_worker(service: Service, cut: BrokerCut, name: str, **env: str) -> Component:
