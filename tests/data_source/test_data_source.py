@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
+from conveyor.amqp import declare_service_queue
 from data_source.publisher import PublishOptions, publish_rows
 from data_source.records import DriftSpec, MessageFactory
 from tests.queue_manager_server import queue_manager, register
@@ -33,20 +33,6 @@ def frame(rows: int = 50) -> pd.DataFrame:
     data.insert(0, "date_time", pd.date_range("2020-01-01", periods=rows, freq="h"))
     data["quality"] = np.arange(rows)
     return data
-
-
-@pytest.fixture
-def queue(unique_name: str, amqp_url: str) -> Iterator[str]:
-    yield unique_name
-    asyncio.run(_cleanup(amqp_url, unique_name))
-
-
-async def _cleanup(url: str, queue: str) -> None:
-    async with await aio_pika.connect_robust(url) as connection:
-        channel = await connection.channel()
-        for name in (queue, dead_letter_queue_name(queue)):
-            await channel.queue_delete(name)
-        await channel.exchange_delete(dead_letter_exchange_name(queue))
 
 
 async def drain(url: str, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:

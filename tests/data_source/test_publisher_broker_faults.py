@@ -5,40 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import aio_pika
 import pytest
 
-from conveyor.amqp import dead_letter_exchange_name, dead_letter_queue_name, declare_service_queue
+from conveyor.amqp import declare_service_queue
 from data_source.publisher import Publisher, PublishOptions, PublishSummary
-from tests.data_source.test_data_source import factory, frame
+from tests.data_source.test_data_source import drain, factory, frame
 from tests.support import wait_for_async
 from tests.worker.broker_cut import BrokerCut
 
 
-@pytest.fixture
-def queue(unique_name: str, amqp_url: str) -> Iterator[str]:
-    yield unique_name
-    asyncio.run(_cleanup(amqp_url, unique_name))
-
-
-async def _cleanup(url: str, queue: str) -> None:
-    async with await aio_pika.connect_robust(url) as connection:
-        channel = await connection.channel()
-        for name in (queue, dead_letter_queue_name(queue)):
-            await channel.queue_delete(name)
-        await channel.exchange_delete(dead_letter_exchange_name(queue))
-
-
 async def _ids(url: str, queue: str) -> list[str]:
-    async with await aio_pika.connect_robust(url) as connection:
-        channel = await connection.channel()
-        q = await channel.get_queue(queue)
-        out = []
-        while (message := await q.get(fail=False, no_ack=True)) is not None:
-            out.append(message.message_id or "")
-        return out
+    return [message.message_id or "" for message in await drain(url, queue)]
 
 
 async def _until(condition: Callable[[], bool], what: str) -> None:
